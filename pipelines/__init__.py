@@ -1,0 +1,1 @@
+"""Batch work on top of the registry: training, scoring and the demo job."""

@@ -1,0 +1,1 @@
+"""Modelyard's own tables (events, associations, deployments, scoring runs) on SQLAlchemy."""

@@ -1,0 +1,101 @@
+"""The metadata schema. Alembic migrations in ``migrations/`` create and evolve it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Event(Base):
+    """Who did what to which model version, when. Every action writes one."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_model", "model_name", "model_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    model_name: Mapped[str | None] = mapped_column(String(256))
+    model_version: Mapped[int | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Association(Base):
+    """A model plugged into a scoring workflow, with its schedule and data locations."""
+
+    __tablename__ = "associations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    model_ref: Mapped[str] = mapped_column(String(300))
+    workflow: Mapped[str] = mapped_column(String(200))
+    schedule: Mapped[str | None] = mapped_column(String(100))
+    input_path: Mapped[str] = mapped_column(Text)
+    output_path: Mapped[str] = mapped_column(Text)
+    policy: Mapped[str] = mapped_column(String(20), default="fail")
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Deployment(Base):
+    """One launch of a model version as an online service; the latest per model is desired."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index("ix_deployments_model", "model_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(256))
+    model_version: Mapped[int]
+    bento_tag: Mapped[str | None] = mapped_column(String(300))
+    url: Mapped[str | None] = mapped_column(String(300))
+    port: Mapped[int | None]
+    pids: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(32))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class ScoringRun(Base):
+    """One batch scoring run: what was scored with which version, and how it went."""
+
+    __tablename__ = "scoring_runs"
+    __table_args__ = (Index("ix_scoring_runs_model", "model_name", "model_version"),)
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(256))
+    model_version: Mapped[int]
+    association_id: Mapped[int | None] = mapped_column(
+        ForeignKey("associations.id", ondelete="SET NULL")
+    )
+    input_path: Mapped[str] = mapped_column(Text)
+    output_path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32))
+    policy: Mapped[str] = mapped_column(String(20))
+    rows_in: Mapped[int | None]
+    rows_scored: Mapped[int | None]
+    rows_rejected: Mapped[int | None]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    rows_per_s: Mapped[float | None] = mapped_column(Float)
+    validation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prediction_summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    drift: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)

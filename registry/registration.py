@@ -1,0 +1,259 @@
+"""Registering a model version: all of it, or none of it.
+
+Everything is computed and written to a local folder first (metrics, profile, plots, card);
+only then is MLflow touched, and any failure there undoes what was created.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from registry.card import CARD_DIR, ModelCard
+from registry.errors import ModelExistsError
+from registry.metadata.db import session_scope
+from registry.metadata.events import record_event
+from registry.refs import check_model_name
+from registry.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+PROFILE_FILE = f"{CARD_DIR}/profile.json"
+IMPORTANCE_FILE = f"{CARD_DIR}/feature_importance.json"
+PLOTS_DIR = f"{CARD_DIR}/plots"
+
+
+@dataclass
+class Dataset:
+    """Features (and the target, when known) with a name and where they came from."""
+
+    name: str
+    features: pd.DataFrame
+    target: pd.Series | None = None
+    source: str | None = None
+
+
+@dataclass
+class ModelPackage:
+    """A fitted or imported model with everything needed to register it."""
+
+    name: str
+    native: Any
+    card: ModelCard
+    params: dict[str, Any] = field(default_factory=dict)
+    training: Dataset | None = None
+    validation: Dataset | None = None
+    description: str | None = None
+    trusted_types: list[str] = field(default_factory=list)
+
+
+class RegisteredVersion(BaseModel):
+    name: str
+    version: int
+    run_id: str
+    model_id: str
+    artifact_uri: str
+    flavor: str
+    task: str
+    metrics: dict[str, float]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+def _metrics(package: ModelPackage, predictor) -> dict[str, float]:
+    from registry.evaluation import evaluate
+
+    metrics = {}
+    for prefix, data in (("training", package.training), ("validation", package.validation)):
+        if data is not None and data.target is not None:
+            for key, value in evaluate(predictor, data.features, data.target).items():
+                metrics[f"{prefix}_{key}"] = value
+    return metrics
+
+
+def _importance(package: ModelPackage, predictor) -> dict[str, float] | None:
+    from registry.evaluation import native_importance, permutation_importance
+
+    importance = native_importance(package.native, package.card.feature_names)
+    data = package.validation
+    if importance is None and data is not None and data.target is not None:
+        importance = permutation_importance(predictor, data.features, data.target)
+    return importance
+
+
+def build_model_dir(package: ModelPackage, out: Path) -> dict[str, float]:
+    """Write the complete MLflow model directory locally; return its metrics."""
+    from mlflow.models import infer_signature
+
+    from registry.evaluation import write_plots
+    from registry.flavors import save_native
+    from registry.predictors import make_predictor
+    from registry.profiling import profile_frame
+
+    predictor = make_predictor(package.native, package.card)
+    reference = package.training or package.validation
+    example = reference.features[package.card.feature_names].head(5)
+    signature = infer_signature(example, predictor.predict(example))
+    save_native(
+        package.card.flavor, package.native, out,
+        signature=signature, input_example=example, trusted_types=package.trusted_types,
+    )
+    package.card.write(out)
+    profile = profile_frame(reference.features[package.card.feature_names], package.card.target)
+    (out / PROFILE_FILE).write_text(profile.model_dump_json(indent=2))
+    importance = _importance(package, predictor)
+    (out / IMPORTANCE_FILE).write_text(json.dumps(importance or {}, indent=2))
+    data = package.validation
+    if data is not None and data.target is not None:
+        write_plots(predictor, data.features, data.target, importance, out / PLOTS_DIR)
+    return _metrics(package, predictor)
+
+
+def _stamp_lineage(model_dir: Path, run_id: str, model_id: str) -> None:
+    from mlflow.models import Model
+
+    model = Model.load(str(model_dir))
+    model.run_id = run_id
+    model.model_id = model_id
+    model.save(str(model_dir / "MLmodel"))
+
+
+def _log_datasets(client, run_id: str, package: ModelPackage) -> None:
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+
+    inputs = []
+    for context, data in (("training", package.training), ("validation", package.validation)):
+        if data is None:
+            continue
+        frame = data.features.copy()
+        target = None
+        if data.target is not None:
+            target = package.card.target or "target"
+            frame[target] = data.target.to_numpy()
+        dataset = mlflow.data.from_pandas(frame, source=data.source, targets=target, name=data.name)
+        inputs.append(
+            DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
+        )
+    client.log_inputs(run_id, datasets=inputs)
+
+
+def _delete_logged_model(client, logged) -> None:
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    get_artifact_repository(logged.artifact_location).delete_artifacts()
+    client.delete_logged_model(logged.model_id)
+
+
+def _params(package: ModelPackage) -> dict[str, str]:
+    return {key: str(value)[:6000] for key, value in package.params.items()}
+
+
+class _Undo:
+    """What was created in MLflow so far, removed again in reverse on failure."""
+
+    def __init__(self, client):
+        self.client = client
+        self.steps: list[tuple[str, Any]] = []
+
+    def add(self, description: str, action) -> None:
+        self.steps.append((description, action))
+
+    def run(self) -> None:
+        for description, action in reversed(self.steps):
+            try:
+                action()
+            except Exception as error:  # keep undoing; the original error is re-raised
+                log.error("could not undo %s: %s", description, error)
+
+
+def register_package(
+    package: ModelPackage, *, new_model: bool = False, settings: Settings | None = None
+) -> RegisteredVersion:
+    """Register ``package`` as a new version of ``package.name``.
+
+    With ``new_model``, an existing model of that name is an error rather than a new version.
+    """
+    from mlflow.entities import Metric, Param, RunTag
+
+    from registry.store import experiment_id, mlflow_client, registered_model_exists
+
+    settings = settings or get_settings()
+    name = check_model_name(package.name)
+    client = mlflow_client(settings)
+    exists = registered_model_exists(client, name)
+    if exists and new_model:
+        raise ModelExistsError(
+            f"model {name!r} already exists: choose another --name, or pass --new-version"
+        )
+    with tempfile.TemporaryDirectory(prefix="modelyard-register-") as scratch:
+        model_dir = Path(scratch) / "model"
+        metrics = build_model_dir(package, model_dir)
+        card = package.card
+        undo = _Undo(client)
+        try:
+            with session_scope(settings) as session:
+                exp = experiment_id(client, settings)
+                run = client.create_run(
+                    exp,
+                    run_name=f"{name}-{card.origin}",
+                    tags={"modelyard.model": name, "modelyard.origin": card.origin,
+                          "mlflow.user": settings.user},
+                )
+                run_id = run.info.run_id
+                undo.add("run", lambda: client.delete_run(run_id))
+                client.log_batch(run_id, params=[Param(k, v) for k, v in _params(package).items()])
+                _log_datasets(client, run_id, package)
+                logged = client.create_logged_model(
+                    exp, name=name, source_run_id=run_id, params=_params(package),
+                    tags={"modelyard.flavor": card.flavor, "modelyard.task": card.task},
+                    model_type=card.task,
+                )
+                undo.add("logged model", lambda: _delete_logged_model(client, logged))
+                _stamp_lineage(model_dir, run_id, logged.model_id)
+                client.log_model_artifacts(logged.model_id, str(model_dir))
+                client.finalize_logged_model(logged.model_id, "READY")
+                timestamp = int(run.info.start_time)
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric(k, v, timestamp, 0, model_id=logged.model_id)
+                             for k, v in metrics.items()],
+                    tags=[RunTag("modelyard.model_id", logged.model_id)],
+                )
+                if not exists:
+                    client.create_registered_model(
+                        name, tags={"modelyard.owner": settings.user},
+                        description=package.description if new_model else None,
+                    )
+                    undo.add("registered model", lambda: client.delete_registered_model(name))
+                version = client.create_model_version(
+                    name, source=f"models:/{logged.model_id}", run_id=run_id,
+                    model_id=logged.model_id, description=package.description,
+                    tags={"modelyard.flavor": card.flavor, "modelyard.task": card.task,
+                          "modelyard.origin": card.origin},
+                )
+                undo.add("model version", lambda: client.delete_model_version(name, version.version))
+                client.set_terminated(run_id, "FINISHED")
+                record_event(
+                    session, actor=settings.user,
+                    action="imported" if card.origin == "imported" else "registered",
+                    model_name=name, model_version=int(version.version),
+                    details={"run_id": run_id, "model_id": logged.model_id, "flavor": card.flavor,
+                             "source": card.source},
+                )
+        except BaseException:
+            undo.run()
+            raise
+    return RegisteredVersion(
+        name=name, version=int(version.version), run_id=run_id, model_id=logged.model_id,
+        artifact_uri=logged.artifact_location, flavor=card.flavor, task=card.task, metrics=metrics,
+    )

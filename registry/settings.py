@@ -1,0 +1,59 @@
+"""One typed settings object, read at run time from the environment.
+
+Defaults are the embedded ones (everything under ``MODELYARD_HOME``); environment variables
+switch to real services (Postgres, S3, a Dask cluster) without code changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore")
+
+    home: Path = Field(default=Path("var"), description="Folder for all embedded state.")
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking URI.")
+    registry_uri: str | None = Field(default=None, description="MLflow registry URI.")
+    artifact_root: str | None = Field(
+        default=None, description="Where model artifacts live: a folder or an s3:// URI."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store (MinIO, moto...)."
+    )
+    database_url: str | None = Field(default=None, description="Metadata database URL.")
+    experiment: str = Field(default="modelyard", description="MLflow experiment for runs.")
+    dask_scheduler: str | None = Field(
+        default=None, description="Dask scheduler address; a local cluster when unset."
+    )
+    user: str = Field(default_factory=getpass.getuser, description="Actor named in events.")
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> "Settings":
+        self.home = self.home.expanduser().resolve()
+        if self.tracking_uri is None:
+            self.tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        if self.registry_uri is None:
+            self.registry_uri = self.tracking_uri
+        if self.artifact_root is None:
+            self.artifact_root = str(self.home / "artifacts")
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.home / 'modelyard.db'}"
+        return self
+
+    @property
+    def artifact_root_is_local(self) -> bool:
+        return "://" not in self.artifact_root or self.artifact_root.startswith("file://")
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; call ``get_settings.cache_clear()`` after changing the env."""
+    settings = Settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings
