@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,10 +91,22 @@ def _importance(package: ModelPackage, predictor) -> dict[str, float] | None:
     return importance
 
 
+def _signature(predictor, reference: Dataset | None):
+    """From real rows when there are some; else every named feature as a double column."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    names = predictor.card.feature_names
+    if reference is None:
+        return ModelSignature(inputs=Schema([ColSpec("double", name) for name in names])), None
+    example = reference.features[names].head(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return infer_signature(example, predictor.predict(example)), example
+
+
 def build_model_dir(package: ModelPackage, out: Path) -> dict[str, float]:
     """Write the complete MLflow model directory locally; return its metrics."""
-    from mlflow.models import infer_signature
-
     from registry.evaluation import write_plots
     from registry.flavors import save_native
     from registry.predictors import make_predictor
@@ -101,15 +114,16 @@ def build_model_dir(package: ModelPackage, out: Path) -> dict[str, float]:
 
     predictor = make_predictor(package.native, package.card)
     reference = package.training or package.validation
-    example = reference.features[package.card.feature_names].head(5)
-    signature = infer_signature(example, predictor.predict(example))
+    signature, example = _signature(predictor, reference)
     save_native(
         package.card.flavor, package.native, out,
         signature=signature, input_example=example, trusted_types=package.trusted_types,
     )
     package.card.write(out)
-    profile = profile_frame(reference.features[package.card.feature_names], package.card.target)
-    (out / PROFILE_FILE).write_text(profile.model_dump_json(indent=2))
+    if reference is not None:
+        features = reference.features[package.card.feature_names]
+        profile = profile_frame(features, package.card.target)
+        (out / PROFILE_FILE).write_text(profile.model_dump_json(indent=2))
     importance = _importance(package, predictor)
     (out / IMPORTANCE_FILE).write_text(json.dumps(importance or {}, indent=2))
     data = package.validation
@@ -140,7 +154,11 @@ def _log_datasets(client, run_id: str, package: ModelPackage) -> None:
         if data.target is not None:
             target = package.card.target or "target"
             frame[target] = data.target.to_numpy()
-        dataset = mlflow.data.from_pandas(frame, source=data.source, targets=target, name=data.name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.from_pandas(
+                frame, source=data.source, targets=target, name=data.name
+            )
         inputs.append(
             DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
         )
