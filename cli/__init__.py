@@ -1,1 +1,1 @@
-"""placeholder"""
+"""The ``modelyard`` command line: a thin front over registry and pipelines."""

@@ -24,6 +24,7 @@ def mlflow_client(settings: Settings | None = None) -> "MlflowClient":
     from mlflow import MlflowClient
 
     settings = settings or get_settings()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if settings.s3_endpoint_url:
         os.environ["MLFLOW_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
     mlflow.set_tracking_uri(settings.tracking_uri)

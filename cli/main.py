@@ -1,0 +1,221 @@
+"""``modelyard``: manage the model repository from a terminal.
+
+Commands import their heavy libraries when they run, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cli.output import console, errors
+
+app = typer.Typer(no_args_is_help=True, help="Modelyard: model repository, batch and online serving.")
+models = typer.Typer(no_args_is_help=True, help="List, import, document and download models.")
+db = typer.Typer(no_args_is_help=True, help="The metadata database.")
+app.add_typer(models, name="models")
+app.add_typer(db, name="db")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _quiet_libraries() -> None:
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    for name in ("mlflow.utils.environment", "mlflow.store.db.utils", "alembic.runtime.migration",
+                 "mlflow.models.model"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def handles_errors(command):
+    """Turn Modelyard's errors into one line on stderr and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from registry.errors import ModelyardError
+
+        _quiet_libraries()
+        try:
+            return command(*args, **kwargs)
+        except ModelyardError as error:
+            errors.print(f"[red]error:[/red] {error}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _print_json(value) -> None:
+    print(value if isinstance(value, str) else json.dumps(value, indent=2, default=str))
+
+
+@app.command()
+@handles_errors
+def train(
+    model: Annotated[Optional[list[str]], typer.Option(help="Demo model to train (repeatable).")] = None,
+    as_json: JsonOption = False,
+):
+    """Train the demo models and register them with their metrics."""
+    from pipelines.training import DEMO_MODELS, train_demo_models
+    from registry.errors import ModelNotFoundError
+
+    unknown = [name for name in model or [] if name not in DEMO_MODELS]
+    if unknown:
+        raise ModelNotFoundError(f"unknown demo model {unknown[0]!r}: choose from {', '.join(DEMO_MODELS)}")
+    results = train_demo_models(model or None)
+    if as_json:
+        _print_json([result.model_dump() for result in results])
+        return
+    for result in results:
+        console.print(f"registered [bold]{result.ref}[/bold] ({result.flavor}, {result.task})")
+
+
+@app.command()
+@handles_errors
+def demo():
+    """The main job on embedded defaults: train, import an external model, list, document."""
+    from pipelines.demo import run_demo
+
+    result = run_demo(progress=lambda message: console.print(f"[dim]-[/dim] {message}"))
+    from cli.output import models_table
+
+    console.print(models_table(result.models))
+    console.print(f"ModelDoc written to [bold]{result.modeldoc}[/bold]")
+    console.print(f"Download written to [bold]{result.download}[/bold]")
+
+
+@db.command("upgrade")
+@handles_errors
+def db_upgrade():
+    """Apply pending migrations to the metadata database."""
+    from registry.metadata.db import engine_for
+    from registry.settings import get_settings
+
+    url = get_settings().database_url
+    engine_for(url)
+    console.print(f"metadata database at {url} is up to date")
+
+
+@app.command("settings")
+def show_settings():
+    """Print the effective settings (environment overrides applied)."""
+    from registry.settings import get_settings
+
+    _print_json(get_settings().model_dump(mode="json"))
+
+
+@models.command("list")
+@handles_errors
+def models_list(as_json: JsonOption = False):
+    """Every model with its latest version, aliases, flavor and key validation metric."""
+    from cli.output import models_table
+    from registry.catalog import list_models
+
+    result = list_models()
+    if as_json:
+        _print_json([model.model_dump(mode="json") for model in result])
+    else:
+        console.print(models_table(result))
+
+
+@models.command("show")
+@handles_errors
+def models_show(ref: Annotated[str, typer.Argument(help="NAME, NAME/VERSION or NAME@ALIAS")], as_json: JsonOption = False):
+    """One version with parameters, metrics, signature, lineage and events."""
+    from cli.output import version_panel
+    from registry.catalog import show_version
+
+    detail = show_version(ref)
+    if as_json:
+        _print_json(detail.model_dump_json(indent=2))
+    else:
+        for part in version_panel(detail):
+            console.print(part)
+
+
+@models.command("alias")
+@handles_errors
+def models_alias(ref: str, alias: str):
+    """Point ALIAS (e.g. champion) at the version REF means."""
+    from registry.catalog import set_alias
+
+    detail = set_alias(ref, alias)
+    console.print(f"{detail.name}@{alias} -> version {detail.version}")
+
+
+@models.command("describe")
+@handles_errors
+def models_describe(ref: str, text: Annotated[str, typer.Argument(help="The description (Markdown allowed).")]):
+    """Set a version's description; it survives ModelDoc regeneration."""
+    from registry.catalog import set_description
+
+    detail = set_description(ref, text)
+    console.print(f"description of {detail.ref} updated")
+
+
+@models.command("import")
+@handles_errors
+def models_import(
+    path: Annotated[Path, typer.Argument(help="Model file or MLflow model folder.")],
+    name: Annotated[str, typer.Option("--name", help="Registered model name.")],
+    flavor: Annotated[str, typer.Option(help="auto|sklearn|onnx|xgboost|lightgbm|mlflow")] = "auto",
+    sample: Annotated[Optional[Path], typer.Option(help="CSV or Parquet sample: signature, example, profile.")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Label column in the sample: computes validation metrics.")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow pickle/joblib files (they run code).")] = False,
+    trust_type: Annotated[Optional[list[str]], typer.Option("--trust-type", help="A skops type to trust (repeatable).")] = None,
+    new_version: Annotated[bool, typer.Option("--new-version", help="Add a version to an existing model.")] = False,
+    description: Annotated[Optional[str], typer.Option(help="Description of the imported version.")] = None,
+    as_json: JsonOption = False,
+):
+    """Import an external model and register it, or fail with nothing registered."""
+    from registry.importing import import_model
+
+    result = import_model(
+        path, name, flavor=flavor, sample=sample, target=target, trust_pickle=trust_pickle,
+        trusted_types=trust_type or [], new_version=new_version, description=description,
+    )
+    if as_json:
+        _print_json(result.model_dump_json(indent=2))
+        return
+    console.print(f"imported [bold]{result.ref}[/bold] ({result.flavor}, {result.task})")
+    for key, value in result.metrics.items():
+        console.print(f"  {key}: {value:.4g}")
+
+
+@models.command("download")
+@handles_errors
+def models_download(
+    ref: str,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .zip file to write.")],
+):
+    """Export a version's artifacts, ModelDoc, requirements and checksummed manifest as a zip."""
+    from registry.download import download_model
+
+    result = download_model(ref, output)
+    console.print(f"wrote {result.path} ({len(result.files)} files, {result.bytes} bytes) for {result.name}/{result.version}")
+
+
+@models.command("doc")
+@handles_errors
+def models_doc(
+    ref: str,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="html|md|json")] = "html",
+):
+    """Write the ModelDoc of a version."""
+    from registry.errors import ModelyardError
+    from registry.modeldoc import build_modeldoc, write_modeldoc
+
+    if fmt not in ("html", "md", "json"):
+        raise ModelyardError(f"unknown format {fmt!r}: choose html, md or json")
+    written = write_modeldoc(build_modeldoc(ref), fmt, output)
+    console.print(f"wrote {written[0]}" + (f" and {len(written) - 1} plots" if len(written) > 1 else ""))
+
+
+if __name__ == "__main__":
+    app()

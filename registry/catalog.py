@@ -1,0 +1,252 @@
+"""Reading and annotating the repository: list models, show a version, aliases, descriptions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from registry.card import CARD_FILE, ModelCard
+from registry.evaluation import KEY_METRIC
+from registry.metadata.db import session_scope
+from registry.metadata.events import EventRecord, events_for, record_event
+from registry.refs import ModelRef, check_alias, parse_ref
+from registry.settings import Settings, get_settings
+from registry.store import mlflow_client, resolve_version
+
+
+class ModelSummary(BaseModel):
+    name: str
+    latest_version: int | None
+    versions: int
+    aliases: dict[str, int]
+    flavor: str | None
+    task: str | None
+    origin: str | None
+    key_metric: str | None
+    key_metric_value: float | None
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DatasetInfo(BaseModel):
+    name: str
+    digest: str
+    context: str | None
+    source: str | None
+    rows: int | None
+
+
+class VersionDetail(BaseModel):
+    name: str
+    version: int
+    aliases: list[str]
+    description: str | None
+    flavor: str
+    task: str
+    origin: str
+    source: str | None
+    owner: str | None
+    created_at: datetime
+    run_id: str | None
+    model_id: str
+    model_uri: str
+    artifact_uri: str
+    params: dict[str, str]
+    training_metrics: dict[str, float]
+    validation_metrics: dict[str, float]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    classes: list[Any] | None
+    target: str | None
+    pipeline_steps: list[str]
+    datasets: list[DatasetInfo]
+    mlflow_version: str | None
+    requirements: list[str]
+    events: list[EventRecord]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+def _when(millis: int | None) -> datetime:
+    return datetime.fromtimestamp((millis or 0) / 1000, tz=timezone.utc)
+
+
+def model_id_of(version) -> str:
+    """MLflow leaves ``ModelVersion.model_id`` empty on some stores; the source names it too."""
+    return version.model_id or version.source.removeprefix("models:/").split("/")[0]
+
+
+def _artifact_text(client, version, relative: str) -> str | None:
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    location = client.get_logged_model(model_id_of(version)).artifact_location
+    try:
+        return mlflow.artifacts.load_text(f"{location.rstrip('/')}/{relative}")
+    except (MlflowException, OSError):
+        return None
+
+
+def read_card(client, version) -> ModelCard:
+    return ModelCard.model_validate(json.loads(_artifact_text(client, version, CARD_FILE)))
+
+
+def list_models(settings: Settings | None = None) -> list[ModelSummary]:
+    """Every registered model with its latest version, aliases and key validation metric."""
+    client = mlflow_client(settings)
+    summaries, token = [], None
+    while True:
+        page = client.search_registered_models(max_results=200, page_token=token, order_by=["name ASC"])
+        summaries.extend(_summarise(client, model) for model in page)
+        token = page.token
+        if not token:
+            return summaries
+
+
+def _summarise(client, model) -> ModelSummary:
+    versions = client.search_model_versions(f"name = '{model.name}'", order_by=["version_number DESC"])
+    latest = versions[0] if versions else None
+    tags = latest.tags if latest else {}
+    task = tags.get("modelyard.task")
+    metric, value = None, None
+    if latest is not None and latest.run_id and task in KEY_METRIC:
+        metric = f"validation_{KEY_METRIC[task]}"
+        metrics = client.get_run(latest.run_id).data.metrics
+        if metric not in metrics and task == "classification":
+            metric = "validation_accuracy"
+        value = metrics.get(metric)
+        metric = metric if value is not None else None
+    return ModelSummary(
+        name=model.name,
+        latest_version=int(latest.version) if latest else None,
+        versions=len(versions),
+        aliases={alias: int(number) for alias, number in (model.aliases or {}).items()},
+        flavor=tags.get("modelyard.flavor"),
+        task=task,
+        origin=tags.get("modelyard.origin"),
+        key_metric=metric,
+        key_metric_value=value,
+        description=model.description or None,
+        created_at=_when(model.creation_timestamp),
+        updated_at=_when(model.last_updated_timestamp),
+    )
+
+
+def _schema(schema) -> list[dict[str, Any]]:
+    if schema is None:
+        return []
+    return [{"name": spec.get("name"), "type": spec.get("type")} for spec in schema.to_dict()]
+
+
+def show_version(ref: str | ModelRef, settings: Settings | None = None) -> VersionDetail:
+    """One version with its parameters, metrics, signature, lineage and events."""
+    from mlflow.models import Model
+
+    settings = settings or get_settings()
+    ref = parse_ref(ref) if isinstance(ref, str) else ref
+    client = mlflow_client(settings)
+    version = resolve_version(ref, client)
+    run = client.get_run(version.run_id) if version.run_id else None
+    card = read_card(client, version)
+    logged = client.get_logged_model(model_id_of(version))
+    mlmodel = Model.load(logged.artifact_location)
+    metrics = run.data.metrics if run else {}
+    requirements = _artifact_text(client, version, "requirements.txt") or ""
+    with session_scope(settings) as session:
+        events = events_for(session, model_name=ref.name, model_version=int(version.version))
+    return VersionDetail(
+        name=ref.name,
+        version=int(version.version),
+        aliases=sorted(version.aliases or []),
+        description=version.description or None,
+        flavor=card.flavor,
+        task=card.task,
+        origin=card.origin,
+        source=card.source,
+        owner=(run.data.tags.get("mlflow.user") if run else None) or version.user_id,
+        created_at=_when(version.creation_timestamp),
+        run_id=version.run_id,
+        model_id=logged.model_id,
+        model_uri=f"models:/{ref.name}/{version.version}",
+        artifact_uri=logged.artifact_location,
+        params=dict(run.data.params) if run else {},
+        training_metrics={k.removeprefix("training_"): v for k, v in metrics.items() if k.startswith("training_")},
+        validation_metrics={k.removeprefix("validation_"): v for k, v in metrics.items() if k.startswith("validation_")},
+        inputs=_schema(mlmodel.signature.inputs if mlmodel.signature else None),
+        outputs=_schema(mlmodel.signature.outputs if mlmodel.signature else None),
+        classes=card.classes,
+        target=card.target,
+        pipeline_steps=card.pipeline_steps,
+        datasets=_datasets(run),
+        mlflow_version=mlmodel.mlflow_version,
+        requirements=[line for line in requirements.splitlines() if line.strip()],
+        events=events,
+    )
+
+
+def _datasets(run) -> list[DatasetInfo]:
+    if run is None or run.inputs is None:
+        return []
+    result = []
+    for item in run.inputs.dataset_inputs:
+        tags = {tag.key: tag.value for tag in item.tags}
+        profile = json.loads(item.dataset.profile or "{}")
+        source = json.loads(item.dataset.source or "{}")
+        result.append(DatasetInfo(
+            name=item.dataset.name, digest=item.dataset.digest,
+            context=tags.get("mlflow.data.context"),
+            source=source.get("uri") or source.get("url") or None if isinstance(source, dict) else None,
+            rows=profile.get("num_rows"),
+        ))
+    return result
+
+
+def set_alias(ref: str, alias: str, settings: Settings | None = None) -> VersionDetail:
+    """Point ``alias`` at the version ``ref`` means now, and record who moved it from where."""
+    settings = settings or get_settings()
+    model_ref = parse_ref(ref)
+    check_alias(alias)
+    client = mlflow_client(settings)
+    version = resolve_version(model_ref, client)
+    previous = client.get_registered_model(model_ref.name).aliases.get(alias)
+    with session_scope(settings) as session:
+        record_event(
+            session, actor=settings.user, action="alias_set", model_name=model_ref.name,
+            model_version=int(version.version),
+            details={"alias": alias, "previous_version": int(previous) if previous else None},
+        )
+        client.set_registered_model_alias(model_ref.name, alias, version.version)
+    return show_version(ModelRef(model_ref.name, int(version.version)), settings)
+
+
+def set_description(ref: str, text: str, settings: Settings | None = None) -> VersionDetail:
+    """The user's description of a version; kept in MLflow, so it survives ModelDoc rebuilds."""
+    settings = settings or get_settings()
+    model_ref = parse_ref(ref)
+    client = mlflow_client(settings)
+    version = resolve_version(model_ref, client)
+    with session_scope(settings) as session:
+        record_event(
+            session, actor=settings.user, action="description_set", model_name=model_ref.name,
+            model_version=int(version.version), details={"length": len(text)},
+        )
+        client.update_model_version(model_ref.name, version.version, description=text)
+    return show_version(ModelRef(model_ref.name, int(version.version)), settings)
+
+
+def download_model_dir(ref: str | ModelRef, dst: Path, settings: Settings | None = None) -> Path:
+    """Copy a version's whole model directory (local or S3 artifact root) into ``dst``."""
+    import mlflow.artifacts
+
+    ref = parse_ref(ref) if isinstance(ref, str) else ref
+    client = mlflow_client(settings)
+    version = resolve_version(ref, client)
+    location = client.get_logged_model(model_id_of(version)).artifact_location
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(dst)))
