@@ -44,7 +44,7 @@ def handles_errors(command):
         try:
             return command(*args, **kwargs)
         except ModelyardError as error:
-            errors.print(f"[red]error:[/red] {error}", highlight=False)
+            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper

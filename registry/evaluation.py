@@ -32,7 +32,8 @@ def classification_metrics(
     }
     probability_columns = [f"probability_{label}" for label in classes]
     if set(probability_columns) <= set(predictions.columns) and len(np.unique(y)) > 1:
-        probabilities = predictions[probability_columns].to_numpy()
+        probabilities = predictions[probability_columns].to_numpy(dtype="float64")
+        probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)  # float32 models
         if len(classes) == 2:
             result["roc_auc"] = metrics.roc_auc_score(y == classes[1], probabilities[:, 1])
         else:

@@ -115,10 +115,12 @@ def build_model_dir(package: ModelPackage, out: Path) -> dict[str, float]:
     predictor = make_predictor(package.native, package.card)
     reference = package.training or package.validation
     signature, example = _signature(predictor, reference)
-    save_native(
-        package.card.flavor, package.native, out,
-        signature=signature, input_example=example, trusted_types=package.trusted_types,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # MLflow's hint about integer columns
+        save_native(
+            package.card.flavor, package.native, out,
+            signature=signature, input_example=example, trusted_types=package.trusted_types,
+        )
     package.card.write(out)
     if reference is not None:
         features = reference.features[package.card.feature_names]

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> "Settings":
         self.home = self.home.expanduser().resolve()
+        self.home.mkdir(parents=True, exist_ok=True)
         if self.tracking_uri is None:
             self.tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
         if self.registry_uri is None:
@@ -54,6 +55,4 @@ class Settings(BaseSettings):
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings; call ``get_settings.cache_clear()`` after changing the env."""
-    settings = Settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return settings
+    return Settings()

@@ -1,0 +1,113 @@
+"""Shared fixtures: isolated homes with a real MLflow store and metadata DB, and model files."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from registry.settings import Settings, get_settings
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _clean_environment():
+    """Tests choose their own settings: nothing from the developer's shell leaks in."""
+    for key in [key for key in os.environ if key.startswith("MODELYARD_")]:
+        del os.environ[key]
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    warnings.filterwarnings("ignore", category=UserWarning)
+    yield
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Settings:
+    """A fresh, empty Modelyard home selected through the environment, as a user would."""
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> tuple[Settings, list]:
+    """One home with the demo models trained once, for tests that only read."""
+    from pipelines.training import train_demo_models
+
+    settings = Settings(home=tmp_path_factory.mktemp("trained"))
+    return settings, train_demo_models(settings=settings)
+
+
+@dataclass
+class ExternalModels:
+    folder: Path
+    sample_csv: Path
+    sample_parquet: Path
+    features: pd.DataFrame
+    target: pd.Series
+    expected: dict[str, pd.DataFrame]  # file name -> predictions of the original object
+
+
+@pytest.fixture(scope="session")
+def external(tmp_path_factory) -> ExternalModels:
+    """Model files of every importable flavor, made the way their own libraries save them."""
+    import joblib
+    import lightgbm
+    import mlflow.sklearn
+    import numpy as np
+    import skops.io
+    import xgboost
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_wine
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    folder = tmp_path_factory.mktemp("external")
+    features, target = load_wine(return_X_y=True, as_frame=True)
+    features.columns = [column.replace("/", "_") for column in features.columns]
+    sample = features.assign(label=target)
+    sample.to_csv(folder / "wine.csv", index=False)
+    sample.to_parquet(folder / "wine.parquet")
+    expected = {}
+
+    logistic = LogisticRegression(max_iter=5000).fit(features, target)
+    skops.io.dump(logistic, folder / "logistic.skops")
+    joblib.dump(logistic, folder / "logistic.joblib")
+    expected["logistic.skops"] = expected["logistic.joblib"] = pd.DataFrame(
+        logistic.predict_proba(features), columns=[f"probability_{c}" for c in logistic.classes_]
+    )
+    forest = RandomForestClassifier(n_estimators=10, random_state=0).fit(features, target)
+    skops.io.dump(forest, folder / "forest.skops")
+    expected["forest.skops"] = pd.DataFrame(
+        forest.predict_proba(features), columns=[f"probability_{c}" for c in forest.classes_]
+    )
+    ridge = Ridge().fit(features.to_numpy(), target.astype(float))  # no feature names
+    skops.io.dump(ridge, folder / "ridge_unnamed.skops")
+    expected["ridge_unnamed.skops"] = pd.DataFrame({"prediction": ridge.predict(features.to_numpy())})
+
+    booster = xgboost.XGBClassifier(n_estimators=15, max_depth=3).fit(features, target)
+    booster.save_model(folder / "xgb.json")
+    booster.get_booster().save_model(folder / "xgb.ubj")
+    expected["xgb.json"] = expected["xgb.ubj"] = pd.DataFrame(
+        booster.predict_proba(features), columns=[f"probability_{c}" for c in range(3)]
+    )
+    gbm = lightgbm.LGBMRegressor(n_estimators=15, verbose=-1).fit(features, target.astype(float))
+    gbm.booster_.save_model(folder / "lgb.txt")
+    expected["lgb.txt"] = pd.DataFrame({"prediction": gbm.predict(features)})
+
+    onnx_model = to_onnx(logistic, features.to_numpy(dtype=np.float32)[:1])
+    (folder / "logistic.onnx").write_bytes(onnx_model.SerializeToString())
+    expected["logistic.onnx"] = expected["logistic.skops"]
+
+    mlflow.sklearn.save_model(logistic, str(folder / "mlflow_logistic"), serialization_format="skops")
+    expected["mlflow_logistic"] = expected["logistic.skops"]
+
+    (folder / "corrupt.onnx").write_bytes(b"\x08\x01garbage" * 20)
+    (folder / "corrupt.skops").write_bytes(b"PK\x03\x04 not really a zip")
+    (folder / "corrupt.json").write_text('{"learner": ')
+    (folder / "corrupt.txt").write_text("tree\nversion=v4\nthis is not a model\n")
+    (folder / "model.h5").write_bytes(b"\x89HDF")
+    return ExternalModels(folder, folder / "wine.csv", folder / "wine.parquet", features, target, expected)
