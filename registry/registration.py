@@ -252,7 +252,7 @@ def register_package(
                 if not exists:
                     client.create_registered_model(
                         name, tags={"modelyard.owner": settings.user},
-                        description=package.description if new_model else None,
+                        description=package.description,
                     )
                     undo.add("registered model", lambda: client.delete_registered_model(name))
                 version = client.create_model_version(

@@ -17,7 +17,7 @@ def _environment():
 
     env = Environment(
         loader=PackageLoader("registry.modeldoc", "templates"),
-        autoescape=select_autoescape(["html"]),
+        autoescape=select_autoescape(["html", "html.j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )

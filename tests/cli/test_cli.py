@@ -1,0 +1,90 @@
+"""The ``modelyard`` command line: real commands against a real store in a temporary home."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+
+MODELYARD = str(Path(sys.executable).parent / "modelyard")
+
+
+@pytest.fixture
+def run(home):
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, [str(arg) for arg in args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_help_is_fast_because_heavy_imports_wait_for_commands():
+    started = time.perf_counter()
+    result = subprocess.run([MODELYARD, "models", "--help"], capture_output=True, text=True, check=True)
+    assert "import" in result.stdout and "download" in result.stdout
+    assert time.perf_counter() - started < 5  # airflow+mlflow+gx+bentoml would take ~14 s
+
+
+def test_import_list_show_alias_describe_doc_download(run, external, tmp_path):
+    result = run("models", "import", external.folder / "xgb.json", "--name", "wine",
+                 "--sample", external.sample_csv, "--target", "label")
+    assert result.exit_code == 0, result.output
+    assert "imported wine/1 (xgboost, classification)" in result.output
+    assert "validation_accuracy" in result.output
+
+    listed = json.loads(run("models", "list", "--json").output)
+    assert [(m["name"], m["latest_version"], m["flavor"]) for m in listed] == [("wine", 1, "xgboost")]
+    assert listed[0]["key_metric"] == "validation_roc_auc"
+
+    assert run("models", "alias", "wine/1", "champion").exit_code == 0
+    assert run("models", "describe", "wine@champion", "Imported from the lab.").exit_code == 0
+    shown = json.loads(run("models", "show", "wine@champion", "--json").output)
+    assert shown["aliases"] == ["champion"] and shown["description"] == "Imported from the lab."
+    assert [event["action"] for event in shown["events"]] == ["description_set", "alias_set", "imported"]
+    table = run("models", "show", "wine/1").output
+    assert "validation" in table and "alcohol" in table
+
+    doc = tmp_path / "wine.html"
+    assert run("models", "doc", "wine@champion", "--format", "html", "--output", doc).exit_code == 0
+    assert "Imported from the lab." in doc.read_text()
+
+    archive = tmp_path / "wine.zip"
+    assert run("models", "download", "wine@champion", "--output", archive).exit_code == 0
+    assert "MANIFEST.json" in zipfile.ZipFile(archive).namelist()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["models", "show", "nope"], "error: model 'nope' is not registered"),
+        (["models", "doc", "bad ref!", "-o", "x.html"], "error: invalid model reference 'bad ref!'"),
+        (["train", "--model", "titanic"], "error: unknown demo model 'titanic'"),
+    ],
+)
+def test_errors_are_one_line_and_exit_non_zero(run, args, message):
+    result = run(*args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_import_in_a_real_process_exits_1_with_one_line_and_registers_nothing(home, external):
+    env = {**os.environ, "MODELYARD_HOME": str(home.home)}
+    result = subprocess.run(
+        [MODELYARD, "models", "import", str(external.folder / "corrupt.onnx"), "--name", "broken"],
+        capture_output=True, text=True, env=env,
+    )
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: corrupt.onnx is not a readable onnx model")
+    listed = subprocess.run([MODELYARD, "models", "list", "--json"], capture_output=True, text=True,
+                            env=env, check=True)
+    assert json.loads(listed.stdout) == []

@@ -1,0 +1,55 @@
+"""Listing, showing, aliases and descriptions against a real MLflow store."""
+
+import pytest
+
+from registry.catalog import list_models, set_alias, set_description, show_version
+from registry.errors import InvalidReferenceError, ModelNotFoundError
+
+
+def test_list_shows_latest_version_aliases_flavor_and_key_metric(trained):
+    settings, _ = trained
+    models = {model.name: model for model in list_models(settings)}
+    classifier = models["breast_cancer_classifier"]
+    assert (classifier.latest_version, classifier.flavor, classifier.task) == (1, "sklearn", "classification")
+    assert classifier.key_metric == "validation_roc_auc" and classifier.key_metric_value > 0.95
+    assert models["diabetes_regressor"].key_metric == "validation_rmse"
+    assert classifier.description.startswith("Random forest")
+
+
+@pytest.mark.parametrize(
+    "ref, error, message",
+    [
+        ("unknown", ModelNotFoundError, "model 'unknown' is not registered"),
+        ("breast_cancer_classifier/9", ModelNotFoundError, "has no version 9"),
+        ("breast_cancer_classifier@nope", ModelNotFoundError, "has no alias 'nope'"),
+        ("breast cancer", InvalidReferenceError, "invalid model reference"),
+    ],
+)
+def test_bad_references_name_what_is_missing(trained, ref, error, message):
+    settings, _ = trained
+    with pytest.raises(error, match=message):
+        show_version(ref, settings)
+
+
+def test_alias_moves_and_is_recorded_as_an_event(home):
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    for _ in range(2):
+        train_demo_model(DEMO_MODELS["diabetes_regressor"])
+    set_alias("diabetes_regressor/1", "champion")
+    detail = set_alias("diabetes_regressor", "champion")  # bare name: the latest version
+    assert detail.version == 2 and detail.aliases == ["champion"]
+    assert show_version("diabetes_regressor@champion").version == 2
+    event = show_version("diabetes_regressor/2").events[0]
+    assert (event.action, event.details) == ("alias_set", {"alias": "champion", "previous_version": 1})
+    (summary,) = list_models()
+    assert summary.aliases == {"champion": 2} and summary.versions == 2
+
+
+def test_description_is_kept_and_recorded(home):
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    train_demo_model(DEMO_MODELS["diabetes_regressor"])
+    detail = set_description("diabetes_regressor/1", "Use for cohort planning only.")
+    assert detail.description == "Use for cohort planning only."
+    assert detail.events[0].action == "description_set"

@@ -1,0 +1,90 @@
+"""ModelDoc in three formats and the download archive, checked as a user would read them."""
+
+import hashlib
+import json
+import re
+import zipfile
+
+import pytest
+
+from registry.catalog import set_description
+from registry.download import download_model
+from registry.errors import ModelyardError
+from registry.modeldoc import build_modeldoc, render_modeldoc, write_modeldoc
+
+SECTIONS = [
+    "Model details", "Description", "Training pipeline", "Dataset overview", "Model URI and artifacts",
+    "Hyperparameters", "Features", "Training metrics", "Validation metrics", "Feature importance",
+    "Evaluation plots", "Lineage", "Deployments", "Associated scoring workflows", "Recent scoring runs",
+    "Event history",
+]
+
+
+def test_html_modeldoc_is_self_contained_with_every_section_and_embedded_plots(trained, tmp_path):
+    settings, _ = trained
+    (path,) = write_modeldoc(build_modeldoc("breast_cancer_classifier/1", settings), "html", tmp_path / "doc.html")
+    html = path.read_text()
+    for section in SECTIONS:
+        assert f"<h2>{section}</h2>" in html
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 3
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched when opened offline
+    assert "@media print" in html
+    assert "mean_radius" in html and "RandomForestClassifier" in html and "roc_auc" in html
+
+
+def test_markdown_modeldoc_writes_its_plots_beside_it(trained, tmp_path):
+    settings, _ = trained
+    written = write_modeldoc(build_modeldoc("diabetes_regressor/1", settings), "md", tmp_path / "doc.md")
+    text = written[0].read_text()
+    assert all(f"## {section}" in text for section in SECTIONS)
+    assert "![Residuals](plots/residuals.png)" in text
+    assert (tmp_path / "plots" / "residuals.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_json_modeldoc_is_machine_readable(trained):
+    settings, _ = trained
+    data = json.loads(render_modeldoc(build_modeldoc("diabetes_regressor/1", settings), "json"))
+    assert data["model"]["validation_metrics"]["rmse"] > 0
+    assert data["dataset"]["rows"] == 331
+    assert {plot["name"] for plot in data["plots"]} == {"residuals", "feature_importance"}
+    assert "png_base64" not in data["plots"][0]
+
+
+def test_user_description_survives_regeneration(home, tmp_path):
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    train_demo_model(DEMO_MODELS["diabetes_regressor"])
+    set_description("diabetes_regressor/1", "Reviewed by the clinical team <2026-11>.")
+    for _ in range(2):
+        write_modeldoc(build_modeldoc("diabetes_regressor/1"), "html", tmp_path / "doc.html")
+    html = (tmp_path / "doc.html").read_text()
+    assert "Reviewed by the clinical team &lt;2026-11&gt;." in html  # kept, and escaped
+
+
+def _verify_archive(path):
+    with zipfile.ZipFile(path) as archive:
+        manifest = json.loads(archive.read("MANIFEST.json"))
+        names = set(archive.namelist()) - {"MANIFEST.json"}
+        assert names == {entry["path"] for entry in manifest["files"]}
+        for entry in manifest["files"]:
+            data = archive.read(entry["path"])
+            assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+            assert len(data) == entry["bytes"]
+    return manifest, names
+
+
+def test_download_has_artifacts_modeldoc_requirements_and_a_checksummed_manifest(trained, tmp_path):
+    settings, _ = trained
+    result = download_model("breast_cancer_classifier", tmp_path / "out" / "bc.zip", settings)
+    manifest, names = _verify_archive(result.path)
+    assert (manifest["name"], manifest["version"]) == ("breast_cancer_classifier", 1)
+    assert {"model/MLmodel", "model/model.skops", "model/modelyard/profile.json", "modeldoc.html",
+            "modeldoc.json", "requirements.txt"} <= names
+    assert list(tmp_path.joinpath("out").iterdir()) == [result.path]  # no partial files left
+
+
+def test_download_refuses_a_non_zip_output_and_writes_nothing(trained, tmp_path):
+    settings, _ = trained
+    with pytest.raises(ModelyardError, match="must end in .zip"):
+        download_model("breast_cancer_classifier", tmp_path / "bc.tar", settings)
+    assert list(tmp_path.iterdir()) == []
