@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: install demo test clean
+.PHONY: install system-packages demo test clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -23,7 +23,13 @@ install: $(VENV)/.synced
 demo: install
 	$(VENV)/bin/modelyard demo
 
-test: install
+# The tests start a real PostgreSQL server on loopback.
+system-packages:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	fi
+
+test: install system-packages
 	$(VENV)/bin/pytest
 
 clean:

@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Online serving: BentoML services over registered model versions (built on ``registry``)."""

@@ -30,6 +30,16 @@ class Server:
             )
         self.pid = self.process.pid
 
+    def wait_until(self, ready, what: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log.read_text()[-2000:]}")
+            if ready():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{what} not ready after {timeout}s:\n{self.log.read_text()[-2000:]}")
+
     def wait_http(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -42,9 +52,9 @@ class Server:
                 time.sleep(0.2)
         raise TimeoutError(f"{url} not up after {timeout}s:\n{self.log.read_text()[-2000:]}")
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:
-            os.killpg(self.pid, signal.SIGTERM)
+            os.killpg(self.pid, sig)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:

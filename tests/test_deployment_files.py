@@ -1,0 +1,39 @@
+"""docker-compose.yaml must configure Modelyard through settings that exist, with files that exist."""
+
+from pathlib import Path
+
+import yaml
+
+from registry.settings import Settings
+
+ROOT = Path(__file__).parents[1]
+
+
+def _compose():
+    return yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+
+
+def test_every_modelyard_variable_in_compose_is_a_setting(tmp_path):
+    environment = _compose()["x-modelyard-environment"]
+    fields = {f"MODELYARD_{name.upper()}" for name in Settings.model_fields}
+    unknown = [key for key in environment if key.startswith("MODELYARD_") and key not in fields]
+    assert unknown == []
+    settings = Settings(**{key.removeprefix("MODELYARD_").lower(): value
+                           for key, value in environment.items() if key.startswith("MODELYARD_")
+                           and key != "MODELYARD_HOME"}, home=tmp_path)
+    assert settings.artifact_root.startswith("s3://") and not settings.artifact_root_is_local
+
+
+def test_services_depend_on_defined_services_and_mount_existing_files():
+    compose = _compose()
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on undefined {dependency}"
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in compose["volumes"], f"{name} uses undeclared volume {source}"
+    assert (ROOT / "Dockerfile").exists()
