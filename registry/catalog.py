@@ -202,7 +202,7 @@ def _datasets(run) -> list[DatasetInfo]:
         result.append(DatasetInfo(
             name=item.dataset.name, digest=item.dataset.digest,
             context=tags.get("mlflow.data.context"),
-            source=source.get("uri") or source.get("url") or None if isinstance(source, dict) else None,
+            source=(source.get("uri") or source.get("url")) if isinstance(source, dict) else None,
             rows=profile.get("num_rows"),
         ))
     return result

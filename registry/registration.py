@@ -143,27 +143,31 @@ def _stamp_lineage(model_dir: Path, run_id: str, model_id: str) -> None:
     model.save(str(model_dir / "MLmodel"))
 
 
-def _log_datasets(client, run_id: str, package: ModelPackage) -> None:
+def _dataset_input(data: Dataset, target: str | None, context: str):
+    """An MLflow dataset input (name, digest, schema, profile) for one of the package's sets."""
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
 
-    inputs = []
-    for context, data in (("training", package.training), ("validation", package.validation)):
-        if data is None:
-            continue
-        frame = data.features.copy()
-        target = None
-        if data.target is not None:
-            target = package.card.target or "target"
-            frame[target] = data.target.to_numpy()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.from_pandas(
-                frame, source=data.source, targets=target, name=data.name
-            )
-        inputs.append(
-            DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
+    frame = data.features.copy()
+    if data.target is not None:
+        target = target or "target"
+        frame[target] = data.target.to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # MLflow's hints about integer columns
+        dataset = mlflow.data.from_pandas(
+            frame, source=data.source, targets=target if data.target is not None else None,
+            name=data.name,
         )
+        entity = dataset._to_mlflow_entity()
+    return DatasetInput(entity, [InputTag("mlflow.data.context", context)])
+
+
+def _log_datasets(client, run_id: str, package: ModelPackage) -> None:
+    inputs = [
+        _dataset_input(data, package.card.target, context)
+        for context, data in (("training", package.training), ("validation", package.validation))
+        if data is not None
+    ]
     client.log_inputs(run_id, datasets=inputs)
 
 
@@ -181,8 +185,7 @@ def _params(package: ModelPackage) -> dict[str, str]:
 class _Undo:
     """What was created in MLflow so far, removed again in reverse on failure."""
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self):
         self.steps: list[tuple[str, Any]] = []
 
     def add(self, description: str, action) -> None:
@@ -196,6 +199,65 @@ class _Undo:
                 log.error("could not undo %s: %s", description, error)
 
 
+def _start_run(client, experiment: str, package: ModelPackage, settings: Settings, undo: _Undo) -> str:
+    from mlflow.entities import Param
+
+    card = package.card
+    run = client.create_run(
+        experiment, run_name=f"{package.name}-{card.origin}",
+        tags={"modelyard.model": package.name, "modelyard.origin": card.origin,
+              "mlflow.user": settings.user},
+    )
+    run_id = run.info.run_id
+    undo.add("run", lambda: client.delete_run(run_id))
+    client.log_batch(run_id, params=[Param(k, v) for k, v in _params(package).items()])
+    _log_datasets(client, run_id, package)
+    return run_id
+
+
+def _log_model(client, experiment: str, run_id: str, package: ModelPackage, model_dir: Path,
+               metrics: dict[str, float], undo: _Undo):
+    """Upload the finished model folder as a logged model, with its metrics linked to it."""
+    from mlflow.entities import Metric, RunTag
+
+    card = package.card
+    logged = client.create_logged_model(
+        experiment, name=package.name, source_run_id=run_id, params=_params(package),
+        tags={"modelyard.flavor": card.flavor, "modelyard.task": card.task}, model_type=card.task,
+    )
+    undo.add("logged model", lambda: _delete_logged_model(client, logged))
+    _stamp_lineage(model_dir, run_id, logged.model_id)
+    client.log_model_artifacts(logged.model_id, str(model_dir))
+    client.finalize_logged_model(logged.model_id, "READY")
+    timestamp = client.get_run(run_id).info.start_time
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, timestamp, 0, model_id=logged.model_id) for k, v in metrics.items()],
+        tags=[RunTag("modelyard.model_id", logged.model_id)],
+    )
+    return logged
+
+
+def _create_version(client, package: ModelPackage, run_id: str, logged, settings: Settings,
+                    undo: _Undo):
+    from registry.store import registered_model_exists
+
+    card, name = package.card, package.name
+    if not registered_model_exists(client, name):
+        client.create_registered_model(
+            name, tags={"modelyard.owner": settings.user}, description=package.description
+        )
+        undo.add("registered model", lambda: client.delete_registered_model(name))
+    version = client.create_model_version(
+        name, source=f"models:/{logged.model_id}", run_id=run_id, model_id=logged.model_id,
+        description=package.description,
+        tags={"modelyard.flavor": card.flavor, "modelyard.task": card.task,
+              "modelyard.origin": card.origin},
+    )
+    undo.add("model version", lambda: client.delete_model_version(name, version.version))
+    return version
+
+
 def register_package(
     package: ModelPackage, *, new_model: bool = False, settings: Settings | None = None
 ) -> RegisteredVersion:
@@ -203,72 +265,33 @@ def register_package(
 
     With ``new_model``, an existing model of that name is an error rather than a new version.
     """
-    from mlflow.entities import Metric, Param, RunTag
-
     from registry.store import experiment_id, mlflow_client, registered_model_exists
 
     settings = settings or get_settings()
     name = check_model_name(package.name)
     client = mlflow_client(settings)
-    exists = registered_model_exists(client, name)
-    if exists and new_model:
+    if new_model and registered_model_exists(client, name):
         raise ModelExistsError(
             f"model {name!r} already exists: choose another --name, or pass --new-version"
         )
+    card = package.card
     with tempfile.TemporaryDirectory(prefix="modelyard-register-") as scratch:
         model_dir = Path(scratch) / "model"
         metrics = build_model_dir(package, model_dir)
-        card = package.card
-        undo = _Undo(client)
+        undo = _Undo()
         try:
             with session_scope(settings) as session:
-                exp = experiment_id(client, settings)
-                run = client.create_run(
-                    exp,
-                    run_name=f"{name}-{card.origin}",
-                    tags={"modelyard.model": name, "modelyard.origin": card.origin,
-                          "mlflow.user": settings.user},
-                )
-                run_id = run.info.run_id
-                undo.add("run", lambda: client.delete_run(run_id))
-                client.log_batch(run_id, params=[Param(k, v) for k, v in _params(package).items()])
-                _log_datasets(client, run_id, package)
-                logged = client.create_logged_model(
-                    exp, name=name, source_run_id=run_id, params=_params(package),
-                    tags={"modelyard.flavor": card.flavor, "modelyard.task": card.task},
-                    model_type=card.task,
-                )
-                undo.add("logged model", lambda: _delete_logged_model(client, logged))
-                _stamp_lineage(model_dir, run_id, logged.model_id)
-                client.log_model_artifacts(logged.model_id, str(model_dir))
-                client.finalize_logged_model(logged.model_id, "READY")
-                timestamp = int(run.info.start_time)
-                client.log_batch(
-                    run_id,
-                    metrics=[Metric(k, v, timestamp, 0, model_id=logged.model_id)
-                             for k, v in metrics.items()],
-                    tags=[RunTag("modelyard.model_id", logged.model_id)],
-                )
-                if not exists:
-                    client.create_registered_model(
-                        name, tags={"modelyard.owner": settings.user},
-                        description=package.description,
-                    )
-                    undo.add("registered model", lambda: client.delete_registered_model(name))
-                version = client.create_model_version(
-                    name, source=f"models:/{logged.model_id}", run_id=run_id,
-                    model_id=logged.model_id, description=package.description,
-                    tags={"modelyard.flavor": card.flavor, "modelyard.task": card.task,
-                          "modelyard.origin": card.origin},
-                )
-                undo.add("model version", lambda: client.delete_model_version(name, version.version))
+                experiment = experiment_id(client, settings)
+                run_id = _start_run(client, experiment, package, settings, undo)
+                logged = _log_model(client, experiment, run_id, package, model_dir, metrics, undo)
+                version = _create_version(client, package, run_id, logged, settings, undo)
                 client.set_terminated(run_id, "FINISHED")
                 record_event(
                     session, actor=settings.user,
                     action="imported" if card.origin == "imported" else "registered",
                     model_name=name, model_version=int(version.version),
-                    details={"run_id": run_id, "model_id": logged.model_id, "flavor": card.flavor,
-                             "source": card.source},
+                    details={"run_id": run_id, "model_id": logged.model_id,
+                             "flavor": card.flavor, "source": card.source},
                 )
         except BaseException:
             undo.run()
