@@ -1,0 +1,214 @@
+"""Batch scoring, end to end: resolve -> validate -> score -> write -> record.
+
+The model reference is pinned to one version on the driver; Dask maps ``process_partition``
+over the input's partitions, with the model loaded once per worker. Output is committed only
+when rows in = rows scored + rows rejected.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines.scoring import runs
+from pipelines.scoring.checks import Checks, build_checks
+from pipelines.scoring.drift import add_histograms, drift_report
+from pipelines.scoring.errors import DataValidationError, InputError, RowCountMismatchError
+from pipelines.scoring.io import REJECTS_DIR, commit_output, discard_staging, load_batch, staging_path
+from pipelines.scoring.models import (
+    ExpectationFailure, PartitionStats, ResolvedModel, ScoringRequest, ScoringResult, ValidationSummary,
+)
+from pipelines.scoring.partition import ModelPlugin, PartitionJob, check_partition, process_partition
+from pipelines.scoring.validation import suite_for
+from registry.card import ModelCard
+from registry.predictors import load_predictor
+from registry.settings import Settings, get_settings
+
+Progress = Callable[[int, int], None]
+
+
+def resolve_model(ref: str, settings: Settings | None = None) -> ResolvedModel:
+    """Pin ``ref`` (an alias follows its target now) to one concrete version for the run."""
+    from registry.catalog import model_id_of
+    from registry.refs import parse_ref
+    from registry.store import mlflow_client, resolve_version
+
+    client = mlflow_client(settings or get_settings())
+    version = resolve_version(parse_ref(ref), client)
+    logged = client.get_logged_model(model_id_of(version))
+    return ResolvedModel(ref=ref, name=version.name, version=int(version.version),
+                         model_id=logged.model_id, artifact_uri=logged.artifact_location)
+
+
+def new_run_id(model: ResolvedModel) -> str:
+    return f"{model.name}-v{model.version}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _model_facts(model: ResolvedModel, request: ScoringRequest, settings: Settings) -> tuple[ModelCard, Checks]:
+    from registry.catalog import download_model_dir
+    from registry.refs import ModelRef
+
+    with tempfile.TemporaryDirectory(prefix="modelyard-facts-") as scratch:
+        model_dir = download_model_dir(ModelRef(model.name, model.version), Path(scratch), settings)
+        checks = build_checks(model_dir, range_tolerance=request.range_tolerance,
+                              extra=request.extra_expectations)
+        # Load both here first: a broken model or expectation fails before any cluster work,
+        # and forked local workers inherit the imported libraries.
+        load_predictor(model_dir)
+        suite_for(checks)
+        return ModelCard.read(model_dir), checks
+
+
+def _plan(request: ScoringRequest, model: ResolvedModel, run_id: str, settings: Settings):
+    """The lazy input and the job every partition runs; schema problems fail here, before any work."""
+    card, checks = _model_facts(model, request, settings)
+    frame = load_batch(request.input_path, settings)
+    missing = [name for name in checks.names if name not in set(frame.columns)]
+    if missing:
+        raise DataValidationError(f"input {request.input_path} lacks columns the model needs: {', '.join(missing)}")
+    passthrough = request.key_columns if request.key_columns is not None else [
+        column for column in frame.columns if column not in set(checks.names)]
+    unknown = [column for column in passthrough if column not in set(frame.columns)]
+    if unknown:
+        raise InputError(f"key columns not in input {request.input_path}: {', '.join(unknown)}")
+    job = PartitionJob(
+        run_id=run_id, model_name=model.name, model_version=model.version, artifact_uri=model.artifact_uri,
+        task=card.task, checks=checks, passthrough=passthrough, policy=request.policy,
+        staging=staging_path(request.output_path, run_id), output_format=request.output_format,
+        settings=settings,
+    )
+    return frame, job
+
+
+def _map_partitions(client, frame, job: PartitionJob, work, progress: Progress | None) -> list[PartitionStats]:
+    from dask import delayed
+    from distributed import as_completed
+
+    client.register_plugin(ModelPlugin(job.plugin_name, job.artifact_uri, job.settings))
+    parts = frame.to_delayed()
+    futures = client.compute([delayed(work)(part, index, job) for index, part in enumerate(parts)])
+    done = []
+    try:
+        for future in as_completed(futures):
+            done.append(future.result())
+            if progress:
+                progress(len(done), len(futures))
+    except Exception as error:
+        client.cancel(futures)
+        if isinstance(error, (InputError, DataValidationError)):
+            raise
+        raise InputError(f"input {job.staging.rsplit('.staging-', 1)[0]} could not be processed: "
+                         f"{str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}") from error
+    return sorted(done, key=lambda stats: stats.index)
+
+
+def _summary(stats: list[PartitionStats], checks: Checks) -> ValidationSummary:
+    merged: dict[str, ExpectationFailure] = {}
+    for part in stats:
+        for key, failure in part.failures.items():
+            if key in merged:
+                merged[key].unexpected += failure.unexpected
+                merged[key].examples = (merged[key].examples + failure.examples)[:3]
+            else:
+                merged[key] = failure.model_copy()
+    expectations = sum((not f.nullable) + (f.min is not None or f.max is not None) + bool(f.categories)
+                       for f in checks.features) + len(checks.extra)
+    return ValidationSummary(success=not merged, expectations=expectations, failures=list(merged.values()))
+
+
+def _prediction_summary(stats: list[PartitionStats], task: str) -> dict:
+    if task == "classification":
+        counts: dict[str, int] = {}
+        for part in stats:
+            for label, count in part.prediction_counts.items():
+                counts[label] = counts.get(label, 0) + count
+        total = sum(counts.values()) or 1
+        return {"class_counts": counts, "class_shares": {k: v / total for k, v in counts.items()}}
+    n = sum(part.prediction_moments[0] for part in stats)
+    if not n:
+        return {"count": 0}
+    total = sum(part.prediction_moments[1] for part in stats)
+    squares = sum(part.prediction_moments[2] for part in stats)
+    mean = total / n
+    lows = [p.prediction_range[0] for p in stats if p.prediction_range[0] is not None]
+    highs = [p.prediction_range[1] for p in stats if p.prediction_range[1] is not None]
+    return {"count": int(n), "mean": mean, "std": max(squares / n - mean**2, 0.0) ** 0.5,
+            "min": min(lows), "max": max(highs)}
+
+
+def _client_for(client, settings: Settings):
+    from pipelines.scoring.cluster import dask_client
+
+    return nullcontext(client) if client is not None else dask_client(settings.dask_scheduler)
+
+
+def validate_input(
+    request: ScoringRequest, model: ResolvedModel | None = None, *, settings: Settings | None = None,
+    client=None, progress: Progress | None = None,
+) -> ValidationSummary:
+    """A validation-only pass; with the ``fail`` policy, an invalid input raises before scoring."""
+    settings = settings or get_settings()
+    model = model or resolve_model(request.model_ref, settings)
+    frame, job = _plan(request, model, request.run_id or "validation", settings)
+    with _client_for(client, settings) as dask:
+        stats = _map_partitions(dask, frame, job, check_partition, progress)
+    summary = _summary(stats, job.checks)
+    if request.policy == "fail" and not summary.success:
+        raise DataValidationError(f"input {request.input_path} fails validation: {summary.describe()}")
+    return summary
+
+
+def score_batch(
+    request: ScoringRequest, model: ResolvedModel | None = None, *, settings: Settings | None = None,
+    client=None, progress: Progress | None = None,
+) -> ScoringResult:
+    """Score the input into the output folder, or fail with nothing committed."""
+    settings = settings or get_settings()
+    model = model or resolve_model(request.model_ref, settings)
+    run_id = request.run_id or new_run_id(model)
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    runs.record_started(run_id, request, model, settings)
+    staging = staging_path(request.output_path, run_id)
+    try:
+        frame, job = _plan(request, model, run_id, settings)
+        discard_staging(staging, settings)
+        with _client_for(client, settings) as dask:
+            stats = _map_partitions(dask, frame, job, process_partition, progress)
+        result = _result(request, model, run_id, job, stats, started, time.perf_counter() - clock)
+        commit_output(staging, request.output_path, result.model_dump(mode="json"), settings)
+    except BaseException as error:
+        discard_staging(staging, settings)
+        runs.record_failed(run_id, error, settings)
+        raise
+    runs.record_finished(result, settings)
+    return result
+
+
+def _result(request, model, run_id, job, stats, started, duration) -> ScoringResult:
+    validation = _summary(stats, job.checks)
+    rows_in = sum(part.rows_in for part in stats)
+    scored = sum(part.rows_scored for part in stats)
+    rejected = sum(part.rows_rejected for part in stats)
+    if rows_in == 0:
+        raise InputError(f"input {request.input_path} has no rows")
+    if request.policy == "fail" and not validation.success:
+        raise DataValidationError(f"input {request.input_path} fails validation: {validation.describe()}")
+    if rows_in != scored + rejected:
+        raise RowCountMismatchError(f"rows in ({rows_in}) != rows scored ({scored}) + rows rejected ({rejected})")
+    observed: dict[str, list[int]] = {}
+    for part in stats:
+        add_histograms(observed, part.histograms)
+    return ScoringResult(
+        run_id=run_id, status="succeeded", model_name=model.name, model_version=model.version,
+        input_path=request.input_path, output_path=request.output_path,
+        rejects_path=f"{request.output_path.rstrip('/')}/{REJECTS_DIR}" if rejected else None,
+        policy=request.policy, rows_in=rows_in, rows_scored=scored, rows_rejected=rejected,
+        started_at=started, duration_s=duration, rows_per_s=rows_in / duration if duration else 0.0,
+        validation=validation, prediction_summary=_prediction_summary(stats, job.task),
+        drift=drift_report(observed, job.checks),
+    )

@@ -1,0 +1,113 @@
+"""The work Dask maps over partitions: validate, score, write; and the model, once per worker.
+
+``process_partition`` composes the pandas stage functions; it runs unchanged on a Dask worker,
+in a thread, or in the test process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from distributed.diagnostics.plugin import WorkerPlugin
+from pydantic import BaseModel
+
+from pipelines.scoring.checks import Checks
+from pipelines.scoring.drift import histograms
+from pipelines.scoring.io import REJECTS_DIR, write_part
+from pipelines.scoring.models import PartitionStats, Policy
+from pipelines.scoring.scoring import score_partition, summarise_predictions
+from pipelines.scoring.validation import validate_batch
+from registry.predictors import Predictor, load_predictor
+from registry.settings import Settings
+
+
+class PartitionJob(BaseModel):
+    """Everything a worker needs besides the data; small enough to ship with every task."""
+
+    run_id: str
+    model_name: str
+    model_version: int
+    artifact_uri: str
+    task: str
+    checks: Checks
+    passthrough: list[str]
+    policy: Policy
+    staging: str
+    output_format: str
+    settings: Settings
+
+    @property
+    def plugin_name(self) -> str:
+        return f"modelyard-model-{self.model_name}-{self.model_version}"
+
+
+def download_predictor(artifact_uri: str, settings: Settings) -> Predictor:
+    import mlflow.artifacts
+
+    from registry.store import mlflow_client
+
+    mlflow_client(settings)  # S3 endpoint and URIs for the download
+    target = tempfile.mkdtemp(prefix="modelyard-model-")
+    return load_predictor(Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=target)))
+
+
+class ModelPlugin(WorkerPlugin):
+    """A Dask worker plugin that loads the model once per worker, not once per partition."""
+
+    def __init__(self, name: str, artifact_uri: str, settings: Settings):
+        self.name = name
+        self.artifact_uri = artifact_uri
+        self.settings = settings
+        self.predictor: Predictor | None = None
+
+    def setup(self, worker) -> None:
+        self.predictor = download_predictor(self.artifact_uri, self.settings)
+
+    def teardown(self, worker) -> None:
+        self.predictor = None
+
+
+def predictor_for(job: PartitionJob) -> Predictor:
+    """The worker's loaded model; outside a worker (tests, plain threads), load it here."""
+    try:
+        from distributed import get_worker
+
+        plugin = get_worker().plugins.get(job.plugin_name)
+    except ValueError:
+        plugin = None
+    if plugin is not None and plugin.predictor is not None:
+        return plugin.predictor
+    return download_predictor(job.artifact_uri, job.settings)
+
+
+def process_partition(frame: pd.DataFrame, index: int, job: PartitionJob) -> PartitionStats:
+    """Validate, score and write one partition; return its counts for the run's totals."""
+    outcome = validate_batch(frame, job.checks)
+    stats = PartitionStats(
+        index=index, rows_in=len(frame), rows_scored=0, rows_rejected=len(outcome.rejected),
+        failures={f"{f.column}:{f.expectation}": f for f in outcome.failures},
+    )
+    if job.policy == "fail" and len(outcome.rejected):
+        return stats  # the driver fails the run; nothing of this partition is written
+    stamp = {"model_name": job.model_name, "model_version": job.model_version,
+             "run_id": job.run_id, "scored_at": pd.Timestamp.now(tz="UTC")}
+    scored = score_partition(outcome.valid, predictor_for(job), job.passthrough, stamp)
+    write_part(scored, job.staging, index, job.output_format, job.settings)
+    if len(outcome.rejected):
+        rejected = outcome.rejected.assign(run_id=job.run_id)
+        write_part(rejected, f"{job.staging}/{REJECTS_DIR}", index, job.output_format, job.settings)
+    stats.rows_scored = len(scored)
+    stats.histograms = histograms(outcome.valid, job.checks)
+    stats.prediction_counts, stats.prediction_moments, stats.prediction_range = summarise_predictions(scored, job.task)
+    return stats
+
+
+def check_partition(frame: pd.DataFrame, index: int, job: PartitionJob) -> PartitionStats:
+    """Validation only: how many rows of this partition would be rejected, and why."""
+    outcome = validate_batch(frame, job.checks)
+    return PartitionStats(
+        index=index, rows_in=len(frame), rows_scored=0, rows_rejected=len(outcome.rejected),
+        failures={f"{f.column}:{f.expectation}": f for f in outcome.failures},
+    )
