@@ -217,5 +217,41 @@ def models_doc(
     console.print(f"wrote {written[0]}" + (f" and {len(written) - 1} plots" if len(written) > 1 else ""))
 
 
+@app.command()
+@handles_errors
+def score(
+    ref: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME/VERSION (pinned once per run).")],
+    input_path: Annotated[str, typer.Option("--input", "-i", help="Parquet/CSV file, folder or glob; local or s3://.")],
+    output_path: Annotated[str, typer.Option("--output", "-o", help="Output folder (replaced atomically).")],
+    policy: Annotated[str, typer.Option(help="fail: stop on invalid rows; quarantine: score the valid ones.")] = "fail",
+    fmt: Annotated[str, typer.Option("--format", help="parquet|csv")] = "parquet",
+    run_id: Annotated[Optional[str], typer.Option(help="Re-using a run id replaces its output.")] = None,
+    key: Annotated[Optional[list[str]], typer.Option(help="Column to pass through (repeatable); default: non-features.")] = None,
+    as_json: JsonOption = False,
+):
+    """Score a data set in batch on Dask, with validation, drift and a recorded run."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from cli.output import scoring_summary
+    from pipelines.scoring import ScoringRequest, log_to_mlflow, score_batch
+
+    if policy not in ("fail", "quarantine"):
+        from registry.errors import ModelyardError
+
+        raise ModelyardError(f"unknown policy {policy!r}: choose fail or quarantine")
+    request = ScoringRequest(model_ref=ref, input_path=input_path, output_path=output_path, policy=policy,
+                             output_format=fmt, run_id=run_id, key_columns=key)
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=errors, disable=as_json) as bar:
+        task = bar.add_task("scoring partitions", total=None)
+        result = score_batch(request, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    log_to_mlflow(result)
+    if as_json:
+        _print_json(result.model_dump_json(indent=2))
+    else:
+        for part in scoring_summary(result):
+            console.print(part)
+
+
 if __name__ == "__main__":
     app()

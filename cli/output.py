@@ -63,3 +63,35 @@ def version_panel(detail) -> list:
     for event in detail.events:
         events.add_row(event.created_at.strftime("%Y-%m-%d %H:%M:%S"), event.actor, event.action, str(event.model_version or ""))
     return [header, metrics, params, signature, events]
+
+
+def scoring_summary(result) -> list:
+    totals = Table.grid(padding=(0, 2))
+    totals.add_column(style="bold")
+    totals.add_column()
+    for label, value in (
+        ("run", result.run_id), ("model", f"{result.model_name}/{result.model_version}"),
+        ("rows in", f"{result.rows_in:,}"), ("rows scored", f"{result.rows_scored:,}"),
+        ("rows rejected", f"{result.rows_rejected:,}"),
+        ("duration", f"{result.duration_s:.1f} s ({result.rows_per_s:,.0f} rows/s)"),
+        ("output", result.output_path), ("rejects", result.rejects_path or "none"),
+    ):
+        totals.add_row(label, value)
+    parts = [totals]
+    if result.validation.failures:
+        failures = Table(title="Validation failures (rows rejected)", title_justify="left")
+        for column in ("column", "expectation", "rows", "examples"):
+            failures.add_column(column)
+        for failure in result.validation.failures:
+            failures.add_row(failure.column or "", failure.expectation, str(failure.unexpected),
+                             ", ".join(map(str, failure.examples)))
+        parts.append(failures)
+    drifted = sorted(result.drift.items(), key=lambda item: -item[1])[:5]
+    if drifted:
+        drift = Table(title="Largest drift (PSI vs training)", title_justify="left")
+        drift.add_column("feature")
+        drift.add_column("psi", justify="right")
+        for name, value in drifted:
+            drift.add_row(name, f"{value:.3f}")
+        parts.append(drift)
+    return parts

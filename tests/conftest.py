@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,9 @@ import pandas as pd
 import pytest
 
 from registry.settings import Settings, get_settings
+from tests.servers import Server, free_port
+
+BUCKET = "modelyard-artifacts"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -111,3 +115,53 @@ def external(tmp_path_factory) -> ExternalModels:
     (folder / "corrupt.txt").write_text("tree\nversion=v4\nthis is not a model\n")
     (folder / "model.h5").write_bytes(b"\x89HDF")
     return ExternalModels(folder, folder / "wine.csv", folder / "wine.parquet", features, target, expected)
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    server = Server([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_http(endpoint)
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_settings(s3, tmp_path, monkeypatch):
+    import boto3
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    client = boto3.client("s3", endpoint_url=s3)
+    if BUCKET not in [bucket["Name"] for bucket in client.list_buckets()["Buckets"]]:
+        client.create_bucket(Bucket=BUCKET)
+    prefix = tmp_path.name
+    settings = Settings(home=tmp_path / "home", artifact_root=f"s3://{BUCKET}/{prefix}", s3_endpoint_url=s3)
+    return settings, client, prefix
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory):
+    """A real distributed cluster on loopback: a scheduler and two single-threaded worker processes."""
+    from distributed import Client
+
+    bin_dir = Path(sys.executable).parent
+    logs = tmp_path_factory.mktemp("dask")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = Server([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                        "--no-dashboard"], logs / "scheduler.log")
+    workers = Server([str(bin_dir / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1",
+                      "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "4GB"], logs / "workers.log")
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        workers.stop()
+        scheduler.stop()

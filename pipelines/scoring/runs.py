@@ -12,7 +12,7 @@ from pipelines.scoring.models import ResolvedModel, ScoringRequest, ScoringResul
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Association, ScoringRun
-from registry.settings import Settings
+from registry.settings import Settings, get_settings
 
 
 def _association_id(session, name: str | None) -> int | None:
@@ -58,12 +58,13 @@ def record_finished(result: ScoringResult, settings: Settings) -> None:
                               "rows_rejected": result.rows_rejected, "output": result.output_path})
 
 
-def log_to_mlflow(result: ScoringResult, settings: Settings) -> str:
+def log_to_mlflow(result: ScoringResult, settings: Settings | None = None) -> str:
     """An MLflow run in the scoring experiment with the run's counts, speed and drift."""
     from mlflow.entities import Metric, Param, RunTag
 
     from registry.store import mlflow_client
 
+    settings = settings or get_settings()
     client = mlflow_client(settings)
     name = f"{settings.experiment}-scoring"
     experiment = client.get_experiment_by_name(name)

@@ -81,7 +81,7 @@ class GxSuite:
 
     def run(self, frame: pd.DataFrame, complete: bool):
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result_format = {"result_format": "COMPLETE", "partial_unexpected_count": 0} if complete else "SUMMARY"
+        result_format = {"result_format": "COMPLETE", "partial_unexpected_count": 3} if complete else "SUMMARY"
         return batch.validate(self.suite, result_format=result_format)
 
 
@@ -127,7 +127,12 @@ def _describe(config) -> str:
     if config.type == "expect_column_values_to_not_be_null":
         return "is null"
     if config.type == "expect_column_values_to_be_between":
-        return f"outside [{kwargs.get('min_value')}, {kwargs.get('max_value')}]"
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        if low is None:
+            return f"above {high:g}"
+        if high is None:
+            return f"below {low:g}"
+        return f"outside [{low:g}, {high:g}]"
     if config.type == "expect_column_values_to_be_in_set":
         return "not a known category"
     return f"fails {config.type}"

@@ -1,44 +1,11 @@
 """Artifacts on S3: a real S3 protocol server (moto) on loopback, not a mock of boto3."""
 
 import json
-import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
-from registry.settings import Settings
-from tests.servers import Server, free_port
-
-BUCKET = "modelyard-artifacts"
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    server = Server([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], log)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        server.wait_http(endpoint)
-        yield endpoint
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3_settings(s3, tmp_path, monkeypatch):
-    import boto3
-
-    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(key, value)
-    client = boto3.client("s3", endpoint_url=s3)
-    if BUCKET not in [bucket["Name"] for bucket in client.list_buckets()["Buckets"]]:
-        client.create_bucket(Bucket=BUCKET)
-    prefix = tmp_path.name
-    settings = Settings(home=tmp_path / "home", artifact_root=f"s3://{BUCKET}/{prefix}", s3_endpoint_url=s3)
-    return settings, client, prefix
+from tests.conftest import BUCKET
 
 
 def _keys(client, prefix):

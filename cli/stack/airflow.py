@@ -1,0 +1,404 @@
+"""The embedded Airflow: its environment, its processes, and its REST API as the harness uses them.
+
+Everything Airflow keeps (SQLite database, logs, secrets, passwords) lives under
+``MODELYARD_HOME/airflow``; the repository's ``airflow.cfg`` holds the shared settings and this
+module adds what differs per home (paths, port, secrets). Airflow is driven through
+subprocesses and HTTP only: importing this module does not import Airflow.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import quote
+
+import httpx
+import tenacity
+
+from cli.stack import processes
+from cli.stack.processes import Process
+
+if TYPE_CHECKING:
+    from registry.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.prefix) / "bin"
+SQL_CONN_VAR = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+FERNET_VAR = "AIRFLOW__CORE__FERNET_KEY"
+USERNAME = "admin"
+FINAL_RUN_STATES = frozenset({"success", "failed"})
+
+# `airflow standalone` is not used, for three reasons. Its scheduler starts the worker log
+# server on all interfaces at port 8793 (and its triggerer another at 8794), with no setting
+# for the host: that breaks "loopback only" and collides with a second stack on the machine;
+# `scheduler --skip-serve-logs` avoids it (the api-server reads LocalExecutor logs from disk).
+# It also runs a triggerer, which no Modelyard DAG needs (one process less on 2 cores), and it
+# funnels every component through one pipe: separately, each has its own PID, log and health.
+COMPONENTS: dict[str, list[str]] = {
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "api-server": ["api-server"],
+}
+
+T = TypeVar("T")
+
+
+class AirflowStackError(RuntimeError):
+    """The embedded Airflow could not be migrated, started or found."""
+
+
+class AirflowApiError(RuntimeError):
+    """The Airflow REST API answered with an error status."""
+
+    def __init__(self, response: httpx.Response):
+        self.status_code = response.status_code
+        request = response.request
+        super().__init__(f"{request.method} {request.url.path} -> {response.status_code}: {response.text[:1000]}")
+
+
+def airflow_home(settings: Settings) -> Path:
+    return settings.home / "airflow"
+
+
+def run_file(settings: Settings) -> Path:
+    """Where the PIDs of a running stack are recorded, for ``stack down`` from another shell."""
+    return settings.home / "run" / "airflow.json"
+
+
+def base_url(api_port: int) -> str:
+    return f"http://127.0.0.1:{api_port}"
+
+
+def airflow_env(settings: Settings, *, dags_folder: Path | None = None, api_port: int = 8080) -> dict[str, str]:
+    """The environment of every Airflow process of the embedded stack (creates its secrets once)."""
+    home = airflow_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        **os.environ,
+        **_modelyard_env(settings),
+        **_paths_env(home, dags_folder),
+        **_auth_env(home),
+        **_runtime_env(api_port),
+    }
+
+
+def admin_password(settings: Settings) -> str:
+    """The admin password, generated with the passwords file by ``airflow_env``."""
+    return json.loads(_passwords_file(airflow_home(settings)).read_text())[USERNAME]
+
+
+def migrate(settings: Settings, **kw) -> None:
+    """Create or upgrade Airflow's metadata database; a no-op when it is current."""
+    env = airflow_env(settings, **kw)
+    result = subprocess.run(
+        [str(VENV_BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        raise AirflowStackError(f"airflow db migrate failed:\n{(result.stdout + result.stderr)[-3000:]}")
+
+
+def start(
+    settings: Settings, *, api_port: int, dags_folder: Path | None = None, timeout: float = 180.0
+) -> AirflowStack:
+    """Migrate, start scheduler, dag-processor and api-server, and return once all are healthy."""
+    _refuse_if_running(settings)
+    migrate(settings, dags_folder=dags_folder, api_port=api_port)
+    env = airflow_env(settings, dags_folder=dags_folder, api_port=api_port)
+    logs = airflow_home(settings) / "logs-stack"
+    launched = [
+        processes.launch(name, [str(VENV_BIN / "airflow"), *args], env=env, log=logs / f"{name}.log")
+        for name, args in COMPONENTS.items()
+    ]
+    stack = AirflowStack(base_url(api_port), launched, USERNAME, admin_password(settings), env, run_file(settings))
+    processes.write_run_file(stack.run_file, launched, base_url=stack.base_url)
+    try:
+        _wait_until_healthy(stack, timeout)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def stop_recorded(settings: Settings, *, timeout: float = 60.0) -> list[Process]:
+    """Stop the stack recorded in the run file, from any process; returns what was still running."""
+    recorded, _ = processes.read_run_file(run_file(settings))
+    running = [process for process in recorded if processes.is_running(process)]
+    processes.stop(recorded, timeout=timeout)
+    run_file(settings).unlink(missing_ok=True)
+    return running
+
+
+@dataclass
+class AirflowStack:
+    """A running embedded Airflow: where it answers, how to log in, and how to stop it."""
+
+    base_url: str
+    processes: list[Process]
+    username: str
+    password: str = field(repr=False)
+    env: dict[str, str] = field(repr=False)
+    run_file: Path
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {process.name: process.pid for process in self.processes}
+
+    def api(self) -> AirflowApi:
+        return AirflowApi(self.base_url, self.username, self.password)
+
+    def running(self) -> list[str]:
+        """Names of the components whose process is alive."""
+        return [process.name for process in self.processes if processes.is_running(process)]
+
+    def stop(self, *, timeout: float = 60.0) -> None:
+        """SIGTERM each component (all three shut down gracefully on it); SIGKILL their sessions after ``timeout``."""
+        processes.stop(self.processes, sig=signal.SIGTERM, timeout=timeout)
+        self.run_file.unlink(missing_ok=True)
+
+
+class AirflowApi:
+    """The REST API v2 calls the harness needs, authenticated with a JWT from ``/auth/token``."""
+
+    def __init__(self, base_url: str, username: str, password: str, *, timeout: float = 30.0):
+        auth = _TokenAuth(f"{base_url}/auth/token", username, password)
+        self._client = httpx.Client(base_url=base_url, auth=auth, timeout=timeout)
+
+    def __enter__(self) -> AirflowApi:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        """Start a run now (no logical date, so runs never collide) and return its run_id."""
+        body = {"logical_date": None, "conf": conf or {}}
+        return self._call("POST", f"/api/v2/dags/{_q(dag_id)}/dagRuns", json=body)["dag_run_id"]
+
+    def unpause(self, dag_id: str) -> None:
+        self._call("PATCH", f"/api/v2/dags/{_q(dag_id)}", json={"is_paused": False})
+
+    def dag_exists(self, dag_id: str) -> bool:
+        response = self._client.get(f"/api/v2/dags/{_q(dag_id)}")
+        if response.status_code == 404:
+            return False
+        _raise_for_status(response)
+        return True
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 60.0) -> None:
+        """Wait until the dag-processor has parsed the DAG; a timeout names the import errors."""
+        if _poll(lambda: self.dag_exists(dag_id) or None, timeout=timeout) is None:
+            raise TimeoutError(f"DAG {dag_id!r} not parsed after {timeout}s; import errors: {self.import_errors()}")
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self._call("GET", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}")["state"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> str:
+        """Wait until the run succeeds or fails and return that state; a timeout says where it stood."""
+        def final_state() -> str | None:
+            state = self.run_state(dag_id, run_id)
+            return state if state in FINAL_RUN_STATES else None
+
+        state = _poll(final_state, timeout=timeout)
+        if state is None:
+            raise TimeoutError(
+                f"run {run_id} of {dag_id} still {self.run_state(dag_id, run_id)!r} after {timeout}s; "
+                f"tasks: {self.task_states(dag_id, run_id)}"
+            )
+        return state
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """State of each task instance; mapped instances are keyed ``task_id[index]``."""
+        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances"
+        return {
+            instance["task_id"] + (f"[{instance['map_index']}]" if instance["map_index"] >= 0 else ""):
+            instance["state"]
+            for instance in self._pages(path, "task_instances")
+        }
+
+    def import_errors(self) -> dict[str, str]:
+        """DAG files that failed to parse, with the error of each."""
+        return {error["filename"]: error["stack_trace"] for error in self._pages("/api/v2/importErrors", "import_errors")}
+
+    def _pages(self, path: str, key: str, limit: int = 100) -> list[dict]:
+        items: list[dict] = []
+        while True:
+            page = self._call("GET", path, params={"limit": limit, "offset": len(items)})
+            items += page[key]
+            if not page[key] or len(items) >= page["total_entries"]:
+                return items
+
+    def _call(self, method: str, path: str, **kw) -> dict:
+        response = self._client.request(method, path, **kw)
+        _raise_for_status(response)
+        return response.json()
+
+
+class _TokenAuth(httpx.Auth):
+    """Bearer JWT from the SimpleAuthManager, fetched on first use and again when it expires."""
+
+    requires_response_body = True
+
+    def __init__(self, token_url: str, username: str, password: str):
+        self._token_url = token_url
+        self._credentials = {"username": username, "password": password}
+        self._token: str | None = None
+
+    def auth_flow(self, request: httpx.Request):
+        if self._token is None:
+            self._token = yield from self._fetch_token()
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        response = yield request
+        if response.status_code == 401:
+            self._token = yield from self._fetch_token()
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
+
+    def _fetch_token(self):
+        response = yield httpx.Request("POST", self._token_url, json=self._credentials)
+        _raise_for_status(response)
+        return response.json()["access_token"]
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    if response.is_error:
+        raise AirflowApiError(response)
+
+
+def _q(part: str) -> str:
+    """Run ids contain ``+`` and ``:``: quote path parts so they reach Airflow unchanged."""
+    return quote(part, safe="")
+
+
+def _poll(check: Callable[[], T | None], *, timeout: float, interval: float = 1.0) -> T | None:
+    """Call ``check`` until it returns a value or ``timeout`` passes (then None); retry network errors."""
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout),
+        wait=tenacity.wait_fixed(interval),
+        retry=tenacity.retry_if_result(lambda result: result is None)
+        | tenacity.retry_if_exception_type(httpx.TransportError),
+        retry_error_callback=lambda _state: None,
+    )
+    return retrying(check)
+
+
+def _wait_until_healthy(stack: AirflowStack, timeout: float) -> None:
+    """Wait for the api-server to answer and report the database, scheduler and dag-processor healthy."""
+    def healthy() -> bool | None:
+        _raise_if_component_died(stack)
+        response = httpx.get(f"{stack.base_url}/api/v2/monitor/health", timeout=5.0)
+        if response.status_code != 200:
+            return None
+        health = response.json()
+        parts = (health["metadatabase"], health["scheduler"], health.get("dag_processor") or {})
+        return all(part.get("status") == "healthy" for part in parts) or None
+
+    if _poll(healthy, timeout=timeout) is None:
+        raise AirflowStackError(f"Airflow not healthy after {timeout}s:\n{_log_tails(stack.processes)}")
+
+
+def _raise_if_component_died(stack: AirflowStack) -> None:
+    dead = [process for process in stack.processes if not processes.is_running(process)]
+    if dead:
+        raise AirflowStackError(f"Airflow {', '.join(p.name for p in dead)} exited:\n{_log_tails(dead)}")
+
+
+def _log_tails(launched: list[Process]) -> str:
+    return "\n".join(f"--- {process.name} ({process.log})\n{processes.log_tail(process)}" for process in launched)
+
+
+def _refuse_if_running(settings: Settings) -> None:
+    recorded, record = processes.read_run_file(run_file(settings))
+    if any(processes.is_running(process) for process in recorded):
+        raise AirflowStackError(
+            f"an Airflow stack of this home already runs at {record.get('base_url')}; stop it first"
+        )
+
+
+def _modelyard_env(settings: Settings) -> dict[str, str]:
+    """Settings passed on as MODELYARD_* variables, so tasks see the same home and services."""
+    explicit = settings.model_dump(exclude_unset=True, exclude_none=True)
+    return {f"MODELYARD_{name.upper()}": str(value) for name, value in {**explicit, "home": settings.home}.items()}
+
+
+def _paths_env(home: Path, dags_folder: Path | None) -> dict[str, str]:
+    """Airflow home, the repo's config, DAGs and plugins, and the venv's ``airflow`` first on PATH."""
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW_CONFIG": str(REPO / "airflow.cfg"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        SQL_CONN_VAR: os.environ.get(SQL_CONN_VAR) or f"sqlite:///{home / 'airflow.db'}",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def _auth_env(home: Path) -> dict[str, str]:
+    """SimpleAuthManager with a fixed admin, and secrets shared by all components across restarts."""
+    keys = _persisted_json(home / "stack-secrets.json", _new_secrets)
+    _persisted_json(_passwords_file(home), lambda: {USERNAME: secrets.token_urlsafe(16)})
+    return {
+        "AIRFLOW__CORE__AUTH_MANAGER": (
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_passwords_file(home)),
+        "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+        "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
+        FERNET_VAR: os.environ.get(FERNET_VAR) or keys["fernet_key"],  # kept with a user's database
+    }
+
+
+def _runtime_env(api_port: int) -> dict[str, str]:
+    """Executor, size, loopback api-server, and DAG file scans short enough for tests."""
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",  # the default 32 pre-forks 32 idle workers
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        # Tasks reach the execution API through base_url: without it they call localhost:8080.
+        "AIRFLOW__API__BASE_URL": base_url(api_port),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",  # new DAG files (default 300 s)
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",  # changed files (default 30 s)
+        # The repo's cfg enables the scheduler health server for compose; embedded, it would bind
+        # 0.0.0.0:8974. /api/v2/monitor/health reports the scheduler instead.
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+    }
+
+
+def _passwords_file(home: Path) -> Path:
+    return home / "simple_auth_manager_passwords.json"
+
+
+def _new_secrets() -> dict[str, str]:
+    return {
+        "jwt_secret": secrets.token_urlsafe(64),
+        "api_secret_key": secrets.token_urlsafe(32),
+        "fernet_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+
+
+def _persisted_json(path: Path, make: Callable[[], dict]) -> dict:
+    """Read a small owner-only JSON file, creating it with ``make()`` the first time."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return json.loads(path.read_text())
+    content = make()
+    with os.fdopen(descriptor, "w") as stream:
+        json.dump(content, stream)
+    return content

@@ -1,0 +1,126 @@
+"""Long-running processes we start ourselves: launched in their own session, stopped by PID.
+
+A process is remembered by PID *and* kernel start time, so a PID the system has since reused
+for an unrelated program is never signalled. Each process leads its own session; whatever it
+forks stays in that session (Airflow's task runners change process group, not session), so a
+stop can reach every descendant without looking at a single process name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process we launched: its role, PID, kernel start time and log file."""
+
+    name: str
+    pid: int
+    start_ticks: int
+    log: str
+
+
+def launch(name: str, command: list[str], *, env: dict[str, str], log: Path) -> Process:
+    """Start ``command`` detached in a new session, stdout and stderr appended to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as stream:
+        stream.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+        stream.flush()
+        popen = subprocess.Popen(
+            command, env=env, stdout=stream, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    popen.returncode = 0  # is_running() reaps it by PID; this keeps Popen from warning at exit
+    return Process(name, popen.pid, _stat(popen.pid)["start_ticks"], str(log))
+
+
+def is_running(process: Process) -> bool:
+    """True while this very process (same PID and start time) exists and is not a zombie."""
+    _reap(process.pid)
+    stat = _stat(process.pid)
+    return bool(stat) and stat["state"] != "Z" and stat["start_ticks"] == process.start_ticks
+
+
+def session_members(process: Process) -> list[int]:
+    """PIDs still alive in the session this process leads (itself and its descendants)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if stat and stat["session"] == process.pid and stat["state"] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def stop(processes: list[Process], *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+    """Ask each process to stop with ``sig``; SIGKILL whatever is left in their sessions after ``timeout``."""
+    for process in processes:
+        if is_running(process):
+            _signal(process.pid, sig)
+    if not _wait_until_gone(processes, timeout):
+        for process in processes:
+            for pid in session_members(process):
+                _signal(pid, signal.SIGKILL)
+        _wait_until_gone(processes, 5.0)
+
+
+def log_tail(process: Process, chars: int = 3000) -> str:
+    """The end of a process's log, for error messages that explain a failed start."""
+    text = Path(process.log).read_text(errors="replace") if Path(process.log).exists() else ""
+    return text[-chars:]
+
+
+def write_run_file(path: Path, processes: list[Process], **extra) -> None:
+    """Record what runs where, so another command (``stack down``) can stop it by PID."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {**extra, "processes": [asdict(process) for process in processes]}
+    path.write_text(json.dumps(record, indent=2))
+
+
+def read_run_file(path: Path) -> tuple[list[Process], dict]:
+    """The processes and extra fields of a run file; nothing when there is none."""
+    if not path.exists():
+        return [], {}
+    record = json.loads(path.read_text())
+    return [Process(**process) for process in record.pop("processes")], record
+
+
+def _wait_until_gone(processes: list[Process], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(is_running(process) or session_members(process) for process in processes):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of our own child so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child (started by another command): init reaps it
+
+
+def _stat(pid: int) -> dict:
+    """State, session and start time from /proc/<pid>/stat; empty when the PID does not exist."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return {}
+    fields = raw[raw.rindex(")") + 2:].split()  # the command name may contain spaces
+    return {"state": fields[0], "session": int(fields[3]), "start_ticks": int(fields[19])}
