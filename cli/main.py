@@ -20,7 +20,9 @@ app = typer.Typer(no_args_is_help=True, help="Modelyard: model repository, batch
 models = typer.Typer(no_args_is_help=True, help="List, import, document and download models.")
 db = typer.Typer(no_args_is_help=True, help="The metadata database.")
 app.add_typer(models, name="models")
+associations = typer.Typer(no_args_is_help=True, help="Models plugged into scoring workflows.")
 app.add_typer(db, name="db")
+app.add_typer(associations, name="associations")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -251,6 +253,60 @@ def score(
     else:
         for part in scoring_summary(result):
             console.print(part)
+
+
+@app.command()
+@handles_errors
+def associate(
+    ref: Annotated[str, typer.Argument(help="NAME@ALIAS follows the alias at each run; NAME/VERSION pins.")],
+    input_path: Annotated[str, typer.Option("--input", "-i", help="Input file, folder or glob.")],
+    output_path: Annotated[str, typer.Option("--output", "-o", help="Output folder; Airflow templates like {{ ds }} allowed.")],
+    workflow: Annotated[str, typer.Option(help="The scoring workflow (DAG) to plug into.")] = "batch_scoring",
+    schedule: Annotated[Optional[str], typer.Option(help="Cron expression or preset (@daily); none: on demand.")] = None,
+    policy: Annotated[str, typer.Option(help="fail|quarantine")] = "fail",
+    name: Annotated[Optional[str], typer.Option(help="Association name (DAG id score__NAME).")] = None,
+    key: Annotated[Optional[list[str]], typer.Option(help="Column to pass through (repeatable).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet|csv")] = "parquet",
+    as_json: JsonOption = False,
+):
+    """Associate a model with a scoring workflow; a scheduled DAG appears for it."""
+    from registry.associations import create_association
+
+    options = {"output_format": fmt, **({"key_columns": key} if key else {})}
+    info = create_association(ref, workflow=workflow, input_path=input_path, output_path=output_path,
+                              schedule=schedule, policy=policy, name=name, options=options)
+    if as_json:
+        _print_json(info.model_dump_json(indent=2))
+    else:
+        console.print(f"associated {info.model_ref} with {info.workflow} as DAG [bold]{info.dag_id}[/bold] "
+                      f"({info.schedule or 'on demand'})")
+
+
+@associations.command("list")
+@handles_errors
+def associations_list(
+    model: Annotated[Optional[str], typer.Option(help="Only this model's associations.")] = None,
+    as_json: JsonOption = False,
+):
+    """Every association with its DAG id, schedule and data locations."""
+    from cli.output import associations_table
+    from registry.associations import list_associations
+
+    found = list_associations(model)
+    if as_json:
+        _print_json([association.model_dump(mode="json") | {"dag_id": association.dag_id} for association in found])
+    else:
+        console.print(associations_table(found))
+
+
+@associations.command("remove")
+@handles_errors
+def associations_remove(name: str):
+    """Remove an association; its DAG disappears at the next parse."""
+    from registry.associations import remove_association
+
+    info = remove_association(name)
+    console.print(f"removed association {info.name} ({info.dag_id})")
 
 
 if __name__ == "__main__":

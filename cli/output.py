@@ -95,3 +95,13 @@ def scoring_summary(result) -> list:
             drift.add_row(name, f"{value:.3f}")
         parts.append(drift)
     return parts
+
+
+def associations_table(associations) -> Table:
+    table = Table(title="Associations", title_justify="left")
+    for column in ("name", "dag id", "model", "workflow", "schedule", "policy", "input", "output"):
+        table.add_column(column)
+    for a in associations:
+        table.add_row(a.name, a.dag_id, a.model_ref, a.workflow, a.schedule or "on demand", a.policy,
+                      a.input_path, a.output_path)
+    return table

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from registry.settings import Settings, get_settings
+# Airflow reads its configuration once per process: point it at a throwaway home before any
+# test imports it, so no test ever touches ~/airflow.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="modelyard-test-airflow-")
+os.environ.update({
+    "AIRFLOW_HOME": _AIRFLOW_HOME,
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parents[1] / "dags"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+})
+
+from registry.settings import Settings, get_settings  # noqa: E402
 from tests.servers import Server, free_port
 
 BUCKET = "modelyard-artifacts"
@@ -165,3 +178,11 @@ def dask_cluster(tmp_path_factory):
     finally:
         workers.stop()
         scheduler.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """The test process's Airflow metadata database, migrated once."""
+    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
+                   capture_output=True, env=os.environ.copy())
+    return os.environ["AIRFLOW_HOME"]

@@ -1,0 +1,133 @@
+"""DAG files: they parse, wire the tasks as designed, keep heavy imports out, and run end to end."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+DAGS = Path(__file__).parents[2] / "dags"
+HEAVY = ("pandas", "numpy", "mlflow", "dask", "distributed", "great_expectations", "sklearn",
+         "bentoml", "registry", "pipelines")
+
+
+def _dagbag():
+    """Parsed as the dag-processor parses the bundle: with the dags folder on sys.path."""
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    return BundleDagBag(dag_folder=str(DAGS), bundle_path=DAGS)
+
+
+def test_dag_files_import_no_heavy_library_at_parse_time(tmp_path):
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "import batch_scoring, associations, train_models\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    env = {**os.environ, "MODELYARD_HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", probe, str(DAGS)], capture_output=True, text=True,
+                            env=env, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_dagbag_has_no_import_errors_and_the_designed_tasks(airflow_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path))
+    bag = _dagbag()
+    assert bag.import_errors == {}
+    scoring = bag.get_dag("batch_scoring")
+    assert set(scoring.task_ids) == {"resolve_model", "validate_input", "score_batch", "record_metrics"}
+    assert scoring.get_task("score_batch").upstream_task_ids == {"resolve_model", "validate_input"}
+    assert scoring.get_task("record_metrics").upstream_task_ids == {"score_batch"}
+    assert set(scoring.params.keys()) == {"model_ref", "input_path", "output_path", "policy", "output_format"}
+    for dag in bag.dags.values():
+        assert dag.doc_md and "modelyard" in dag.tags
+        assert all(task.owner for task in dag.tasks) and all(task.retries >= 1 for task in dag.tasks)
+    assert bag.get_dag("train_models").task_ids == ["train_models"]
+
+
+def test_one_dag_per_association_from_the_snapshot(airflow_db, tmp_path, monkeypatch):
+    snapshot = {"associations": [
+        {"name": name, "dag_id": f"score__{name}", "model_ref": "m@champion", "workflow": "batch_scoring",
+         "schedule": "0 6 * * *", "input_path": "/in", "output_path": "/out/{{ ds }}", "policy": "fail",
+         "options": {}, "enabled": True, "created_by": "ana", "created_at": "2026-01-01T00:00:00Z"}
+        for name in ("a", "b")
+    ]}
+    path = tmp_path / "associations.json"
+    path.write_text(json.dumps(snapshot))
+    monkeypatch.setenv("MODELYARD_ASSOCIATIONS_SNAPSHOT", str(path))
+    bag = _dagbag()
+    assert {"score__a", "score__b"} <= set(bag.dag_ids)
+    dag = bag.get_dag("score__a")
+    assert dag.schedule == "0 6 * * *"
+    assert dag.default_args["owner"] == "ana"
+
+
+@pytest.fixture
+def scoring_env(trained, dask_cluster, monkeypatch):
+    """Tasks read Modelyard's settings from the environment, as they do under Airflow."""
+    from registry.settings import get_settings
+
+    settings, _ = trained
+    monkeypatch.setenv("MODELYARD_HOME", str(settings.home))
+    monkeypatch.setenv("MODELYARD_DASK_SCHEDULER", dask_cluster)
+    get_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
+
+
+def _input(tmp_path):
+    from pipelines.training import load_dataset
+
+    features, _ = load_dataset("breast_cancer")
+    features.insert(0, "patient", range(len(features)))
+    features.loc[0, "mean_radius"] = None
+    features.to_parquet(tmp_path / "in.parquet")
+    return str(tmp_path / "in.parquet")
+
+
+def test_batch_scoring_dag_runs_end_to_end_with_dag_test(airflow_db, scoring_env, tmp_path):
+    from airflow.utils.state import DagRunState
+
+    run = _dagbag().get_dag("batch_scoring").test(run_conf={
+        "model_ref": "breast_cancer_classifier/1", "input_path": _input(tmp_path),
+        "output_path": str(tmp_path / "out"), "policy": "quarantine", "output_format": "parquet"})
+    assert run.state == DagRunState.SUCCESS
+    scored, rejected = pd.read_parquet(tmp_path / "out"), pd.read_parquet(tmp_path / "out" / "_rejects")
+    assert len(scored) + len(rejected) == 569 and 0 in rejected["patient"].tolist()
+    assert set(scored["run_id"]) == {f"batch_scoring__{run.run_id}".replace(":", "_").replace("+", "_")}
+
+
+def test_fail_policy_fails_the_validate_task_and_writes_nothing(airflow_db, scoring_env, tmp_path):
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    run = _dagbag().get_dag("batch_scoring").test(run_conf={
+        "model_ref": "breast_cancer_classifier/1", "input_path": _input(tmp_path),
+        "output_path": str(tmp_path / "out"), "policy": "fail", "output_format": "parquet"})
+    assert run.state == DagRunState.FAILED
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["validate_input"] == TaskInstanceState.FAILED
+    assert states["score_batch"] == TaskInstanceState.UPSTREAM_FAILED
+    assert not (tmp_path / "out").exists()
+
+
+def test_generated_association_dag_scores_with_templated_output(airflow_db, scoring_env, tmp_path, monkeypatch):
+    from airflow.utils.state import DagRunState
+
+    from registry.associations import create_association, remove_association
+    from registry.catalog import set_alias
+
+    monkeypatch.setenv("MODELYARD_ASSOCIATIONS_SNAPSHOT", str(tmp_path / "associations.json"))
+    set_alias("breast_cancer_classifier/1", "champion_dag", scoring_env)
+    info = create_association("breast_cancer_classifier@champion_dag", input_path=_input(tmp_path),
+                              output_path=str(tmp_path / "daily" / "{{ ds }}"), schedule="@daily",
+                              policy="quarantine", name="bc_daily", settings=scoring_env)
+    run = _dagbag().get_dag(info.dag_id).test()
+    assert run.state == DagRunState.SUCCESS
+    (day,) = list((tmp_path / "daily").iterdir())
+    scored, rejected = pd.read_parquet(day), pd.read_parquet(day / "_rejects")
+    assert len(day.name) == 10 and len(scored) + len(rejected) == 569
+    remove_association("bc_daily", scoring_env)
+    assert "score__bc_daily" not in _dagbag().dag_ids
