@@ -36,6 +36,7 @@ SQL_CONN_VAR = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 FERNET_VAR = "AIRFLOW__CORE__FERNET_KEY"
 USERNAME = "admin"
 FINAL_RUN_STATES = frozenset({"success", "failed"})
+STOP_TIMEOUT = 15.0  # seconds of grace before SIGKILL; a clean stop takes 4-6 s
 
 # `airflow standalone` is not used, for three reasons. Its scheduler starts the worker log
 # server on all interfaces at port 8793 (and its triggerer another at 8794), with no setting
@@ -62,7 +63,8 @@ class AirflowApiError(RuntimeError):
     def __init__(self, response: httpx.Response):
         self.status_code = response.status_code
         request = response.request
-        super().__init__(f"{request.method} {request.url.path} -> {response.status_code}: {response.text[:1000]}")
+        detail = response.text[:1000]
+        super().__init__(f"{request.method} {request.url.path} -> {response.status_code}: {detail}")
 
 
 def airflow_home(settings: Settings) -> Path:
@@ -78,7 +80,9 @@ def base_url(api_port: int) -> str:
     return f"http://127.0.0.1:{api_port}"
 
 
-def airflow_env(settings: Settings, *, dags_folder: Path | None = None, api_port: int = 8080) -> dict[str, str]:
+def airflow_env(
+    settings: Settings, *, dags_folder: Path | None = None, api_port: int = 8080
+) -> dict[str, str]:
     """The environment of every Airflow process of the embedded stack (creates its secrets once)."""
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
@@ -114,22 +118,21 @@ def start(
     _refuse_if_running(settings)
     migrate(settings, dags_folder=dags_folder, api_port=api_port)
     env = airflow_env(settings, dags_folder=dags_folder, api_port=api_port)
+    stack = AirflowStack(base_url(api_port), [], USERNAME, admin_password(settings), env, run_file(settings))
     logs = airflow_home(settings) / "logs-stack"
-    launched = [
-        processes.launch(name, [str(VENV_BIN / "airflow"), *args], env=env, log=logs / f"{name}.log")
-        for name, args in COMPONENTS.items()
-    ]
-    stack = AirflowStack(base_url(api_port), launched, USERNAME, admin_password(settings), env, run_file(settings))
-    processes.write_run_file(stack.run_file, launched, base_url=stack.base_url)
     try:
+        for name, args in COMPONENTS.items():
+            command = [str(VENV_BIN / "airflow"), *args]
+            stack.processes.append(processes.launch(name, command, env=env, log=logs / f"{name}.log"))
+            processes.write_run_file(stack.run_file, stack.processes, base_url=stack.base_url)
         _wait_until_healthy(stack, timeout)
-    except BaseException:
+    except BaseException:  # a failed or interrupted start leaves nothing running
         stack.stop()
         raise
     return stack
 
 
-def stop_recorded(settings: Settings, *, timeout: float = 60.0) -> list[Process]:
+def stop_recorded(settings: Settings, *, timeout: float = STOP_TIMEOUT) -> list[Process]:
     """Stop the stack recorded in the run file, from any process; returns what was still running."""
     recorded, _ = processes.read_run_file(run_file(settings))
     running = [process for process in recorded if processes.is_running(process)]
@@ -160,8 +163,15 @@ class AirflowStack:
         """Names of the components whose process is alive."""
         return [process.name for process in self.processes if processes.is_running(process)]
 
-    def stop(self, *, timeout: float = 60.0) -> None:
-        """SIGTERM each component (all three shut down gracefully on it); SIGKILL their sessions after ``timeout``."""
+    def stop(self, *, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM each component (a clean shutdown takes 4-6 s); SIGKILL their sessions after ``timeout``.
+
+        The fallback is needed, not theoretical: in roughly one stop in three, Airflow 3.3's
+        LocalExecutor.end() counts live workers while they already consume its shutdown messages,
+        sends one too few, and joins the idle worker left without one forever (a second SIGTERM
+        does not help; apache/airflow#67870 is the same unbounded join). Tasks still running
+        after ``timeout`` are killed, as ``docker stop`` would.
+        """
         processes.stop(self.processes, sig=signal.SIGTERM, timeout=timeout)
         self.run_file.unlink(missing_ok=True)
 
@@ -200,7 +210,8 @@ class AirflowApi:
     def wait_for_dag(self, dag_id: str, timeout: float = 60.0) -> None:
         """Wait until the dag-processor has parsed the DAG; a timeout names the import errors."""
         if _poll(lambda: self.dag_exists(dag_id) or None, timeout=timeout) is None:
-            raise TimeoutError(f"DAG {dag_id!r} not parsed after {timeout}s; import errors: {self.import_errors()}")
+            errors = self.import_errors()
+            raise TimeoutError(f"DAG {dag_id!r} not parsed after {timeout}s; import errors: {errors}")
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self._call("GET", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}")["state"]
@@ -230,7 +241,8 @@ class AirflowApi:
 
     def import_errors(self) -> dict[str, str]:
         """DAG files that failed to parse, with the error of each."""
-        return {error["filename"]: error["stack_trace"] for error in self._pages("/api/v2/importErrors", "import_errors")}
+        errors = self._pages("/api/v2/importErrors", "import_errors")
+        return {error["filename"]: error["stack_trace"] for error in errors}
 
     def _pages(self, path: str, key: str, limit: int = 100) -> list[dict]:
         items: list[dict] = []
@@ -316,7 +328,7 @@ def _raise_if_component_died(stack: AirflowStack) -> None:
 
 
 def _log_tails(launched: list[Process]) -> str:
-    return "\n".join(f"--- {process.name} ({process.log})\n{processes.log_tail(process)}" for process in launched)
+    return "\n".join(f"--- {p.name} ({p.log})\n{processes.log_tail(p)}" for p in launched)
 
 
 def _refuse_if_running(settings: Settings) -> None:
@@ -329,8 +341,8 @@ def _refuse_if_running(settings: Settings) -> None:
 
 def _modelyard_env(settings: Settings) -> dict[str, str]:
     """Settings passed on as MODELYARD_* variables, so tasks see the same home and services."""
-    explicit = settings.model_dump(exclude_unset=True, exclude_none=True)
-    return {f"MODELYARD_{name.upper()}": str(value) for name, value in {**explicit, "home": settings.home}.items()}
+    values = {**settings.model_dump(exclude_unset=True, exclude_none=True), "home": settings.home}
+    return {f"MODELYARD_{name.upper()}": str(value) for name, value in values.items()}
 
 
 def _paths_env(home: Path, dags_folder: Path | None) -> dict[str, str]:

@@ -43,13 +43,24 @@ def launch(name: str, command: list[str], *, env: dict[str, str], log: Path) -> 
 
 def is_running(process: Process) -> bool:
     """True while this very process (same PID and start time) exists and is not a zombie."""
-    _reap(process.pid)
     stat = _stat(process.pid)
-    return bool(stat) and stat["state"] != "Z" and stat["start_ticks"] == process.start_ticks
+    if not stat or stat["start_ticks"] != process.start_ticks:
+        return False
+    if stat["state"] == "Z":
+        _reap(process.pid)
+        return False
+    return True
 
 
 def session_members(process: Process) -> list[int]:
-    """PIDs still alive in the session this process leads (itself and its descendants)."""
+    """PIDs still alive in the session this process leads (itself and its descendants).
+
+    Linux keeps a session id reserved while any member lives, so if the PID now belongs to
+    another process, the old session has no members left and the new one is not ours.
+    """
+    leader = _stat(process.pid)
+    if leader and leader["start_ticks"] != process.start_ticks:
+        return []
     members = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -60,7 +71,7 @@ def session_members(process: Process) -> list[int]:
 
 
 def stop(processes: list[Process], *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
-    """Ask each process to stop with ``sig``; SIGKILL whatever is left in their sessions after ``timeout``."""
+    """Send ``sig`` to each process; SIGKILL whatever is left in their sessions after ``timeout``."""
     for process in processes:
         if is_running(process):
             _signal(process.pid, sig)
