@@ -189,6 +189,38 @@ def models_import(
         console.print(f"  {key}: {value:.4g}")
 
 
+@models.command("expect")
+@handles_errors
+def models_expect(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    expectation: Annotated[Optional[str], typer.Argument(help="GX expectation type, e.g. expect_column_values_to_be_between.")] = None,
+    kwargs: Annotated[str, typer.Option("--kwargs", help='JSON arguments, e.g. \'{"column": "age", "min_value": 0}\'.')] = "{}",
+    remove: Annotated[Optional[int], typer.Option(help="Remove the expectation with this id.")] = None,
+    as_json: JsonOption = False,
+):
+    """Attach an extra input expectation to a model (or list them, or --remove ID)."""
+    from registry.errors import ModelyardError
+    from registry.expectations import attach_expectation, list_expectations, remove_expectation
+
+    if remove is not None:
+        info = remove_expectation(remove)
+        console.print(f"removed expectation {info.id} ({info.expectation_type}) from {info.model_name}")
+        return
+    if expectation is not None:
+        try:
+            arguments = json.loads(kwargs)
+        except json.JSONDecodeError as error:
+            raise ModelyardError(f"--kwargs is not valid JSON: {error}") from None
+        info = attach_expectation(name, expectation, arguments)
+        console.print(f"attached expectation {info.id} to {name}: {expectation} {json.dumps(arguments)}")
+        return
+    found = list_expectations(name)
+    if as_json:
+        _print_json([item.model_dump(mode="json") for item in found])
+    for item in [] if as_json else found:
+        console.print(f"{item.id}: {item.expectation_type} {json.dumps(item.kwargs)}")
+
+
 @models.command("download")
 @handles_errors
 def models_download(

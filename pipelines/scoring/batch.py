@@ -26,6 +26,7 @@ from pipelines.scoring.models import (
 from pipelines.scoring.partition import ModelPlugin, PartitionJob, check_partition, process_partition
 from pipelines.scoring.validation import suite_for
 from registry.card import ModelCard
+from registry.expectations import list_expectations
 from registry.predictors import load_predictor
 from registry.settings import Settings, get_settings
 
@@ -55,8 +56,9 @@ def _model_facts(model: ResolvedModel, request: ScoringRequest, settings: Settin
 
     with tempfile.TemporaryDirectory(prefix="modelyard-facts-") as scratch:
         model_dir = download_model_dir(ModelRef(model.name, model.version), Path(scratch), settings)
+        attached = [expectation.config for expectation in list_expectations(model.name, settings)]
         checks = build_checks(model_dir, range_tolerance=request.range_tolerance,
-                              extra=request.extra_expectations)
+                              extra=attached + request.extra_expectations)
         # Load both here first: a broken model or expectation fails before any cluster work,
         # and forked local workers inherit the imported libraries.
         load_predictor(model_dir)

@@ -51,6 +51,20 @@ class Association(Base):
     created_by: Mapped[str] = mapped_column(String(200))
 
 
+class ModelExpectation(Base):
+    """A Great Expectations expectation a user attached to a model's input, beyond the derived ones."""
+
+    __tablename__ = "model_expectations"
+    __table_args__ = (Index("ix_model_expectations_model", "model_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(256))
+    expectation_type: Mapped[str] = mapped_column(String(200))
+    kwargs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
 class Deployment(Base):
     """One launch of a model version as an online service; the latest per model is desired."""
 

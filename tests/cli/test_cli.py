@@ -88,3 +88,40 @@ def test_bad_import_in_a_real_process_exits_1_with_one_line_and_registers_nothin
     listed = subprocess.run([MODELYARD, "models", "list", "--json"], capture_output=True, text=True,
                             env=env, check=True)
     assert json.loads(listed.stdout) == []
+
+
+def test_score_and_associate_from_the_command_line(trained, tmp_path):
+    """A real process: the default local Dask cluster, a progress bar, a summary, exit codes."""
+    from pipelines.training import load_dataset
+
+    settings, _ = trained
+    env = {**os.environ, "MODELYARD_HOME": str(settings.home),
+           "MODELYARD_ASSOCIATIONS_SNAPSHOT": str(tmp_path / "associations.json")}
+    features, _ = load_dataset("diabetes")
+    features.insert(0, "visit", range(len(features)))
+    features.to_parquet(tmp_path / "in.parquet")
+    result = subprocess.run(
+        [MODELYARD, "score", "diabetes_regressor/1", "--input", str(tmp_path / "in.parquet"),
+         "--output", str(tmp_path / "out"), "--policy", "quarantine", "--json"],
+        capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["rows_in"] == 442 == summary["rows_scored"] + summary["rows_rejected"]
+    import pandas as pd
+
+    assert pd.read_parquet(tmp_path / "out")["visit"].is_unique
+
+    bad = subprocess.run([MODELYARD, "score", "diabetes_regressor/1", "--input", str(tmp_path / "missing.parquet"),
+                          "--output", str(tmp_path / "out2")], capture_output=True, text=True, env=env)
+    assert bad.returncode == 1 and "error: input" in bad.stderr and "does not exist" in bad.stderr
+
+    associated = subprocess.run(
+        [MODELYARD, "associate", "diabetes_regressor/1", "--input", str(tmp_path / "in.parquet"),
+         "--output", str(tmp_path / "daily/{{ ds }}"), "--schedule", "@daily", "--name", "cli_daily"],
+        capture_output=True, text=True, env=env)
+    assert associated.returncode == 0, associated.stderr
+    assert "score__cli_daily" in associated.stdout
+    listed = json.loads(subprocess.run([MODELYARD, "associations", "list", "--json"], capture_output=True,
+                                       text=True, env=env, check=True).stdout)
+    assert [a["dag_id"] for a in listed] == ["score__cli_daily"]
+    subprocess.run([MODELYARD, "associations", "remove", "cli_daily"], env=env, check=True, capture_output=True)

@@ -162,3 +162,22 @@ def test_regression_model_and_scoring_runs_in_the_modeldoc(settings, tmp_path):
     assert 0 < result.prediction_summary["mean"] < 400
     doc = build_modeldoc("diabetes_regressor/1", settings)
     assert result.run_id in [run["id"] for run in doc.scoring_runs]
+
+
+def test_expectations_attached_to_the_model_apply_to_every_run(settings, tmp_path):
+    from registry.expectations import attach_expectation, remove_expectation
+
+    features, _ = load_dataset("diabetes")
+    features.to_parquet(tmp_path / "in.parquet")
+    attached = attach_expectation("diabetes_regressor", "expect_column_values_to_be_between",
+                                  {"column": "bmi", "max_value": 0.1}, settings)
+    try:
+        result = score_batch(ScoringRequest(model_ref="diabetes_regressor/1", input_path=str(tmp_path / "in.parquet"),
+                                            output_path=str(tmp_path / "out"), policy="quarantine",
+                                            range_tolerance=None), settings=settings)
+    finally:
+        remove_expectation(attached.id, settings)
+    expected = int((features["bmi"] > 0.1).sum())
+    assert expected > 0 and result.rows_rejected == expected
+    reasons = set(pd.read_parquet(tmp_path / "out" / "_rejects")["reject_reason"])
+    assert reasons == {"bmi: above 0.1"}
