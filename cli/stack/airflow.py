@@ -230,6 +230,10 @@ class AirflowApi:
             )
         return state
 
+    def runs(self, dag_id: str) -> list[dict]:
+        """Every run of the DAG (id, run_type, state, logical date), scheduled ones included."""
+        return self._pages(f"/api/v2/dags/{_q(dag_id)}/dagRuns", "dag_runs")
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         """State of each task instance; mapped instances are keyed ``task_id[index]``."""
         path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances"
