@@ -21,6 +21,8 @@ models = typer.Typer(no_args_is_help=True, help="List, import, document and down
 db = typer.Typer(no_args_is_help=True, help="The metadata database.")
 app.add_typer(models, name="models")
 associations = typer.Typer(no_args_is_help=True, help="Models plugged into scoring workflows.")
+stack = typer.Typer(no_args_is_help=True, help="The embedded Airflow (scheduler, dag-processor, UI) on loopback.")
+app.add_typer(stack, name="stack")
 app.add_typer(db, name="db")
 app.add_typer(associations, name="associations")
 
@@ -40,12 +42,13 @@ def handles_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from cli.stack.airflow import AirflowApiError, AirflowStackError
         from registry.errors import ModelyardError
 
         _quiet_libraries()
         try:
             return command(*args, **kwargs)
-        except ModelyardError as error:
+        except (ModelyardError, AirflowStackError, AirflowApiError) as error:
             errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
@@ -79,16 +82,47 @@ def train(
 
 @app.command()
 @handles_errors
-def demo():
-    """The main job on embedded defaults: train, import an external model, list, document."""
+def demo(
+    airflow: Annotated[bool, typer.Option(help="Also run the batch_scoring DAG in the embedded Airflow.")] = True,
+    port: Annotated[int, typer.Option(help="Port for the embedded Airflow on 127.0.0.1.")] = 8080,
+):
+    """The main job on embedded defaults: train, import, document, batch-score, schedule."""
+    from cli.output import models_table, scoring_summary
     from pipelines.demo import run_demo
 
     result = run_demo(progress=lambda message: console.print(f"[dim]-[/dim] {message}"))
-    from cli.output import models_table
-
     console.print(models_table(result.models))
-    console.print(f"ModelDoc written to [bold]{result.modeldoc}[/bold]")
-    console.print(f"Download written to [bold]{result.download}[/bold]")
+    for part in scoring_summary(result.scoring):
+        console.print(part)
+    console.print(f"ModelDoc: [bold]{result.modeldoc}[/bold]")
+    console.print(f"Download: [bold]{result.download}[/bold]")
+    console.print(f"Scheduled workflow: DAG [bold]{result.association.dag_id}[/bold] ({result.association.schedule})")
+    if airflow:
+        _demo_airflow(result, port)
+
+
+def _demo_airflow(result, port: int) -> None:
+    """Start the embedded Airflow, run batch_scoring as a DAG run through the REST API, stop it."""
+    from cli.stack.airflow import start
+    from registry.settings import get_settings
+
+    console.print("[dim]-[/dim] starting the embedded Airflow and triggering batch_scoring")
+    stack = start(get_settings(), api_port=port)
+    try:
+        with stack.api() as api:
+            api.wait_for_dag("batch_scoring", timeout=120)
+            conf = {"model_ref": f"{result.scoring.model_name}@champion", "input_path": result.scoring.input_path,
+                    "output_path": result.scoring.output_path.replace("scored", "scored_by_airflow"),
+                    "policy": "quarantine", "output_format": "parquet"}
+            run_id = api.trigger("batch_scoring", conf)
+            state = api.wait_for_run("batch_scoring", run_id, timeout=900)
+            tasks = api.task_states("batch_scoring", run_id)
+        console.print(f"Airflow run {run_id}: [bold]{state}[/bold] ({', '.join(f'{t} {s}' for t, s in tasks.items())})")
+        if state != "success":
+            raise typer.Exit(1)
+    finally:
+        stack.stop()
+    console.print("Browse it yourself: `modelyard stack up`, then open http://127.0.0.1:8080 (user admin).")
 
 
 @db.command("upgrade")
@@ -261,10 +295,15 @@ def score(
     fmt: Annotated[str, typer.Option("--format", help="parquet|csv")] = "parquet",
     run_id: Annotated[Optional[str], typer.Option(help="Re-using a run id replaces its output.")] = None,
     key: Annotated[Optional[list[str]], typer.Option(help="Column to pass through (repeatable); default: non-features.")] = None,
+    via_airflow: Annotated[bool, typer.Option("--airflow", help="Run it as a batch_scoring DAG run on the running stack.")] = False,
     as_json: JsonOption = False,
 ):
     """Score a data set in batch on Dask, with validation, drift and a recorded run."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    if via_airflow:
+        _score_via_airflow(ref, input_path, output_path, policy, fmt)
+        return
 
     from cli.output import scoring_summary
     from pipelines.scoring import ScoringRequest, log_to_mlflow, score_batch
@@ -285,6 +324,45 @@ def score(
     else:
         for part in scoring_summary(result):
             console.print(part)
+
+
+def _score_via_airflow(ref: str, input_path: str, output_path: str, policy: str, fmt: str) -> None:
+    from cli.stack.airflow import running_api
+    from registry.settings import get_settings
+
+    conf = {"model_ref": ref, "input_path": input_path, "output_path": output_path, "policy": policy,
+            "output_format": fmt}
+    with running_api(get_settings()) as api:
+        run_id = api.trigger("batch_scoring", conf)
+        console.print(f"triggered batch_scoring run {run_id}; waiting for it")
+        state = api.wait_for_run("batch_scoring", run_id, timeout=3600)
+        tasks = api.task_states("batch_scoring", run_id)
+    console.print(f"run {run_id}: {state} ({', '.join(f'{t} {s}' for t, s in tasks.items())})")
+    if state != "success":
+        raise typer.Exit(1)
+
+
+@stack.command("up")
+@handles_errors
+def stack_up(port: Annotated[int, typer.Option(help="Port of the Airflow UI and REST API on 127.0.0.1.")] = 8080):
+    """Start Airflow's scheduler, dag-processor and api-server in the background (PIDs recorded)."""
+    from cli.stack.airflow import start
+    from registry.settings import get_settings
+
+    started = start(get_settings(), api_port=port)
+    console.print(f"Airflow is up at {started.base_url} (user {started.username}, password {started.password})")
+    console.print("stop it with `modelyard stack down`")
+
+
+@stack.command("down")
+@handles_errors
+def stack_down():
+    """Stop the stack this home started, by the PIDs it recorded."""
+    from cli.stack.airflow import stop_recorded
+    from registry.settings import get_settings
+
+    stopped = stop_recorded(get_settings())
+    console.print(f"stopped {', '.join(p.name for p in stopped) or 'nothing (no stack was running)'}")
 
 
 @app.command()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from pipelines.scoring import ScoringRequest, ScoringResult, log_to_mlflow, score_batch
+from registry.associations import AssociationInfo, create_association, list_associations
 from registry.catalog import ModelSummary, list_models, set_alias
 from registry.download import download_model
 from registry.importing import import_model
@@ -27,6 +29,8 @@ class DemoResult(BaseModel):
     models: list[ModelSummary]
     modeldoc: Path
     download: Path
+    scoring: ScoringResult
+    association: AssociationInfo
 
 
 def export_external_model(folder: Path) -> tuple[Path, Path]:
@@ -44,6 +48,33 @@ def export_external_model(folder: Path) -> tuple[Path, Path]:
     sample_path = folder / "wine_sample.csv"
     features.assign(cultivar=target).sample(frac=0.5, random_state=1).to_csv(sample_path, index=False)
     return model_path, sample_path
+
+
+def write_batch_input(path: Path, copies: int = 20) -> Path:
+    """Breast cancer measurements as a day's batch, with a customer id and two broken rows."""
+    import numpy as np
+    import pandas as pd
+
+    from pipelines.training import load_dataset
+
+    features, _ = load_dataset("breast_cancer")
+    batch = pd.concat([features] * copies, ignore_index=True)
+    batch.insert(0, "customer_id", np.arange(len(batch)))
+    batch.loc[3, "mean_radius"] = np.nan  # a missing measurement
+    batch.loc[7, "mean_area"] = 1e6  # a unit mistake
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batch.to_parquet(path)
+    return path
+
+
+def _nightly_association(first: RegisteredVersion, source: Path, out: Path, settings: Settings) -> AssociationInfo:
+    existing = [a for a in list_associations(first.name, settings) if a.name == "demo_nightly"]
+    if existing:
+        return existing[0]
+    return create_association(
+        f"{first.name}@champion", input_path=str(source), output_path=str(out / "nightly" / "{{ ds }}"),
+        schedule="0 2 * * *", policy="quarantine", name="demo_nightly", settings=settings,
+    )
 
 
 def run_demo(
@@ -69,7 +100,15 @@ def run_demo(
     modeldoc = out / f"modeldoc-{first.name}.html"
     write_modeldoc(build_modeldoc(f"{first.name}@champion", settings), "html", modeldoc)
     download = download_model(f"{first.name}@champion", out / f"{first.name}.zip", settings).path
+    progress("batch scoring a day's data on a local Dask cluster (bad rows quarantined)")
+    source = write_batch_input(out / "batch" / "input.parquet")
+    scoring = score_batch(ScoringRequest(
+        model_ref=f"{first.name}@champion", input_path=str(source),
+        output_path=str(out / "batch" / "scored"), policy="quarantine"), settings=settings)
+    log_to_mlflow(scoring, settings)
+    progress("associating the champion with the batch_scoring workflow, nightly")
+    association = _nightly_association(first, source, out / "batch", settings)
     return DemoResult(
-        trained=trained, imported=imported, models=list_models(settings),
-        modeldoc=modeldoc, download=download,
+        trained=trained, imported=imported, models=list_models(settings), modeldoc=modeldoc,
+        download=download, scoring=scoring, association=association,
     )

@@ -132,6 +132,14 @@ def start(
     return stack
 
 
+def running_api(settings: Settings) -> AirflowApi:
+    """A client for the stack this home has running (``modelyard stack up``), or a clear error."""
+    recorded, extra = processes.read_run_file(run_file(settings))
+    if not recorded or not all(processes.is_running(process) for process in recorded):
+        raise AirflowStackError(f"no Airflow stack runs for {settings.home}: start one with `modelyard stack up`")
+    return AirflowApi(extra["base_url"], USERNAME, admin_password(settings))
+
+
 def stop_recorded(settings: Settings, *, timeout: float = STOP_TIMEOUT) -> list[Process]:
     """Stop the stack recorded in the run file, from any process; returns what was still running."""
     recorded, _ = processes.read_run_file(run_file(settings))

@@ -1,0 +1,25 @@
+"""`make demo` runs `modelyard demo`; this runs it too (without Airflow, which tests/dags covers)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def test_demo_trains_imports_documents_scores_and_schedules(tmp_path):
+    env = {**os.environ, "MODELYARD_HOME": str(tmp_path)}
+    modelyard = str(Path(sys.executable).parent / "modelyard")
+    result = subprocess.run([modelyard, "demo", "--no-airflow"], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("breast_cancer_classifier", "diabetes_regressor", "wine_xgboost", "score__demo_nightly"):
+        assert name in result.stdout
+    demo = tmp_path / "demo"
+    assert (demo / "modeldoc-breast_cancer_classifier.html").stat().st_size > 50_000
+    assert (demo / "breast_cancer_classifier.zip").exists()
+    scored = pd.read_parquet(demo / "batch" / "scored")
+    rejected = pd.read_parquet(demo / "batch" / "scored" / "_rejects")
+    assert len(scored) + len(rejected) == len(pd.read_parquet(demo / "batch" / "input.parquet"))
+    assert {3, 7} <= set(rejected["customer_id"])
