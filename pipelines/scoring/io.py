@@ -106,12 +106,10 @@ def commit_output(staging: str, output: str, run_record: dict[str, Any], setting
     fs = filesystem(output, settings)
     with fs.open(f"{staging}/_run.json", "w") as stream:
         stream.write(json.dumps(run_record, indent=2, default=str))
-    fs.touch(f"{staging}/_SUCCESS")
-    if output.startswith("s3://"):  # no rename on S3: replace, then copy the finished set over
-        if fs.exists(output):
-            fs.rm(output, recursive=True)
-        fs.mv(staging, output, recursive=True)
+    if output.startswith("s3://"):
+        _commit_s3(fs, staging, output)
         return
+    fs.touch(f"{staging}/_SUCCESS")
     old = f"{staging}.replaced"
     if os.path.exists(output):
         os.rename(output, old)
@@ -119,7 +117,21 @@ def commit_output(staging: str, output: str, run_record: dict[str, Any], setting
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _commit_s3(fs, staging: str, output: str) -> None:
+    """S3 has no rename: replace the output by copies of the staged files, ``_SUCCESS`` last."""
+    fs.invalidate_cache()  # workers wrote the parts; this process's listings are stale
+    source = staging.removeprefix("s3://")
+    files = fs.find(source)
+    if fs.exists(output):
+        fs.rm(output, recursive=True)
+    for path in files:
+        fs.copy(path, f"{output.rstrip('/')}{path[len(source):]}")
+    fs.touch(f"{output.rstrip('/')}/_SUCCESS")
+    fs.rm(source, recursive=True)
+
+
 def discard_staging(staging: str, settings: Settings) -> None:
     fs = filesystem(staging, settings)
+    fs.invalidate_cache()
     if fs.exists(staging):
         fs.rm(staging, recursive=True)

@@ -131,3 +131,13 @@ def test_generated_association_dag_scores_with_templated_output(airflow_db, scor
     assert len(day.name) == 10 and len(scored) + len(rejected) == 569
     remove_association("bc_daily", scoring_env)
     assert "score__bc_daily" not in _dagbag().dag_ids
+
+
+def test_train_models_dag_registers_new_versions(airflow_db, home, monkeypatch):
+    from airflow.utils.state import DagRunState
+
+    from registry.catalog import list_models
+
+    run = _dagbag().get_dag("train_models").test(run_conf={"models": ["diabetes_regressor"]})
+    assert run.state == DagRunState.SUCCESS
+    assert [(m.name, m.latest_version) for m in list_models()] == [("diabetes_regressor", 1)]

@@ -57,3 +57,27 @@ def test_failed_import_leaves_no_objects_in_s3(s3_settings, external, monkeypatc
         import_model(external.folder / "xgb.json", "half", sample=external.sample_csv, target="label",
                      settings=settings)
     assert _keys(client, prefix) == []
+
+
+def test_batch_scoring_reads_and_writes_s3(s3_settings, tmp_path):
+    """Input and output on S3; the local cluster's forked workers inherit the credentials."""
+    import pandas as pd
+
+    from pipelines.scoring import ScoringRequest, score_batch
+    from pipelines.training import DEMO_MODELS, load_dataset, train_demo_model
+
+    settings, client, prefix = s3_settings
+    train_demo_model(DEMO_MODELS["diabetes_regressor"], settings)
+    features, _ = load_dataset("diabetes")
+    features.insert(0, "visit", range(len(features)))
+    for part, chunk in enumerate((features.iloc[:200], features.iloc[200:])):
+        chunk.to_parquet(tmp_path / f"p{part}.parquet")
+        client.upload_file(str(tmp_path / f"p{part}.parquet"), BUCKET, f"{prefix}/input/p{part}.parquet")
+    output = f"s3://{BUCKET}/{prefix}/scored"
+    result = score_batch(ScoringRequest(model_ref="diabetes_regressor/1", input_path=f"s3://{BUCKET}/{prefix}/input/",
+                                        output_path=output, policy="quarantine"), settings=settings)
+    assert result.rows_in == 442 == result.rows_scored + result.rows_rejected
+    keys = _keys(client, f"{prefix}/scored/")
+    assert f"{prefix}/scored/_SUCCESS" in keys and not any(".staging-" in key for key in _keys(client, prefix))
+    scored = pd.read_parquet(output, storage_options={"client_kwargs": {"endpoint_url": settings.s3_endpoint_url}})
+    assert len(scored) == result.rows_scored and scored["visit"].is_unique
