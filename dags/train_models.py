@@ -1,7 +1,8 @@
 """Train the demo models and register them, so scheduled training lands in the repository too.
 
 Every model trained here is registered with its training and validation metrics, data profile,
-feature importance and evaluation plots, exactly as `modelyard train` does.
+feature importance and evaluation plots, exactly as `modelyard train` does. The weekly schedule
+starts paused: unpause the DAG to retrain every week, or trigger it on demand.
 """
 
 from datetime import timedelta
@@ -23,6 +24,7 @@ def train_models(models: list[str]) -> list[str]:
     schedule="@weekly",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=True,
     doc_md=__doc__,
     tags=["modelyard", "training"],
     default_args={"owner": "modelyard", "retries": 1, "retry_delay": timedelta(minutes=5)},

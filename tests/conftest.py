@@ -58,6 +58,16 @@ def trained(tmp_path_factory) -> tuple[Settings, list]:
     return settings, train_demo_models(settings=settings)
 
 
+@pytest.fixture(scope="session")
+def scoring_home(tmp_path_factory) -> Settings:
+    """A second trained home for tests that change state (aliases, expectations, runs, Airflow)."""
+    from pipelines.training import train_demo_models
+
+    settings = Settings(home=tmp_path_factory.mktemp("scoring"))
+    train_demo_models(settings=settings)
+    return settings
+
+
 @dataclass
 class ExternalModels:
     folder: Path

@@ -90,11 +90,11 @@ def test_bad_import_in_a_real_process_exits_1_with_one_line_and_registers_nothin
     assert json.loads(listed.stdout) == []
 
 
-def test_score_and_associate_from_the_command_line(trained, tmp_path):
+def test_score_and_associate_from_the_command_line(scoring_home, tmp_path):
     """A real process: the default local Dask cluster, a progress bar, a summary, exit codes."""
     from pipelines.training import load_dataset
 
-    settings, _ = trained
+    settings = scoring_home
     env = {**os.environ, "MODELYARD_HOME": str(settings.home),
            "MODELYARD_ASSOCIATIONS_SNAPSHOT": str(tmp_path / "associations.json")}
     features, _ = load_dataset("diabetes")

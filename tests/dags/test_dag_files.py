@@ -46,6 +46,7 @@ def test_dagbag_has_no_import_errors_and_the_designed_tasks(airflow_db, tmp_path
         assert dag.doc_md and "modelyard" in dag.tags
         assert all(task.owner for task in dag.tasks) and all(task.retries >= 1 for task in dag.tasks)
     assert bag.get_dag("train_models").task_ids == ["train_models"]
+    assert bag.get_dag("train_models").is_paused_upon_creation  # weekly training is opt-in
 
 
 def test_one_dag_per_association_from_the_snapshot(airflow_db, tmp_path, monkeypatch):
@@ -66,11 +67,11 @@ def test_one_dag_per_association_from_the_snapshot(airflow_db, tmp_path, monkeyp
 
 
 @pytest.fixture
-def scoring_env(trained, dask_cluster, monkeypatch):
+def scoring_env(scoring_home, dask_cluster, monkeypatch):
     """Tasks read Modelyard's settings from the environment, as they do under Airflow."""
     from registry.settings import get_settings
 
-    settings, _ = trained
+    settings = scoring_home
     monkeypatch.setenv("MODELYARD_HOME", str(settings.home))
     monkeypatch.setenv("MODELYARD_DASK_SCHEDULER", dask_cluster)
     get_settings.cache_clear()

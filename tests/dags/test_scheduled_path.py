@@ -19,8 +19,8 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
-def stack(trained):
-    settings, _ = trained
+def stack(scoring_home):
+    settings = scoring_home
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv(airflow.SQL_CONN_VAR, raising=False)  # the stack's own home database
         patch.delenv("AIRFLOW__CORE__DAGS_FOLDER", raising=False)

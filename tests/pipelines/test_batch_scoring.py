@@ -17,9 +17,8 @@ MODEL = "breast_cancer_classifier/1"
 
 
 @pytest.fixture(scope="module")
-def settings(trained, dask_cluster):
-    home, _ = trained
-    return home.model_copy(update={"dask_scheduler": dask_cluster})
+def settings(scoring_home, dask_cluster):
+    return scoring_home.model_copy(update={"dask_scheduler": dask_cluster})
 
 
 @pytest.fixture(scope="module")
