@@ -33,11 +33,14 @@ def missing_columns(columns, checks: Checks) -> list[str]:
 
 def coerce_types(frame: pd.DataFrame, checks: Checks) -> tuple[pd.DataFrame, dict[int, list[str]], list[ExpectationFailure]]:
     """Features in the types the model takes; rows whose values cannot be converted are named."""
-    typed = frame.copy()
+    typed = frame.copy(deep=False)
     reasons: dict[int, list[str]] = {}
     failures = []
     for feature in checks.features:
         column = frame[feature.name]
+        if feature.kind == "numeric" and _is_number_column(column):
+            typed[feature.name] = column.astype("float64", copy=False)  # nothing can fail to convert
+            continue
         if feature.kind == "numeric":
             converted = pd.to_numeric(column, errors="coerce").astype("float64")
         elif feature.kind == "boolean":
@@ -57,6 +60,10 @@ def coerce_types(frame: pd.DataFrame, checks: Checks) -> tuple[pd.DataFrame, dic
             ))
         typed[feature.name] = converted
     return typed, reasons, failures
+
+
+def _is_number_column(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def _to_bool(value):
