@@ -367,6 +367,24 @@ def stack_down():
 
 @app.command()
 @handles_errors
+def runs(
+    model: Annotated[Optional[str], typer.Option(help="Only this model's runs.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: JsonOption = False,
+):
+    """Recent batch scoring runs with their row counts, speed and status."""
+    from cli.output import runs_table
+    from registry.scoring_runs import list_scoring_runs
+
+    found = list_scoring_runs(model, limit=limit)
+    if as_json:
+        _print_json([run.model_dump(mode="json") for run in found])
+    else:
+        console.print(runs_table(found))
+
+
+@app.command()
+@handles_errors
 def associate(
     ref: Annotated[str, typer.Argument(help="NAME@ALIAS follows the alias at each run; NAME/VERSION pins.")],
     input_path: Annotated[str, typer.Option("--input", "-i", help="Input file, folder or glob.")],

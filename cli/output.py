@@ -105,3 +105,18 @@ def associations_table(associations) -> Table:
         table.add_row(a.name, a.dag_id, a.model_ref, a.workflow, a.schedule or "on demand", a.policy,
                       a.input_path, a.output_path)
     return table
+
+
+def runs_table(runs) -> Table:
+    table = Table(title="Scoring runs", title_justify="left")
+    for column in ("run", "model", "status", "rows in", "scored", "rejected", "rows/s", "max psi", "started"):
+        table.add_column(column, justify="right" if column in ("rows in", "scored", "rejected", "rows/s", "max psi") else "left")
+    for run in runs:
+        psi = max(run.drift.values()) if run.drift else None
+        table.add_row(
+            run.id, f"{run.model_name}/{run.model_version}", run.status,
+            *(f"{value:,}" if value is not None else "" for value in (run.rows_in, run.rows_scored, run.rows_rejected)),
+            f"{run.rows_per_s:,.0f}" if run.rows_per_s else "", _metric(psi),
+            run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    return table

@@ -110,6 +110,10 @@ def test_score_and_associate_from_the_command_line(scoring_home, tmp_path):
     import pandas as pd
 
     assert pd.read_parquet(tmp_path / "out")["visit"].is_unique
+    listed = json.loads(subprocess.run([MODELYARD, "runs", "--model", "diabetes_regressor", "--json"],
+                                       capture_output=True, text=True, env=env, check=True).stdout)
+    assert listed[0]["id"] == summary["run_id"] and listed[0]["status"] == "succeeded"
+    assert listed[0]["mlflow_run_id"]
 
     bad = subprocess.run([MODELYARD, "score", "diabetes_regressor/1", "--input", str(tmp_path / "missing.parquet"),
                           "--output", str(tmp_path / "out2")], capture_output=True, text=True, env=env)

@@ -1,0 +1,46 @@
+"""Reading the record of batch scoring runs (written by ``pipelines.scoring``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from registry.metadata.db import session_scope
+from registry.metadata.tables import ScoringRun
+from registry.settings import Settings, get_settings
+
+
+class ScoringRunInfo(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    model_name: str
+    model_version: int
+    status: str
+    policy: str
+    input_path: str
+    output_path: str
+    rows_in: int | None
+    rows_scored: int | None
+    rows_rejected: int | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    rows_per_s: float | None
+    drift: dict[str, Any]
+    mlflow_run_id: str | None
+    error: str | None
+
+
+def list_scoring_runs(
+    model_name: str | None = None, *, limit: int = 20, settings: Settings | None = None
+) -> list[ScoringRunInfo]:
+    """Newest first."""
+    query = select(ScoringRun).order_by(ScoringRun.started_at.desc()).limit(limit)
+    if model_name is not None:
+        query = query.where(ScoringRun.model_name == model_name)
+    with session_scope(settings or get_settings()) as session:
+        return [ScoringRunInfo.model_validate(row) for row in session.scalars(query)]
