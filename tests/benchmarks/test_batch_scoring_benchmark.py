@@ -9,16 +9,16 @@ SCRIPT = Path(__file__).parents[2] / "benchmarks" / "batch_scoring.py"
 
 def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
     completed = subprocess.run(
-        [sys.executable, str(SCRIPT), "--rows", "20000", "--big-rows", "40000", "--rows-per-file", "5000",
+        [sys.executable, str(SCRIPT), "--rows", "20000", "--big-rows", "40000", "--rows-per-file", "10000",
          "--train-rows", "5000", "--models", "rf", "--mlflow-rows", "10000", "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     table = completed.stdout.split("model  runner", 1)[1].split("\nwall s:", 1)[0]
     lines = [line.split() for line in table.splitlines()[2:]]
-    assert [(line[0], " ".join(line[1:-7])) for line in lines] == [
+    assert [(line[0], " ".join(line[1:-8])) for line in lines] == [
         ("rf", "(a) pandas script"), ("rf", "modelyard"), ("rf", "(b) mlflow CLI"), ("rf", "modelyard")]
-    assert [line[-7] for line in lines] == ["20,000", "20,000", "10,000", "40,000"]
+    assert [line[-8] for line in lines] == ["20,000", "20,000", "10,000", "40,000"]
     assert "capped at 10,000 rows (--mlflow-rows)" in completed.stdout
     assert "RF speed-up vs (a), whole process:" in completed.stdout
     assert "Modelyard RF peak RSS: 20,000 rows" in completed.stdout
