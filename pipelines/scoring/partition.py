@@ -6,6 +6,7 @@ in a thread, or in the test process.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -44,13 +45,18 @@ class PartitionJob(BaseModel):
 
 
 def download_predictor(artifact_uri: str, settings: Settings) -> Predictor:
+    """Download and load the model. The native flavors load into memory, so their files go;
+    a generic pyfunc model may read its files later, so those stay."""
     import mlflow.artifacts
 
     from registry.store import mlflow_client
 
     mlflow_client(settings)  # S3 endpoint and URIs for the download
     target = tempfile.mkdtemp(prefix="modelyard-model-")
-    return load_predictor(Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=target)))
+    predictor = load_predictor(Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=target)))
+    if predictor.card.flavor != "mlflow":
+        shutil.rmtree(target, ignore_errors=True)
+    return predictor
 
 
 class ModelPlugin(WorkerPlugin):
