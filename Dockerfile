@@ -9,5 +9,8 @@ COPY registry registry
 COPY pipelines pipelines
 COPY bento_services bento_services
 COPY cli cli
+COPY dags dags
+COPY plugins plugins
+COPY airflow.cfg airflow.cfg
 RUN uv sync --frozen --no-dev
 CMD ["modelyard", "--help"]

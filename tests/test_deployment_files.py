@@ -37,3 +37,17 @@ def test_services_depend_on_defined_services_and_mount_existing_files():
             else:
                 assert source in compose["volumes"], f"{name} uses undeclared volume {source}"
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_airflow_and_dask_services_point_at_each_other():
+    compose = _compose()
+    services = compose["services"]
+    airflow = compose["x-airflow-environment"]
+    assert airflow["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert {"redis", "dask-scheduler", "dask-worker", "airflow-scheduler", "airflow-worker",
+            "airflow-dag-processor", "airflow-api-server"} <= set(services)
+    assert airflow["AIRFLOW_CONN_DASK_DEFAULT"] == compose["x-modelyard-environment"]["MODELYARD_DASK_SCHEDULER"]
+    assert "airflow-api-server:8080" in airflow["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
+    assert "CREATE DATABASE airflow" in (ROOT / "deploy" / "postgres-init.sql").read_text()
+    for folder in ("dags", "plugins", "airflow.cfg"):
+        assert f"COPY {folder} {folder}" in (ROOT / "Dockerfile").read_text()
