@@ -1,0 +1,80 @@
+"""The one model version a service process serves: where it is, what it is, how it predicts.
+
+The service reads ``MODELYARD_SERVE_MODEL_DIR`` (a local MLflow model directory written by the
+registry, with its model card) and the name and version it was registered under. A deploy step
+points these at a model imported into the Bento store; tests point them at a download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bento_services.payloads import Feature
+from registry.predictors import Predictor, load_predictor
+
+
+class ServeSettings(BaseSettings):
+    """What to serve, read from the environment when the service starts (never at import)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_SERVE_", extra="ignore", protected_namespaces=())
+
+    model_dir: Path = Field(description="Local MLflow model directory with a Modelyard model card.")
+    model_name: str = Field(description="Registered model name, reported with every prediction.")
+    model_version: int = Field(description="Registered version number, reported with every prediction.")
+
+
+@dataclass
+class ServedModel:
+    name: str
+    version: int
+    predictor: Predictor
+    features: list[Feature]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+
+    @classmethod
+    def load(cls, settings: ServeSettings) -> "ServedModel":
+        """Load the predictor once and read the signature that input validation follows."""
+        from mlflow.models import Model
+
+        predictor = load_predictor(settings.model_dir)
+        signature = Model.load(str(settings.model_dir)).signature
+        inputs = _schema(signature.inputs if signature else None)
+        outputs = _schema(signature.outputs if signature else None)
+        return cls(settings.model_name, settings.model_version, predictor,
+                   _features(predictor.card.feature_names, inputs), inputs, outputs)
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``prediction`` plus ``probability_<class>`` columns, one row per input row."""
+        return self.predictor.predict(frame)
+
+    def metadata(self) -> dict[str, Any]:
+        card = self.predictor.card
+        return {
+            "name": self.name, "version": self.version, "flavor": card.flavor, "task": card.task,
+            "classes": card.classes, "feature_names": card.feature_names,
+            "signature": {"inputs": self.inputs, "outputs": self.outputs},
+        }
+
+
+def _schema(schema) -> list[dict[str, Any]]:
+    if schema is None:
+        return []
+    return [{"name": spec.get("name"), "type": spec.get("type")} for spec in schema.to_dict()]
+
+
+def _features(names: list[str], inputs: list[dict[str, Any]]) -> list[Feature]:
+    """The card fixes the names and order; the signature, when it has one, the types."""
+    types = {spec["name"]: spec["type"] for spec in inputs if spec.get("name")}
+    return [Feature(name, types.get(name) or "double") for name in names]
+
+
+def jsonable_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Records of plain Python scalars (pandas unboxes numpy ones), floats kept exact."""
+    return frame.to_dict(orient="records")

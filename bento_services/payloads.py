@@ -1,0 +1,219 @@
+"""Request bodies to feature frames: parse JSON, check every feature's presence and type.
+
+Pure functions over plain JSON values, so the rules are tested without a server. A request that
+breaks them raises ``PayloadError``, whose problems name the field and the reason; the service
+turns it into a 4xx. Nothing that reaches a predictor can make it fail on the input's account.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+NUMERIC_TYPES = {"double": "float64", "float": "float64", "long": "int64", "integer": "int64"}
+MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_ABSENT = object()  # a record that lacks a key, told apart from an explicit null
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model input as the signature declares it (MLflow type names)."""
+
+    name: str
+    type: str = "double"
+
+
+@dataclass
+class PayloadError(ValueError):
+    """A request the model cannot score; ``problems`` name each field and what is wrong."""
+
+    message: str
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    status_code: int = 400
+
+    def __str__(self) -> str:
+        return self.message
+
+    def as_json(self) -> dict[str, Any]:
+        return {"error": self.message, "problems": self.problems}
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON value of a request body; empty or malformed bodies are named as such."""
+    if not body.strip():
+        raise PayloadError("empty request body: send JSON rows or columns",
+                           [{"field": "body", "problem": "empty"}])
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise PayloadError(f"malformed JSON: {error}", [{"field": "body", "problem": str(error)}]) from error
+
+
+def rows_from_predict_body(value: Any) -> pd.DataFrame:
+    """``[{...}]``, ``{"records": [...]}`` or ``{"columns": {name: [...]}}`` as a raw frame."""
+    if isinstance(value, list):
+        return _frame_from_records(value, "body")
+    if isinstance(value, dict) and set(value) == {"records"}:
+        return _frame_from_records(value["records"], "records")
+    if isinstance(value, dict) and set(value) == {"columns"}:
+        return _frame_from_columns(value["columns"], "columns")
+    raise PayloadError(
+        'expected a list of records, {"records": [...]} or {"columns": {feature: [...]}}',
+        [{"field": "body", "problem": f"got {_describe(value)}"}],
+    )
+
+
+def rows_from_mlflow_body(value: Any, features: list[Feature]) -> pd.DataFrame:
+    """The four input formats of MLflow's scoring server, parsed the way it parses them."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc.scoring_server import infer_and_parse_data
+
+    if not isinstance(value, dict) or len(set(value) & set(MLFLOW_FORMATS)) != 1:
+        raise PayloadError(
+            f"expected a JSON object with exactly one of {list(MLFLOW_FORMATS)}",
+            [{"field": "body", "problem": f"got {_describe(value)}"}],
+        )
+    unknown = set(value) - set(MLFLOW_FORMATS) - {"params"}
+    if unknown:
+        raise PayloadError(f"unknown fields {sorted(unknown)}", [{"field": name, "problem": "unknown"} for name in sorted(unknown)])
+    data = {key: item for key, item in value.items() if key in MLFLOW_FORMATS}
+    try:
+        parsed = infer_and_parse_data(data)
+    except (MlflowException, ValueError, TypeError) as error:
+        raise PayloadError(str(getattr(error, "message", error))) from error
+    return _frame_from_parsed(parsed, features)
+
+
+def validate_features(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
+    """The model's columns, typed as the signature says; every bad cell named at once."""
+    if len(frame) == 0:
+        raise PayloadError("no rows to predict", [{"field": "body", "problem": "zero rows"}])
+    missing = [feature.name for feature in features if feature.name not in frame.columns]
+    problems, columns = [{"field": name, "problem": "missing"} for name in missing], {}
+    for feature in features:
+        if feature.name not in missing:
+            columns[feature.name] = _typed_column(frame[feature.name], feature, problems)
+    if problems:
+        raise PayloadError(_summary(missing, problems[len(missing):]), problems, status_code=422)
+    return pd.DataFrame(columns, index=range(len(frame)))
+
+
+def _summary(missing: list[str], invalid: list[dict[str, Any]]) -> str:
+    parts = [f"missing feature(s): {', '.join(missing)}"] if missing else []
+    if invalid:
+        shown = "; ".join(f"{p['field']} row {p['row']}: {p['problem']}" for p in invalid[:5])
+        more = f" (and {len(invalid) - 5} more)" if len(invalid) > 5 else ""
+        parts.append(f"invalid value(s): {shown}{more}")
+    return "; ".join(parts)
+
+
+def _typed_column(values: pd.Series, feature: Feature, problems: list) -> pd.Series | None:
+    dtype = NUMERIC_TYPES.get(feature.type)
+    if dtype is None:
+        check = _check_boolean if feature.type == "boolean" else _check_string
+        converted = [check(value) for value in values]
+    else:
+        converted = [_check_number(value, integral=dtype == "int64") for value in values]
+    found = [{"field": feature.name, "row": row, "problem": problem}
+             for row, (_, problem) in enumerate(converted) if problem]
+    if found:
+        problems.extend(found)
+        return None
+    return pd.Series([value for value, _ in converted], dtype=dtype or object)
+
+
+def _check_number(value: Any, *, integral: bool) -> tuple[Any, str | None]:
+    if value is _ABSENT:
+        return None, "missing from this record"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, str, np.number)):
+        return None, f"expected a number, got {_describe(value)}"
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None, f"expected a number, got the non-numeric string {value[:40]!r}"
+    if not math.isfinite(value):
+        return None, f"expected a finite number, got {value}"
+    if integral and float(value) != int(value):
+        return None, f"expected an integer, got {value}"
+    return (int(value) if integral else float(value)), None
+
+
+def _check_boolean(value: Any) -> tuple[Any, str | None]:
+    if value is _ABSENT:
+        return None, "missing from this record"
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value), None
+    return None, f"expected true or false, got {_describe(value)}"
+
+
+def _check_string(value: Any) -> tuple[Any, str | None]:
+    if value is _ABSENT:
+        return None, "missing from this record"
+    if isinstance(value, str):
+        return value, None
+    return None, f"expected a string, got {_describe(value)}"
+
+
+def _frame_from_records(records: Any, where: str) -> pd.DataFrame:
+    if not isinstance(records, list):
+        raise PayloadError(f"{where} must be a list of records", [{"field": where, "problem": f"got {_describe(records)}"}])
+    bad = [index for index, record in enumerate(records) if not isinstance(record, dict)]
+    if bad:
+        raise PayloadError(
+            f"{where}: every record must be a JSON object; row(s) {bad[:10]} are not",
+            [{"field": where, "row": index, "problem": f"got {_describe(records[index])}"} for index in bad],
+        )
+    names = list(dict.fromkeys(name for record in records for name in record))
+    return pd.DataFrame({name: pd.Series([record.get(name, _ABSENT) for record in records], dtype=object)
+                         for name in names}, index=range(len(records)))
+
+
+def _frame_from_columns(columns: Any, where: str) -> pd.DataFrame:
+    if not isinstance(columns, dict):
+        raise PayloadError(f"{where} must map feature names to lists", [{"field": where, "problem": f"got {_describe(columns)}"}])
+    lists = {name: values if isinstance(values, list) else [values] for name, values in columns.items()}
+    lengths = {len(values) for values in lists.values()}
+    if len(lengths) > 1:
+        raise PayloadError(
+            f"{where}: all columns must have the same length, got lengths {sorted(lengths)}",
+            [{"field": name, "problem": f"{len(values)} values"} for name, values in lists.items()],
+        )
+    return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in lists.items()})
+
+
+def _frame_from_parsed(parsed: Any, features: list[Feature]) -> pd.DataFrame:
+    """MLflow's parser returns a frame, a dict of columns or a bare matrix; make it a frame."""
+    if isinstance(parsed, pd.DataFrame):
+        return parsed.astype(object)
+    if isinstance(parsed, dict):
+        arrays = {name: np.atleast_1d(np.asarray(values, dtype=object)) for name, values in parsed.items()}
+        if any(array.ndim != 1 for array in arrays.values()):
+            raise PayloadError("each named input must be a flat list of values")
+        return _frame_from_columns({name: list(array) for name, array in arrays.items()}, "inputs")
+    matrix = np.asarray(parsed, dtype=object)
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(1, -1)
+    if matrix.ndim != 2 or matrix.shape[1] != len(features):
+        raise PayloadError(
+            f"an unnamed input must be rows of {len(features)} values in the order "
+            f"{[feature.name for feature in features]}; got shape {list(matrix.shape)}"
+        )
+    return pd.DataFrame(matrix, columns=[feature.name for feature in features])
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return f"the boolean {str(bool(value)).lower()}"
+    if isinstance(value, dict):
+        return f"an object with keys {sorted(value)[:10]}"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item(s)"
+    return f"{type(value).__name__} {value!r}"[:60]

@@ -1,0 +1,187 @@
+"""The model service over real HTTP: predictions equal the in-process predictor's, bad input is a 4xx."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pandas as pd
+import pytest
+
+from pipelines.training import load_dataset
+from registry.predictors import load_predictor
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    features, _ = load_dataset("breast_cancer")
+    return features.iloc[:40]
+
+
+@pytest.fixture(scope="module")
+def expected(bento_server, rows) -> pd.DataFrame:
+    return load_predictor(bento_server.model_dir).predict(rows)
+
+
+@pytest.fixture(scope="module")
+def client(bento_server):
+    with httpx.Client(base_url=bento_server.url, timeout=30.0) as client:
+        yield client
+
+
+def _assert_same(predictions: list[dict], expected: pd.DataFrame) -> None:
+    served = pd.DataFrame(predictions)
+    assert list(served.columns) == ["prediction", "probability_0", "probability_1"]
+    assert served["prediction"].tolist() == expected["prediction"].tolist()
+    for column in ["probability_0", "probability_1"]:
+        assert served[column].tolist() == pytest.approx(expected[column].tolist(), rel=1e-12, abs=1e-12)
+
+
+def test_ready_within_the_platform_figure(bento_server):
+    print(f"bentoml serve ready in {bento_server.ready_seconds:.1f} s")
+    assert bento_server.ready_seconds < 90
+    assert len(bento_server.processes) >= 2  # the arbiter and at least one worker, by PID
+
+
+@pytest.mark.parametrize("count", [1, 40])
+@pytest.mark.parametrize("shape", ["list", "records", "columns"])
+def test_predict_matches_the_in_process_predictor(client, rows, expected, shape, count):
+    chosen = rows.iloc[:count]
+    body = {
+        "list": chosen.to_dict(orient="records"),
+        "records": {"records": chosen.to_dict(orient="records")},
+        "columns": {"columns": chosen.to_dict(orient="list")},
+    }[shape]
+    response = client.post("/predict", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["model_name"], answer["model_version"]) == ("breast_cancer_classifier", 1)
+    assert len(answer["predictions"]) == count
+    _assert_same(answer["predictions"], expected.iloc[:count])
+
+
+def test_extra_fields_are_ignored(client, rows, expected):
+    record = {**rows.iloc[0].to_dict(), "patient_id": "p-17"}
+    response = client.post("/predict", json=[record])
+    assert response.status_code == 200, response.text
+    _assert_same(response.json()["predictions"], expected.iloc[:1])
+
+
+def _mlflow_bodies(rows: pd.DataFrame) -> dict[str, dict]:
+    return {
+        "dataframe_split": {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))},
+        "dataframe_records": {"dataframe_records": rows.to_dict(orient="records")},
+        "instances": {"instances": rows.to_dict(orient="records")},
+        "instances_unnamed": {"instances": rows.to_numpy().tolist()},
+        "inputs": {"inputs": rows.to_dict(orient="list")},
+    }
+
+
+@pytest.mark.parametrize("form", ["dataframe_split", "dataframe_records", "instances", "instances_unnamed", "inputs"])
+def test_invocations_answers_like_mlflow(client, rows, expected, form):
+    chosen = rows.iloc[:7]
+    response = client.post("/invocations", json=_mlflow_bodies(chosen)[form])
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": expected["prediction"].iloc[:7].tolist()}
+
+
+def test_metadata_names_the_version_and_signature(client, bento_server):
+    from mlflow.models import Model
+
+    answer = client.get("/metadata").json()
+    signature = Model.load(str(bento_server.model_dir)).signature
+    assert answer["name"] == "breast_cancer_classifier" and answer["version"] == 1
+    assert (answer["flavor"], answer["task"], answer["classes"]) == ("sklearn", "classification", [0, 1])
+    assert [spec["name"] for spec in answer["signature"]["inputs"]] == signature.inputs.input_names()
+    assert {spec["type"] for spec in answer["signature"]["inputs"]} == {"double"}
+    assert [spec["name"] for spec in answer["signature"]["outputs"]] == ["prediction", "probability_0", "probability_1"]
+
+
+def test_bentoml_health_and_metrics_routes(client):
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/livez").status_code == 200
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "# TYPE" in metrics.text and "bentoml_" in metrics.text
+
+
+def _record(rows: pd.DataFrame, **changes) -> dict:
+    record = rows.iloc[0].to_dict()
+    for name, value in changes.items():
+        if value is _DROP:
+            del record[name]
+        else:
+            record[name] = value
+    return record
+
+
+_DROP = object()
+
+BAD_PREDICT_BODIES = {
+    "missing field": (lambda rows: [_record(rows, mean_radius=_DROP)], 422, "mean_radius"),
+    "missing in one record": (lambda rows: [_record(rows), _record(rows, worst_area=_DROP)], 422, "worst_area row 1: missing"),
+    "list as a value": (lambda rows: [_record(rows, mean_texture=[1, 2])], 422, "mean_texture row 0: expected a number"),
+    "boolean as a value": (lambda rows: [_record(rows, mean_area=True)], 422, "mean_area row 0: expected a number, got the boolean true"),
+    "null": (lambda rows: [_record(rows, mean_area=None)], 422, "mean_area row 0: expected a number, got null"),
+    "non-numeric string": (lambda rows: [_record(rows, mean_area="large")], 422, "non-numeric string 'large'"),
+    "record not an object": (lambda rows: [_record(rows), 42], 400, "row(s) [1]"),
+    "no rows": (lambda rows: [], 400, "no rows"),
+    "number as body": (lambda rows: 3.5, 400, "expected a list of records"),
+    "unknown envelope": (lambda rows: {"rows": [_record(rows)]}, 400, "expected a list of records"),
+    "ragged columns": (lambda rows: {"columns": {"mean_radius": [1.0, 2.0], "mean_area": [1.0]}}, 400, "same length"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PREDICT_BODIES))
+def test_bad_predict_input_is_a_4xx_that_names_the_problem(client, rows, expected, case):
+    make, status, named = BAD_PREDICT_BODIES[case]
+    response = client.post("/predict", json=make(rows))
+    assert response.status_code == status, response.text
+    assert named in response.json()["error"]
+    assert response.json()["problems"]
+    _assert_still_serving(client, rows, expected)
+
+
+@pytest.mark.parametrize("content, named", [
+    (b"", "empty request body"),
+    (b"   ", "empty request body"),
+    (b'[{"mean_radius": ', "malformed JSON"),
+    (b"\xff\xfe not utf-8", "malformed JSON"),
+    (b'[{"mean_radius": NaN}]', "expected a finite number"),
+])
+def test_unparseable_bodies_are_400_or_422(client, rows, expected, content, named):
+    response = client.post("/predict", content=content, headers={"content-type": "application/json"})
+    assert response.status_code in (400, 422), response.text
+    assert named in response.json()["error"]
+    _assert_still_serving(client, rows, expected)
+
+
+@pytest.mark.parametrize("body, named", [
+    ({"records": []}, "exactly one of"),
+    ({"dataframe_records": [], "inputs": {}}, "exactly one of"),
+    ([{"mean_radius": 1.0}], "exactly one of"),
+    ({"dataframe_split": [[1.0]]}, "split format must be a dictionary"),
+    ({"dataframe_records": [{"mean_radius": "x"}]}, "missing feature"),
+    ({"instances": [[1.0, 2.0]]}, "rows of 30 values"),
+    ({"inputs": {"mean_radius": [[1.0], [2.0]]}}, "flat list"),
+])
+def test_bad_invocations_answer_in_mlflow_error_shape(client, rows, expected, body, named):
+    response = client.post("/invocations", json=body)
+    assert response.status_code == 400, response.text
+    answer = response.json()
+    assert answer["error_code"] == "BAD_REQUEST" and named in answer["message"]
+    _assert_still_serving(client, rows, expected)
+
+
+def test_wrong_type_through_invocations_is_named(client, rows, expected):
+    body = {"dataframe_records": [_record(rows, mean_smoothness="smooth")]}
+    response = client.post("/invocations", json=body)
+    assert response.status_code == 400
+    assert "mean_smoothness row 0" in response.json()["message"]
+
+
+def _assert_still_serving(client, rows, expected) -> None:
+    assert client.get("/readyz").status_code == 200
+    response = client.post("/predict", json=rows.iloc[:1].to_dict(orient="records"))
+    assert response.status_code == 200
+    _assert_same(response.json()["predictions"], expected.iloc[:1])
