@@ -30,6 +30,7 @@ system-packages:
 	fi
 
 test: install system-packages
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
 clean:

@@ -3,7 +3,6 @@
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from registry.catalog import download_model_dir, list_models, show_version

@@ -1,0 +1,45 @@
+"""What every command shares: the error handling, quiet libraries and JSON output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import warnings
+from typing import Annotated
+
+import typer
+
+from cli.output import errors
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def quiet_libraries() -> None:
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    for name in ("mlflow.utils.environment", "mlflow.store.db.utils", "alembic.runtime.migration",
+                 "mlflow.models.model"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def handles_errors(command):
+    """Turn Modelyard's errors into one line on stderr and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from cli.stack.airflow import AirflowApiError, AirflowStackError
+        from registry.errors import ModelyardError
+
+        quiet_libraries()
+        try:
+            return command(*args, **kwargs)
+        except (ModelyardError, AirflowStackError, AirflowApiError) as error:
+            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def print_json(value) -> None:
+    print(value if isinstance(value, str) else json.dumps(value, indent=2, default=str))

@@ -1,0 +1,141 @@
+"""Batch scoring from the command line: ``score``, ``runs``, ``associate``, ``associations``.
+
+``cli.main`` registers the first three as top-level commands.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from cli.common import JsonOption, handles_errors, print_json
+from cli.output import console, errors
+
+associations = typer.Typer(no_args_is_help=True, help="Models plugged into scoring workflows.")
+
+
+@handles_errors
+def score(
+    ref: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME/VERSION (pinned once per run).")],
+    input_path: Annotated[str, typer.Option("--input", "-i", help="Parquet/CSV file, folder or glob; local or s3://.")],
+    output_path: Annotated[str, typer.Option("--output", "-o", help="Output folder (replaced atomically).")],
+    policy: Annotated[str, typer.Option(help="fail: stop on invalid rows; quarantine: score the valid ones.")] = "fail",
+    fmt: Annotated[str, typer.Option("--format", help="parquet|csv")] = "parquet",
+    run_id: Annotated[Optional[str], typer.Option(help="Re-using a run id replaces its output.")] = None,
+    key: Annotated[Optional[list[str]], typer.Option(help="Column to pass through (repeatable); default: non-features.")] = None,
+    via_airflow: Annotated[bool, typer.Option("--airflow", help="Run it as a batch_scoring DAG run on the running stack.")] = False,
+    as_json: JsonOption = False,
+):
+    """Score a data set in batch on Dask, with validation, drift and a recorded run."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    if via_airflow:
+        _score_via_airflow(ref, input_path, output_path, policy, fmt)
+        return
+
+    from cli.output import scoring_summary
+    from pipelines.scoring import ScoringRequest, log_to_mlflow, score_batch
+
+    if policy not in ("fail", "quarantine"):
+        from registry.errors import ModelyardError
+
+        raise ModelyardError(f"unknown policy {policy!r}: choose fail or quarantine")
+    request = ScoringRequest(model_ref=ref, input_path=input_path, output_path=output_path, policy=policy,
+                             output_format=fmt, run_id=run_id, key_columns=key)
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=errors, disable=as_json) as bar:
+        task = bar.add_task("scoring partitions", total=None)
+        result = score_batch(request, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    log_to_mlflow(result)
+    if as_json:
+        print_json(result.model_dump_json(indent=2))
+    else:
+        for part in scoring_summary(result):
+            console.print(part)
+
+
+def _score_via_airflow(ref: str, input_path: str, output_path: str, policy: str, fmt: str) -> None:
+    from cli.stack.airflow import running_api
+    from registry.settings import get_settings
+
+    conf = {"model_ref": ref, "input_path": input_path, "output_path": output_path, "policy": policy,
+            "output_format": fmt}
+    with running_api(get_settings()) as api:
+        run_id = api.trigger("batch_scoring", conf)
+        console.print(f"triggered batch_scoring run {run_id}; waiting for it")
+        state = api.wait_for_run("batch_scoring", run_id, timeout=3600)
+        tasks = api.task_states("batch_scoring", run_id)
+    console.print(f"run {run_id}: {state} ({', '.join(f'{t} {s}' for t, s in tasks.items())})")
+    if state != "success":
+        raise typer.Exit(1)
+
+
+@handles_errors
+def runs(
+    model: Annotated[Optional[str], typer.Option(help="Only this model's runs.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: JsonOption = False,
+):
+    """Recent batch scoring runs with their row counts, speed and status."""
+    from cli.output import runs_table
+    from registry.scoring_runs import list_scoring_runs
+
+    found = list_scoring_runs(model, limit=limit)
+    if as_json:
+        print_json([run.model_dump(mode="json") for run in found])
+    else:
+        console.print(runs_table(found))
+
+
+@handles_errors
+def associate(
+    ref: Annotated[str, typer.Argument(help="NAME@ALIAS follows the alias at each run; NAME/VERSION pins.")],
+    input_path: Annotated[str, typer.Option("--input", "-i", help="Input file, folder or glob.")],
+    output_path: Annotated[str, typer.Option("--output", "-o", help="Output folder; Airflow templates like {{ ds }} allowed.")],
+    workflow: Annotated[str, typer.Option(help="The scoring workflow (DAG) to plug into.")] = "batch_scoring",
+    schedule: Annotated[Optional[str], typer.Option(help="Cron expression or preset (@daily); none: on demand.")] = None,
+    policy: Annotated[str, typer.Option(help="fail|quarantine")] = "fail",
+    name: Annotated[Optional[str], typer.Option(help="Association name (DAG id score__NAME).")] = None,
+    key: Annotated[Optional[list[str]], typer.Option(help="Column to pass through (repeatable).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet|csv")] = "parquet",
+    as_json: JsonOption = False,
+):
+    """Associate a model with a scoring workflow; a scheduled DAG appears for it."""
+    from registry.associations import create_association
+
+    options = {"output_format": fmt, **({"key_columns": key} if key else {})}
+    info = create_association(ref, workflow=workflow, input_path=input_path, output_path=output_path,
+                              schedule=schedule, policy=policy, name=name, options=options)
+    if as_json:
+        print_json(info.model_dump_json(indent=2))
+    else:
+        console.print(f"associated {info.model_ref} with {info.workflow} as DAG [bold]{info.dag_id}[/bold] "
+                      f"({info.schedule or 'on demand'})")
+
+
+@associations.command("list")
+@handles_errors
+def associations_list(
+    model: Annotated[Optional[str], typer.Option(help="Only this model's associations.")] = None,
+    as_json: JsonOption = False,
+):
+    """Every association with its DAG id, schedule and data locations."""
+    from cli.output import associations_table
+    from registry.associations import list_associations
+
+    found = list_associations(model)
+    if as_json:
+        print_json([association.model_dump(mode="json") | {"dag_id": association.dag_id} for association in found])
+    else:
+        console.print(associations_table(found))
+
+
+@associations.command("remove")
+@handles_errors
+def associations_remove(name: str):
+    """Remove an association; its DAG disappears at the next parse."""
+    from registry.associations import remove_association
+
+    info = remove_association(name)
+    console.print(f"removed association {info.name} ({info.dag_id})")
