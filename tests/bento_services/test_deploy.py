@@ -6,6 +6,9 @@ its own home (the shared ``scoring_home`` moves aliases other tests read).
 
 from __future__ import annotations
 
+import os
+import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
@@ -13,7 +16,7 @@ import pytest
 
 from bento_services import deploy
 from bento_services.deploy import DeploymentError, NoDeploymentError, deploy_model, list_deployments, undeploy
-from cli.stack.processes import Process, is_running, session_members
+from cli.stack.processes import Process, is_running, launch, session_members, stop
 from registry.settings import Settings
 from tests.servers import free_port
 
@@ -29,9 +32,44 @@ def settings(tmp_path_factory) -> Settings:
     return settings
 
 
+@dataclass
+class Predecessor:
+    """A running deployment recorded before the deploy under test: a real process, by PID."""
+
+    id: int
+    process: Process
+    alive_during_smoke_test: list[bool]
+
+
 @pytest.fixture(scope="module")
-def deployed(settings):
-    info = deploy_model(f"{NAME}/1", port=free_port(), settings=settings)
+def predecessor(settings) -> Predecessor:
+    """Stands in for an earlier server of the model (one bentoml server at a time on this machine)."""
+    from registry.metadata.db import session_scope
+    from registry.metadata.tables import Deployment
+
+    process = launch("predecessor", [sys.executable, "-c", "import time; time.sleep(600)"],
+                     env=dict(os.environ), log=settings.home / "predecessor.log")
+    with session_scope(settings) as session:
+        row = Deployment(model_name=NAME, model_version=1, url=f"http://127.0.0.1:{free_port()}", port=None,
+                         pids=[asdict(process)], status="running", created_by="test")
+        session.add(row)
+        session.flush()
+        predecessor = Predecessor(row.id, process, [])
+    yield predecessor
+    stop([process], timeout=5.0)
+
+
+@pytest.fixture(scope="module")
+def deployed(settings, predecessor):
+    check_parity = deploy._check_parity
+
+    def watched(*args):
+        predecessor.alive_during_smoke_test.append(is_running(predecessor.process))
+        check_parity(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(deploy, "_check_parity", watched)
+        info = deploy_model(f"{NAME}/1", port=free_port(), settings=settings)
     yield info
     if any(row.status == "running" for row in list_deployments(settings, live=False)):
         undeploy(NAME, settings)  # a failed test must not leave the server behind
@@ -84,9 +122,18 @@ def test_deploy_serves_the_version_and_makes_it_production(settings, deployed):
     assert (settings.home / "deployments" / NAME / "v1" / "serve.log").exists()
 
 
-def test_list_deployments_checks_health(settings, deployed):
-    [listed] = list_deployments(settings)
-    assert (listed.id, listed.status, listed.healthy) == (deployed.id, "running", True)
+def test_the_previous_deployment_is_replaced_only_after_the_checks(settings, predecessor, deployed):
+    assert predecessor.alive_during_smoke_test == [True]
+    assert not is_running(predecessor.process)
+    replaced = _row(settings, predecessor.id)
+    assert (replaced.status, replaced.status_reason) == ("replaced", f"replaced by deployment {deployed.id}")
+    assert "deployment_replaced" in _actions(settings)
+
+
+def test_list_deployments_checks_health(settings, predecessor, deployed):
+    listed = list_deployments(settings)
+    assert [(row.id, row.status, row.healthy) for row in listed] == [
+        (deployed.id, "running", True), (predecessor.id, "replaced", None)]
     assert list_deployments(settings, live=False)[0].healthy is None
 
 
