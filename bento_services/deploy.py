@@ -1,8 +1,9 @@
 """Deploy a registered model version as an online service, list deployments, undeploy.
 
 ``deploy_model`` resolves a reference to one version, downloads its model directory under
-``<home>/deployments/<name>/v<version>/model``, launches ``python -m bentoml serve`` of
-``ModelService`` on that folder in its own session, waits for ``/readyz``, checks that
+``<home>/deployments/<name>/v<version>/model``, builds a bento of ``ModelService`` with that
+model (``bentoml build``, no Docker; bentos live under ``<home>/bentoml``), launches
+``python -m bentoml serve <bento tag>`` in its own session, waits for ``/readyz``, checks that
 ``/predict`` answers the model's input example exactly as the in-process predictor does, and
 only then records the deployment as running, moves the ``production`` alias and stops the
 deployment it replaces. A failure at any step stops what was started (by PID), records the
@@ -15,6 +16,7 @@ never signals a PID the system has reused, and never looks at a process name.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import time
@@ -83,6 +85,7 @@ def deploy_model(ref: str, *, port: int, settings: Settings | None = None) -> De
     exact = str(ModelRef(model_ref.name, version))
     previous = _running(model_ref.name, settings)
     launched: list[Process] = []
+    bento_tag: str | None = None
     info: DeploymentInfo | None = None
     step = "port"
     try:
@@ -91,8 +94,10 @@ def deploy_model(ref: str, *, port: int, settings: Settings | None = None) -> De
         model_dir = _download(exact, _version_dir(settings, model_ref.name, version), settings)
         step = "load"
         predictor, example = _load_locally(model_dir)
+        step = "build"
+        bento_tag = _build_bento(model_dir, model_ref.name, version, settings)
         step = "launch"
-        leader = _launch(model_dir, model_ref.name, version, port, settings)
+        leader = _launch(bento_tag, model_ref.name, version, port, settings)
         launched.append(leader)
         step = "ready"
         url = f"http://127.0.0.1:{port}"
@@ -101,14 +106,14 @@ def deploy_model(ref: str, *, port: int, settings: Settings | None = None) -> De
         step = "smoke test"
         _check_parity(url, predictor, example)
         step = "record"
-        info = _record_running(model_ref.name, version, url, port, launched, settings)
+        info = _record_running(model_ref.name, version, bento_tag, url, port, launched, settings)
         step = "alias"
         set_alias(exact, PRODUCTION_ALIAS, settings)
     except Exception as error:
         reason = _reason(error, launched)
-        launched += _late_children(launched)
-        stop(launched, timeout=STOP_TIMEOUT)
-        _record_failed(model_ref.name, version, port, launched, step, reason, settings, replaces=info)
+        launched = _stop_server(launched)
+        _record_failed(model_ref.name, version, bento_tag, port, launched, step, reason, settings,
+                       replaces=info)
         raise DeploymentError(step, exact, reason) from error
     for old in previous:
         _retire(old, status="replaced", reason=f"replaced by deployment {info.id}",
@@ -176,14 +181,44 @@ def _load_locally(model_dir: Path):
     return predictor, example
 
 
-def _launch(model_dir: Path, name: str, version: int, port: int, settings: Settings) -> Process:
+def _bentoml_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "BENTOML_HOME": str(settings.home / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+
+
+def _build_bento(model_dir: Path, name: str, version: int, settings: Settings) -> str:
+    """A bento of the service code and this model, tagged ``<name>:v<version>-<millis>``."""
+    import shutil
+    import subprocess
+
+    context = _version_dir(settings, name, version) / "bento_context"
+    shutil.rmtree(context, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for package in ("bento_services", "registry"):
+        shutil.copytree(REPO / package, context / package, ignore=ignore)
+    shutil.copytree(model_dir, context / "model")
+    (context / "bentofile.yaml").write_text(f'service: "{SERVICE}"\ninclude: ["**"]\n')
+    command = [sys.executable, "-m", "bentoml", "build", "--name", name.lower(),
+               "--version", f"v{version}-{time.time_ns() // 1_000_000}", "-o", "tag", "."]
+    done = subprocess.run(command, cwd=context, env=_bentoml_env(settings), capture_output=True, text=True,
+                          timeout=300)  # bentoml reads the bentofile only from inside the working directory
+    shutil.rmtree(context, ignore_errors=True)
+    tags = [line.removeprefix("__tag__:") for line in done.stdout.splitlines() if line.startswith("__tag__:")]
+    if done.returncode != 0 or not tags:
+        raise RuntimeError(f"bentoml build exited {done.returncode}:\n{(done.stdout + done.stderr)[-1500:]}")
+    return tags[-1]
+
+
+def _bento_model_dir(tag: str, settings: Settings) -> Path:
+    name, version = tag.split(":")
+    return settings.home / "bentoml" / "bentos" / name / version / "src" / "model"
+
+
+def _launch(bento_tag: str, name: str, version: int, port: int, settings: Settings) -> Process:
     env = {
-        **os.environ, "BENTOML_HOME": str(settings.home / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
-        "MODELYARD_SERVE_MODEL_DIR": str(model_dir), "MODELYARD_SERVE_MODEL_NAME": name,
-        "MODELYARD_SERVE_MODEL_VERSION": str(version),
+        **_bentoml_env(settings), "MODELYARD_SERVE_MODEL_DIR": str(_bento_model_dir(bento_tag, settings)),
+        "MODELYARD_SERVE_MODEL_NAME": name, "MODELYARD_SERVE_MODEL_VERSION": str(version),
     }
-    command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--working-dir", str(REPO),
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
     log = _version_dir(settings, name, version) / "serve.log"
     return launch(f"bentoml-{name}-v{version}", command, env=env, log=log)
 
@@ -206,20 +241,41 @@ def _wait_ready(leader: Process, url: str) -> None:
 def _children(leader: Process) -> list[Process]:
     """The leader's direct children (BentoML's workers start their own sessions), from /proc."""
     children = []
-    for task in Path(f"/proc/{leader.pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            raw = Path(f"/proc/{pid}/stat").read_text()
-            start_ticks = int(raw[raw.rindex(")") + 2:].split()[19])
-            children.append(Process(f"{leader.name}-worker-{pid}", int(pid), start_ticks, leader.log))
+    try:
+        for task in Path(f"/proc/{leader.pid}/task").iterdir():
+            for pid in (task / "children").read_text().split():
+                raw = Path(f"/proc/{pid}/stat").read_text()
+                start_ticks = int(raw[raw.rindex(")") + 2:].split()[19])
+                children.append(Process(f"{leader.name}-worker-{pid}", int(pid), start_ticks, leader.log))
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # the leader or a child exited while we read
     return children
 
 
-def _late_children(launched: list[Process]) -> list[Process]:
-    """Workers of a leader that failed before they were recorded, so the stop reaches them."""
-    if not launched or not is_running(launched[0]):
-        return []
-    known = {process.pid for process in launched}
-    return [child for child in _children(launched[0]) if child.pid not in known]
+def _stop_server(processes: list[Process]) -> list[Process]:
+    """SIGTERM the leader and its workers by PID, including workers it forks meanwhile (a
+    server stopped while starting spawns them late, in their own sessions); SIGKILL what
+    is left after ``STOP_TIMEOUT``. Returns every process it signalled."""
+    known, signalled = list(processes), set()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while True:
+        if known and is_running(known[0]):
+            pids = {process.pid for process in known}
+            known += [child for child in _children(known[0]) if child.pid not in pids]
+        alive = [process for process in known if is_running(process)]
+        if not alive or time.monotonic() > deadline:
+            break
+        for process in alive:
+            if process.pid not in signalled:
+                signalled.add(process.pid)
+                try:
+                    os.kill(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass  # it exited since is_running looked
+        time.sleep(0.2)
+    if alive:
+        stop(list(reversed(known)), sig=signal.SIGKILL, timeout=5.0)  # workers first, then the leader
+    return known
 
 
 def _check_parity(url: str, predictor, example) -> None:
@@ -254,10 +310,10 @@ def _reason(error: Exception, launched: list[Process]) -> str:
     return reason
 
 
-def _record_running(name: str, version: int, url: str, port: int, processes: list[Process],
+def _record_running(name: str, version: int, bento_tag: str, url: str, port: int, processes: list[Process],
                     settings: Settings) -> DeploymentInfo:
     with session_scope(settings) as session:
-        row = Deployment(model_name=name, model_version=version, bento_tag=None, url=url, port=port,
+        row = Deployment(model_name=name, model_version=version, bento_tag=bento_tag, url=url, port=port,
                          pids=[asdict(process) for process in processes], status="running",
                          created_by=settings.user)
         session.add(row)
@@ -267,14 +323,14 @@ def _record_running(name: str, version: int, url: str, port: int, processes: lis
         return _info(row, healthy=True)
 
 
-def _record_failed(name: str, version: int, port: int, processes: list[Process], step: str, reason: str,
-                   settings: Settings, replaces: DeploymentInfo | None) -> None:
+def _record_failed(name: str, version: int, bento_tag: str | None, port: int, processes: list[Process],
+                   step: str, reason: str, settings: Settings, replaces: DeploymentInfo | None) -> None:
     """One failed row; a row already written as running (the alias step failed) becomes it."""
     with session_scope(settings) as session:
         row = session.get(Deployment, replaces.id) if replaces else None
         if row is None:
-            row = Deployment(model_name=name, model_version=version, port=port, created_by=settings.user,
-                             pids=[asdict(process) for process in processes])
+            row = Deployment(model_name=name, model_version=version, bento_tag=bento_tag, port=port,
+                             created_by=settings.user, pids=[asdict(process) for process in processes])
             session.add(row)
         row.status, row.status_reason, row.url = "failed", f"step '{step}': {reason}", None
         session.flush()
@@ -294,7 +350,7 @@ def _processes(row: Deployment) -> list[Process]:
 
 def _retire(row: Deployment, *, status: str, reason: str, action: str, settings: Settings) -> DeploymentInfo:
     """Stop a deployment's recorded processes and write its new status with an event."""
-    stop(_processes(row), timeout=STOP_TIMEOUT)
+    _stop_server(_processes(row))
     with session_scope(settings) as session:
         current = session.get(Deployment, row.id)
         current.status, current.status_reason = status, reason

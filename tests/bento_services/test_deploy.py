@@ -104,7 +104,10 @@ def _actions(settings: Settings) -> list[str]:
 
 def test_deploy_serves_the_version_and_makes_it_production(settings, deployed):
     assert (deployed.model_name, deployed.model_version, deployed.status) == (NAME, 1, "running")
-    assert deployed.url == f"http://127.0.0.1:{deployed.port}" and deployed.bento_tag is None
+    assert deployed.url == f"http://127.0.0.1:{deployed.port}"
+    bento_name, bento_version = deployed.bento_tag.split(":")
+    assert (bento_name, bento_version.split("-")[0]) == (NAME, "v1")
+    assert (settings.home / "bentoml" / "bentos" / bento_name / bento_version / "src" / "model" / "MLmodel").exists()
     assert _production(settings) == 1
     assert "deployed" in _actions(settings)
     processes = _recorded(settings, deployed.id)
