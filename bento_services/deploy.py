@@ -161,12 +161,13 @@ def _download(ref: str, folder: Path, settings: Settings) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="model.", dir=folder))
-    downloaded = download_model_dir(ref, staging, settings)
     target = folder / "model"
-    if target.exists():
-        shutil.rmtree(target)  # a running service of this version has its model in memory
-    downloaded.rename(target)
-    shutil.rmtree(staging)
+    try:
+        downloaded = download_model_dir(ref, staging, settings)
+        shutil.rmtree(target, ignore_errors=True)  # a service of this version has its own copy in its bento
+        downloaded.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
