@@ -9,7 +9,7 @@ only then records the deployment as running, moves the ``production`` alias and 
 deployment it replaces. A failure at any step stops what was started (by PID), records the
 deployment as failed with the reason, and raises ``DeploymentError`` naming the step.
 
-Processes are recorded with PID and kernel start time (``cli.stack.processes``), so a stop
+Processes are recorded with PID and kernel start time (``registry.processes``), so a stop
 never signals a PID the system has reused, and never looks at a process name.
 """
 
@@ -29,7 +29,7 @@ import httpx
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from cli.stack.processes import Process, is_running, launch, log_tail, stop
+from registry.processes import Process, is_running, launch, log_tail, stop
 from registry.errors import ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event

@@ -24,8 +24,8 @@ from urllib.parse import quote
 import httpx
 import tenacity
 
-from cli.stack import processes
-from cli.stack.processes import Process
+from registry import processes
+from registry.processes import Process
 
 if TYPE_CHECKING:
     from registry.settings import Settings

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.stack.processes import Process, is_running, launch, log_tail, stop
+from registry.processes import Process, is_running, launch, log_tail, stop
 from tests.servers import free_port
 
 REPO = Path(__file__).parents[2]

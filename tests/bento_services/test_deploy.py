@@ -16,7 +16,7 @@ import pytest
 
 from bento_services import deploy
 from bento_services.deploy import DeploymentError, NoDeploymentError, deploy_model, list_deployments, undeploy
-from cli.stack.processes import Process, is_running, launch, session_members, stop
+from registry.processes import Process, is_running, launch, session_members, stop
 from registry.settings import Settings
 from tests.servers import free_port
 

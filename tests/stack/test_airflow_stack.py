@@ -10,7 +10,8 @@ import textwrap
 
 import pytest
 
-from cli.stack import airflow, processes
+from cli.stack import airflow
+from registry import processes
 from registry.settings import Settings
 from tests.servers import free_port
 

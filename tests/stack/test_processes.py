@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from cli.stack import processes
+from registry import processes
 
 pytestmark = pytest.mark.timeout(60)
 
