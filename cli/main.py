@@ -14,6 +14,7 @@ from cli.common import JsonOption, handles_errors, print_json
 from cli.models import models
 from cli.output import console
 from cli.scoring import associate, associations, runs, score
+from cli.serving import deploy, deployments, undeploy
 from cli.stack_commands import stack
 
 app = typer.Typer(no_args_is_help=True, help="Modelyard: model repository, batch and online serving.")
@@ -22,9 +23,12 @@ app.add_typer(models, name="models")
 app.add_typer(db, name="db")
 app.add_typer(associations, name="associations")
 app.add_typer(stack, name="stack")
+app.add_typer(deployments, name="deployments")
 app.command()(score)
 app.command()(runs)
 app.command()(associate)
+app.command()(deploy)
+app.command()(undeploy)
 
 
 @app.command()

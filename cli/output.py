@@ -120,3 +120,14 @@ def runs_table(runs) -> Table:
             run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
         )
     return table
+
+
+def deployments_table(deployments) -> Table:
+    table = Table(title="Deployments", title_justify="left")
+    for column in ("model", "status", "healthy", "url", "bento", "updated", "reason"):
+        table.add_column(column)
+    for d in deployments:
+        healthy = "" if d.healthy is None else ("yes" if d.healthy else "NO")
+        table.add_row(f"{d.model_name}/{d.model_version}", d.status, healthy, d.url or "", d.bento_tag or "",
+                      d.updated_at.strftime("%Y-%m-%d %H:%M:%S"), (d.status_reason or "")[:80])
+    return table
