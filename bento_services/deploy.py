@@ -29,7 +29,7 @@ import httpx
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from registry.processes import Process, is_running, launch, log_tail, stop
+from registry.processes import Process, children, is_running, launch, log_tail, stop
 from registry.errors import ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
@@ -101,8 +101,8 @@ def deploy_model(ref: str, *, port: int, settings: Settings | None = None) -> De
         launched.append(leader)
         step = "ready"
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(leader, url)
-        launched += _children(leader)
+        wait_ready(leader, url)
+        launched += children(leader)
         step = "smoke test"
         _check_parity(url, predictor, example)
         step = "record"
@@ -224,12 +224,13 @@ def _launch(bento_tag: str, name: str, version: int, port: int, settings: Settin
     return launch(f"bentoml-{name}-v{version}", command, env=env, log=log)
 
 
-def _wait_ready(leader: Process, url: str) -> None:
-    timeout = READY_TIMEOUT
+def wait_ready(leader: Process, url: str, timeout: float | None = None) -> None:
+    """Until ``/readyz`` answers 200; an exit or a timeout is an error with the log's end."""
+    timeout = timeout or READY_TIMEOUT
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_running(leader):
-            raise RuntimeError("bentoml serve exited before it was ready")
+            raise RuntimeError(f"bentoml serve exited before it was ready:\n{log_tail(leader)}")
         try:
             if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
                 return
@@ -237,20 +238,6 @@ def _wait_ready(leader: Process, url: str) -> None:
             pass
         time.sleep(0.25)
     raise TimeoutError(f"{url}/readyz did not answer 200 within {timeout:.0f} s")
-
-
-def _children(leader: Process) -> list[Process]:
-    """The leader's direct children (BentoML's workers start their own sessions), from /proc."""
-    children = []
-    try:
-        for task in Path(f"/proc/{leader.pid}/task").iterdir():
-            for pid in (task / "children").read_text().split():
-                raw = Path(f"/proc/{pid}/stat").read_text()
-                start_ticks = int(raw[raw.rindex(")") + 2:].split()[19])
-                children.append(Process(f"{leader.name}-worker-{pid}", int(pid), start_ticks, leader.log))
-    except (FileNotFoundError, ProcessLookupError):
-        pass  # the leader or a child exited while we read
-    return children
 
 
 def _stop_server(processes: list[Process]) -> list[Process]:
@@ -262,7 +249,7 @@ def _stop_server(processes: list[Process]) -> list[Process]:
     while True:
         if known and is_running(known[0]):
             pids = {process.pid for process in known}
-            known += [child for child in _children(known[0]) if child.pid not in pids]
+            known += [child for child in children(known[0]) if child.pid not in pids]
         alive = [process for process in known if is_running(process)]
         if not alive or time.monotonic() > deadline:
             break

@@ -135,3 +135,17 @@ def _stat(pid: int) -> dict:
         return {}
     fields = raw[raw.rindex(")") + 2:].split()  # the command name may contain spaces
     return {"state": fields[0], "session": int(fields[3]), "start_ticks": int(fields[19])}
+
+
+def children(leader: Process) -> list[Process]:
+    """The leader's direct children, from /proc (for servers whose workers start new sessions)."""
+    found = []
+    try:
+        for task in Path(f"/proc/{leader.pid}/task").iterdir():
+            for pid in (task / "children").read_text().split():
+                raw = Path(f"/proc/{pid}/stat").read_text()
+                start_ticks = int(raw[raw.rindex(")") + 2:].split()[19])
+                found.append(Process(f"{leader.name}-worker-{pid}", int(pid), start_ticks, leader.log))
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # the leader or a child exited while we read
+    return found

@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from registry.processes import Process, is_running, launch, log_tail, stop
+from bento_services.deploy import wait_ready
+from registry.processes import Process, children, launch, stop
 from tests.servers import free_port
 
 REPO = Path(__file__).parents[2]
@@ -53,34 +53,9 @@ def bento_server(model_dir, tmp_path_factory) -> BentoServer:
     processes = [leader]
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(leader, url)
+        wait_ready(leader, url, timeout=120.0)
         # BentoML's workers start their own sessions: only their PIDs reach them.
-        processes += _children(leader)
+        processes += children(leader)
         yield BentoServer(url, model_dir, time.monotonic() - started, processes)
     finally:
         stop(processes, timeout=15.0)
-
-
-def _wait_ready(leader: Process, url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not is_running(leader):
-            raise RuntimeError(f"bentoml serve exited early:\n{log_tail(leader)}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"bentoml serve not ready after {timeout}s:\n{log_tail(leader)}")
-
-
-def _children(leader: Process) -> list[Process]:
-    """Direct children of ``leader`` with their kernel start times, read from /proc."""
-    children = []
-    for task in Path(f"/proc/{leader.pid}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            raw = Path(f"/proc/{pid}/stat").read_text()
-            start_ticks = int(raw[raw.rindex(")") + 2:].split()[19])
-            children.append(Process(f"bentoml-worker-{pid}", int(pid), start_ticks, leader.log))
-    return children
