@@ -19,7 +19,9 @@ from pipelines.scoring import runs
 from pipelines.scoring.checks import Checks, build_checks
 from pipelines.scoring.drift import add_histograms, drift_report
 from pipelines.scoring.errors import DataValidationError, InputError, RowCountMismatchError
-from pipelines.scoring.io import REJECTS_DIR, commit_output, discard_staging, load_batch, staging_path
+from pipelines.scoring.io import (
+    REJECTS_DIR, commit_output, discard_staging, first_line, load_batch, staging_path,
+)
 from pipelines.scoring.models import (
     ExpectationFailure, PartitionStats, ResolvedModel, ScoringRequest, ScoringResult, ValidationSummary,
 )
@@ -79,7 +81,8 @@ def _plan(request: ScoringRequest, model: ResolvedModel, run_id: str, settings: 
     if unknown:
         raise InputError(f"key columns not in input {request.input_path}: {', '.join(unknown)}")
     job = PartitionJob(
-        run_id=run_id, model_name=model.name, model_version=model.version, artifact_uri=model.artifact_uri,
+        run_id=run_id, input_path=request.input_path, model_name=model.name, model_version=model.version,
+        artifact_uri=model.artifact_uri,
         task=card.task, checks=checks, passthrough=passthrough, policy=request.policy,
         staging=staging_path(request.output_path, run_id), output_format=request.output_format,
         settings=settings,
@@ -104,8 +107,7 @@ def _map_partitions(client, frame, job: PartitionJob, work, progress: Progress |
         client.cancel(futures)
         if isinstance(error, (InputError, DataValidationError)):
             raise
-        raise InputError(f"input {job.staging.rsplit('.staging-', 1)[0]} could not be processed: "
-                         f"{str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}") from error
+        raise InputError(f"input {job.input_path} could not be processed: {first_line(error)}") from error
     return sorted(done, key=lambda stats: stats.index)
 
 

@@ -74,10 +74,10 @@ def load_batch(path: str, settings: Settings, *, blocksize: str = "64MiB"):
     except InputError:
         raise
     except Exception as error:
-        raise InputError(f"input {path} is not readable: {_first_line(error)}") from error
+        raise InputError(f"input {path} is not readable: {first_line(error)}") from error
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 

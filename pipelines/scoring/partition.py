@@ -28,6 +28,7 @@ class PartitionJob(BaseModel):
     """Everything a worker needs besides the data; small enough to ship with every task."""
 
     run_id: str
+    input_path: str
     model_name: str
     model_version: int
     artifact_uri: str
