@@ -13,7 +13,7 @@ import typer
 from cli.common import JsonOption, handles_errors, print_json
 from cli.models import models
 from cli.output import console
-from cli.scoring import associate, associations, runs, score
+from cli.scoring import associate, associations, run_batch_scoring_dag, runs, score
 from cli.serving import deploy, deployments, undeploy
 from cli.stack_commands import stack
 
@@ -86,12 +86,7 @@ def _demo_airflow(result, port: int) -> None:
             conf = {"model_ref": f"{result.scoring.model_name}@champion", "input_path": result.scoring.input_path,
                     "output_path": result.scoring.output_path.replace("scored", "scored_by_airflow"),
                     "policy": "quarantine", "output_format": "parquet"}
-            run_id = api.trigger("batch_scoring", conf)
-            state = api.wait_for_run("batch_scoring", run_id, timeout=900)
-            tasks = api.task_states("batch_scoring", run_id)
-        console.print(f"Airflow run {run_id}: [bold]{state}[/bold] ({', '.join(f'{t} {s}' for t, s in tasks.items())})")
-        if state != "success":
-            raise typer.Exit(1)
+            run_batch_scoring_dag(api, conf, timeout=900)
     finally:
         stack.stop()
     console.print("Browse it yourself: `modelyard stack up`, then open http://127.0.0.1:8080 (user admin).")
