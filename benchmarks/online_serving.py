@@ -1,0 +1,517 @@
+"""Online serving benchmark: a deployed Modelyard service beside ``mlflow models serve`` and in-process predict.
+
+Single-row JSON requests on loopback from a bounded load generator (a fixed number of workers
+sending back to back, each cell in its own process), at several concurrencies, for the
+RandomForest and LogisticRegression of ``batch_scoring.py`` registered in a throwaway home:
+
+- (a) Modelyard: ``deploy_model`` (bentoml build + serve, readiness, parity), ``POST /predict``;
+- (b) ``mlflow models serve --env-manager local`` on the same version, ``POST /invocations``;
+- (c) ``load_predictor(...).predict(one_row_frame)`` called in a loop in this process: the floor.
+
+One server runs at a time. Figures and the command: benchmarks/README.md.
+
+    .venv/bin/python benchmarks/online_serving.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.batch_scoring import (  # noqa: E402  (the repository must be on sys.path first)
+    MODEL_KINDS, _busy_cpu_seconds, _load, child_env, format_table, make_rows, register_model,
+)
+
+REQUEST_STREAM = 1_000_003  # the rows sent as requests: same law as training, a stream of their own
+POOL_ROWS = 1000
+AGREEMENT_ROWS = 20
+TARGET_RATIO, TARGET_P99_MS, TARGET_READY_S = 2.5, 50.0, 20.0
+TARGET_CONCURRENCY = 8
+CONTENDED_CORES = 0.2  # others' CPU above this is called out under the table
+READY_TIMEOUT = 120.0
+RUNNERS = {"modelyard": "(a) modelyard", "mlflow": "(b) mlflow serve", "floor": "(c) in-process"}
+DEPLOY_STEPS = {"_download": "download model", "_load_locally": "load model (parity reference)",
+                "_build_bento": "bentoml build", "_launch": "launch bentoml serve",
+                "wait_ready": "wait for /readyz", "_check_parity": "parity check on /predict"}
+
+
+# --- the load generator (its own process) ------------------------------------------------------
+
+async def _drive(spec: dict) -> dict:
+    """``concurrency`` workers post bodies back to back; latencies of requests started after warm-up.
+
+    aiohttp rather than httpx: on loopback it costs the generator about 0.08 ms of CPU per request
+    against httpx's 0.55 ms, and here the generator shares two cores with the server.
+    """
+    import aiohttp
+
+    bodies = [body.encode() for body in spec["bodies"]]
+    concurrency, url = spec["concurrency"], spec["url"]
+    latencies, failures, counts = [], {}, {"total": 0, "last_done": 0.0}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    headers = {"content-type": "application/json"}
+    started = time.perf_counter()
+    measure_from = started + spec["warmup"]
+    stop_at = measure_from + spec["seconds"]
+
+    async def worker(index: int) -> None:
+        while (sent := time.perf_counter()) < stop_at:
+            body = bodies[index % len(bodies)]
+            index += concurrency
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    text = await response.text()
+                    problem = None if response.status == 200 else f"HTTP {response.status}: {text[:200]}"
+            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                problem = f"{type(error).__name__}: {error}"
+            done = time.perf_counter()
+            counts["total"] += 1
+            if problem:
+                failures[problem] = failures.get(problem, 0) + 1
+            if sent >= measure_from:
+                latencies.append(done - sent)
+                counts["last_done"] = max(counts["last_done"], done)
+
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await asyncio.gather(*(worker(index) for index in range(concurrency)))
+    return {"latencies": latencies, "failures": failures, "requests_total": counts["total"],
+            "measured_s": max(counts["last_done"] - measure_from, 1e-9)}
+
+
+def run_load_child(spec_path: Path, result_path: Path) -> None:
+    spec = json.loads(spec_path.read_text())
+    before = _own_cpu()
+    outcome = asyncio.run(_drive(spec))
+    outcome.update(cpu_drive_s=_own_cpu() - before, cpu_total_s=_own_cpu())
+    result_path.write_text(json.dumps(outcome))
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --- measurements --------------------------------------------------------------------------------
+
+@dataclass
+class Cell:
+    """One runner at one concurrency: measured requests, failures, CPU spent on either side."""
+
+    model: str
+    runner: str
+    concurrency: int
+    latencies_ms: list[float]
+    measured_s: float
+    failed: int
+    requests_total: int
+    server_cpu_s: float | None
+    loadgen_cpu_s: float | None
+    others_cpu: float | None
+    failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def per_s(self) -> float:
+        return self.requests / self.measured_s
+
+    def percentile(self, q: float) -> float:
+        import numpy as np
+
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+
+def _tree_cpu(pids: list[int]) -> float:
+    """User + system CPU of these processes and all their descendants, each counted once."""
+    import psutil
+
+    seen, total = set(), 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for process in tree:
+            if process.pid in seen:
+                continue
+            seen.add(process.pid)
+            try:
+                times = process.cpu_times()
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    work: Path
+    settings: object
+    pool: object  # the request rows, a DataFrame
+    cells: list[Cell] = field(default_factory=list)
+    ready_s: dict[tuple[str, str], float] = field(default_factory=dict)
+    deploy_steps: dict[str, dict[str, float]] = field(default_factory=dict)
+    agreement: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def load_cell(self, kind: str, runner: str, url: str, concurrency: int, server_pids: list[int]) -> Cell:
+        """Run the load generator once, in its own process, while this one watches the CPU."""
+        label = f"{kind}-{runner}-c{concurrency}"
+        spec_path, result_path = self.work / "specs" / f"{label}.json", self.work / "results" / f"{label}.json"
+        for folder in (spec_path.parent, result_path.parent):
+            folder.mkdir(exist_ok=True)
+        spec_path.write_text(json.dumps({"url": url, "bodies": request_bodies(self.pool, runner),
+                                         "concurrency": concurrency, "warmup": self.args.warmup,
+                                         "seconds": self.args.seconds}))
+        command = [sys.executable, str(Path(__file__).resolve()), "--child-load", str(spec_path),
+                   "--child-result", str(result_path)]
+        server_before, busy_before, started = _tree_cpu(server_pids), _busy_cpu_seconds(), time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True,
+                              timeout=self.args.warmup + self.args.seconds + 300)
+        wall = time.perf_counter() - started
+        server_cpu, busy = _tree_cpu(server_pids) - server_before, _busy_cpu_seconds() - busy_before
+        if done.returncode != 0:
+            raise SystemExit(f"the load generator exited {done.returncode}:\n{(done.stdout + done.stderr)[-2000:]}")
+        outcome = json.loads(result_path.read_text())
+        total = outcome["requests_total"]
+        cell = Cell(kind, RUNNERS[runner], concurrency, [s * 1000 for s in outcome["latencies"]],
+                    outcome["measured_s"], sum(outcome["failures"].values()), total,
+                    server_cpu, outcome["cpu_drive_s"], max(busy - server_cpu - outcome["cpu_total_s"], 0.0) / wall,
+                    outcome["failures"])
+        self._record(cell)
+        return cell
+
+    def floor_cell(self, kind: str, predictor) -> Cell:
+        """``predict`` on one-row frames, back to back in this process: what a request cannot beat."""
+        frames = [self.pool.iloc[[index]].reset_index(drop=True) for index in range(len(self.pool))]
+        latencies, index = [], 0
+        busy_before, cpu_before, started = _busy_cpu_seconds(), time.process_time(), time.perf_counter()
+        measure_from = started + self.args.warmup
+        stop_at = measure_from + self.args.seconds
+        while (sent := time.perf_counter()) < stop_at:
+            predictor.predict(frames[index % len(frames)])
+            index += 1
+            if sent >= measure_from:
+                latencies.append((time.perf_counter() - sent) * 1000)
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+        others = max(_busy_cpu_seconds() - busy_before - cpu, 0.0) / wall
+        cell = Cell(kind, RUNNERS["floor"], 1, latencies, time.perf_counter() - measure_from, 0, index,
+                    cpu, None, others)
+        self._record(cell)
+        return cell
+
+    def _record(self, cell: Cell) -> None:
+        self.cells.append(cell)
+        print(f"  [{cell.model}] {cell.runner} c={cell.concurrency}: {cell.requests:,} requests, {cell.per_s:,.0f}/s, "
+              f"p50 {cell.percentile(50):.2f} ms, p99 {cell.percentile(99):.2f} ms, failed {cell.failed}; {_load()}",
+              flush=True)
+        for problem, count in cell.failures.items():
+            self.errors.append(f"{cell.model} {cell.runner} c={cell.concurrency}: {count} x {problem}")
+
+
+def request_bodies(pool, runner: str) -> list[str]:
+    """Every pool row as the JSON body of a one-row request, in the runner's format."""
+    wrap = (lambda row: [row]) if runner == "modelyard" else (lambda row: {"dataframe_records": [row]})
+    return [json.dumps(wrap(row)) for row in pool.to_dict(orient="records")]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the runners ---------------------------------------------------------------------------------
+
+@contextmanager
+def timed_steps(module, steps: dict[str, str], into: dict[str, float]):
+    """Time the named functions of ``module`` (those it still has) while the block runs."""
+    originals = {name: getattr(module, name) for name in steps if hasattr(module, name)}
+
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                into[steps[name]] = into.get(steps[name], 0.0) + time.perf_counter() - started
+        return wrapper
+
+    for name, function in originals.items():
+        setattr(module, name, timed(name, function))
+    try:
+        yield into
+    finally:
+        for name, function in originals.items():
+            setattr(module, name, function)
+
+
+def bench_modelyard(bench: Bench, kind: str, ref: str, predictor) -> None:
+    """(a): the real deploy path, timed as deploy-to-ready, then every concurrency; always undeployed."""
+    from bento_services import deploy
+
+    steps: dict[str, float] = {}
+    started = time.perf_counter()
+    with timed_steps(deploy, DEPLOY_STEPS, steps):
+        info = deploy.deploy_model(ref, port=free_port(), settings=bench.settings)
+    try:
+        bench.ready_s[(kind, "modelyard")] = time.perf_counter() - started
+        bench.deploy_steps[kind] = steps
+        print(f"  [{kind}] deployed {ref} at {info.url} in {bench.ready_s[(kind, 'modelyard')]:.1f} s "
+              f"(pids {info.pids})", flush=True)
+        url = f"{info.url}/predict"
+        agree = _agreement(url, bench.pool, predictor, "modelyard", lambda body: body["predictions"][0]["prediction"])
+        for concurrency in bench.args.concurrency:
+            bench.load_cell(kind, "modelyard", url, concurrency, info.pids)
+    finally:
+        deploy.undeploy(ref.split("/")[0], bench.settings)
+    bench.agreement.append(f"{kind}: (a) {agree}")
+
+
+def bench_mlflow(bench: Bench, kind: str, ref: str, predictor) -> None:
+    """(b): ``mlflow models serve`` on the same version, one uvicorn worker (its default); stopped by PID."""
+    from registry.processes import children, launch, stop
+
+    name, version = ref.split("/")
+    port = free_port()
+    env = {**child_env(bench.settings), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}/{version}",
+               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
+    started = time.perf_counter()
+    leader = launch(f"mlflow-serve-{kind}", command, env=env, log=bench.work / "logs" / f"mlflow-serve-{kind}.log")
+    processes = [leader]
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_mlflow_ready(leader, url)
+        bench.ready_s[(kind, "mlflow")] = time.perf_counter() - started
+        processes += children(leader)
+        print(f"  [{kind}] mlflow models serve ready at {url} in {bench.ready_s[(kind, 'mlflow')]:.1f} s "
+              f"(pids {[process.pid for process in processes]})", flush=True)
+        agree = _agreement(f"{url}/invocations", bench.pool, predictor, "mlflow", lambda body: body["predictions"][0])
+        for concurrency in bench.args.concurrency:
+            bench.load_cell(kind, "mlflow", f"{url}/invocations", concurrency, [leader.pid])
+    finally:
+        workers = {process.pid: process for process in [*processes[1:], *children(leader)]}
+        stop([*workers.values(), leader], timeout=15.0)  # uvicorn first, then the mlflow CLI that started it
+    bench.agreement.append(f"{kind}: (b) {agree}")
+
+
+def _wait_mlflow_ready(leader, url: str) -> None:
+    import httpx
+
+    from registry.processes import is_running, log_tail
+
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if not is_running(leader):
+            raise SystemExit(f"mlflow models serve exited before it was ready:\n{log_tail(leader, 2000)}")
+        try:
+            if httpx.get(f"{url}/ping", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url}/ping did not answer 200 within {READY_TIMEOUT:.0f} s:\n{log_tail(leader, 2000)}")
+
+
+def _agreement(url: str, pool, predictor, runner: str, label_of) -> str:
+    """The first rows one request at a time: the served label must be the in-process one."""
+    import httpx
+
+    rows = pool.head(AGREEMENT_ROWS)
+    expected = predictor.predict(rows)["prediction"].tolist()
+    served = []
+    for body in request_bodies(rows, runner):
+        response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=30.0)
+        if response.status_code != 200:
+            raise SystemExit(f"POST {url} answered {response.status_code}: {response.text[:500]}")
+        served.append(label_of(response.json()))
+    same = sum(got == want for got, want in zip(served, expected))
+    return f"{same}/{len(expected)} single-row answers equal the in-process prediction"
+
+
+# --- the benchmark -------------------------------------------------------------------------------
+
+def run_benchmark(args: argparse.Namespace, work: Path) -> int:
+    from registry.catalog import download_model_dir
+    from registry.predictors import load_predictor
+    from registry.settings import Settings
+
+    print(f"working data under {work}; {_load()}", flush=True)
+    settings = Settings(home=work / "home", dask_scheduler=None)
+    pool, _ = make_rows(POOL_ROWS, REQUEST_STREAM)
+    bench = Bench(args, work, settings, pool)
+    refs = {kind: register_model(kind, args.train_rows, settings) for kind in args.models}
+    for kind in args.models:
+        predictor = load_predictor(download_model_dir(refs[kind], work / "models" / kind, settings))
+        bench.floor_cell(kind, predictor)
+        bench_modelyard(bench, kind, refs[kind], predictor)
+        bench_mlflow(bench, kind, refs[kind], predictor)
+    print_report(bench)
+    print(f"\nafter the runs: {_load()}")
+    disagreeing = [line for line in bench.agreement if not line.split(") ", 1)[1].startswith(f"{AGREEMENT_ROWS}/")]
+    if bench.errors or disagreeing:
+        print("\nERRORS:\n  " + "\n  ".join(bench.errors + disagreeing))
+        return 1
+    return 0
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+HEADER = ("model", "runner", "concurrency", "requests", "failed", "req/s", "p50 ms", "p99 ms",
+          "server CPU ms/req", "loadgen CPU ms/req", "others' CPU")
+LEGEND = """\
+requests: completed in the measured window (after the warm-up); req/s = requests / window; p50/p99: latency of
+  one request as the generator sees it (send to last byte); (c) is one predict() call on a one-row frame.
+failed: non-200 answers and transport errors, warm-up included.
+server CPU ms/req: CPU of the server's process tree (for (c): of this process) per request, warm-up included;
+  loadgen CPU ms/req: the generator's, on the same 2 cores. others' CPU: cores kept busy by anything else."""
+
+
+def table_rows(cells: list[Cell]) -> list[tuple[str, ...]]:
+    def per_request(seconds):
+        return "-" if seconds is None else f"{1000 * seconds / max(c.requests_total, 1):.2f}"
+
+    rows = []
+    for c in cells:
+        rows.append((c.model, c.runner, str(c.concurrency), f"{c.requests:,}", str(c.failed), f"{c.per_s:,.0f}",
+                     f"{c.percentile(50):.2f}", f"{c.percentile(99):.2f}", per_request(c.server_cpu_s),
+                     per_request(c.loadgen_cpu_s), "-" if c.others_cpu is None else f"{c.others_cpu:.2f}"))
+    return rows
+
+
+def print_report(bench: Bench) -> None:
+    args = bench.args
+    print(f"\nOnline serving, single-row JSON requests on loopback, {args.warmup:g} s warm-up + {args.seconds:g} s "
+          f"per cell; {os.cpu_count()} cores")
+    print(format_table(HEADER, table_rows(bench.cells)))
+    print(LEGEND)
+    for c in bench.cells:
+        if c.others_cpu and c.others_cpu > CONTENDED_CORES:
+            print(f"NOTE: {c.model} {c.runner} c={c.concurrency} shared the machine: other processes kept "
+                  f"{c.others_cpu:.2f} cores busy")
+    for line in bench.agreement:
+        print(f"outputs: {line}")
+    print("\nDeploy-to-ready (deploy_model: download, build, serve, /readyz, parity) and mlflow's start to /ping")
+    for kind in args.models:
+        steps = ", ".join(f"{step} {seconds:.1f}" for step, seconds in bench.deploy_steps.get(kind, {}).items())
+        print(f"  {kind}: (a) {bench.ready_s[(kind, 'modelyard')]:.1f} s ({steps}); "
+              f"(b) {bench.ready_s[(kind, 'mlflow')]:.1f} s")
+    print_targets(bench)
+
+
+def _cell(bench: Bench, runner: str, concurrency: int) -> Cell | None:
+    return next((c for c in bench.cells if c.model == "rf" and c.runner == RUNNERS[runner]
+                 and c.concurrency == concurrency), None)
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def print_targets(bench: Bench) -> None:
+    ours, theirs = _cell(bench, "modelyard", TARGET_CONCURRENCY), _cell(bench, "mlflow", TARGET_CONCURRENCY)
+    print("\nTargets")
+    if ours and theirs:
+        ratio = ours.per_s / theirs.per_s
+        print(f"  RF c={TARGET_CONCURRENCY} throughput (a)/(b): {ours.per_s:,.0f} / {theirs.per_s:,.0f} req/s = "
+              f"{ratio:.2f}x (target >= {TARGET_RATIO}x): {_verdict(ratio >= TARGET_RATIO)}")
+        p99 = ours.percentile(99)
+        print(f"  RF c={TARGET_CONCURRENCY} p99 of (a): {p99:.1f} ms (target < {TARGET_P99_MS:g} ms): "
+              f"{_verdict(p99 < TARGET_P99_MS)}")
+    else:
+        print(f"  RF c={TARGET_CONCURRENCY} throughput (a)/(b): not measured (needs --models rf and "
+              f"--concurrency {TARGET_CONCURRENCY})")
+        print(f"  RF c={TARGET_CONCURRENCY} p99 of (a): not measured")
+    worst = max(bench.ready_s[(kind, "modelyard")] for kind in bench.args.models)
+    shown = ", ".join(f"{kind} {bench.ready_s[(kind, 'modelyard')]:.1f} s" for kind in bench.args.models)
+    print(f"  deploy-to-ready of (a): {shown} (target < {TARGET_READY_S:g} s): {_verdict(worst < TARGET_READY_S)}")
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def _int_list(text: str) -> list[int]:
+    values = [int(part) for part in text.split(",") if part.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("expected positive integers separated by commas")
+    return values
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="rf,lr", help="comma-separated: rf, lr")
+    parser.add_argument("--concurrency", type=_int_list, default=[1, 8, 32],
+                        help="comma-separated numbers of concurrent workers in the load generator")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per cell")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each cell")
+    parser.add_argument("--train-rows", type=int, default=200_000, help="rows the models are trained on")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="folder for the throwaway home and logs (a temporary folder is made inside it)")
+    parser.add_argument("--keep", action="store_true", help="keep the throwaway home, models and logs")
+    parser.add_argument("--child-load", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.models = [kind.strip() for kind in args.models.split(",") if kind.strip()]
+    unknown = set(args.models) - set(MODEL_KINDS)
+    if unknown or not args.models:
+        parser.error(f"unknown model kinds: {', '.join(sorted(unknown))} (choose from rf, lr)")
+    return args
+
+
+def _source_state() -> str:
+    """The commit measured, and whether the served code differs from it (deploy copies the work tree)."""
+    def git(*command):
+        return subprocess.run(["git", *command], cwd=REPO, capture_output=True, text=True).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip()
+    if not commit:
+        return f"{REPO} is not a git checkout"
+    dirty = git("status", "--porcelain", "--", "bento_services", "registry")
+    return f"commit {commit}" + (
+        f"; uncommitted changes in the served code: {' '.join(line[3:] for line in dirty.splitlines())}"
+        if dirty else "; served code as committed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child_load:
+        run_load_child(args.child_load, args.child_result)
+        return 0
+    parent = (args.workdir or Path(tempfile.gettempdir())).resolve()
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="modelyard-online-bench-", dir=parent))
+    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}; "
+          f"{_source_state()}", flush=True)
+    try:
+        return run_benchmark(args, work)
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

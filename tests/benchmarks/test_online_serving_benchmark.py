@@ -1,0 +1,31 @@
+"""The online serving benchmark runs end to end at a tiny size and prints every runner (no timing asserted)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "online_serving.py"
+
+
+def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--models", "rf", "--concurrency", "1,8", "--seconds", "1",
+         "--warmup", "0.5", "--train-rows", "2000", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=400,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    table = completed.stdout.split("model  runner", 1)[1].split("\nrequests:", 1)[0]
+    lines = [line.split() for line in table.splitlines()[2:]]
+    assert [(line[0], " ".join(line[1:-9]), line[-9]) for line in lines] == [
+        ("rf", "(c) in-process", "1"),
+        ("rf", "(a) modelyard", "1"), ("rf", "(a) modelyard", "8"),
+        ("rf", "(b) mlflow serve", "1"), ("rf", "(b) mlflow serve", "8"),
+    ]
+    assert all(int(line[-8].replace(",", "")) > 0 for line in lines)  # requests
+    assert [line[-7] for line in lines] == ["0"] * 5  # failed
+    assert "rf: (a) 20/20 single-row answers equal the in-process prediction" in completed.stdout
+    assert "rf: (b) 20/20 single-row answers equal the in-process prediction" in completed.stdout
+    assert "RF c=8 throughput (a)/(b):" in completed.stdout
+    assert "RF c=8 p99 of (a):" in completed.stdout
+    assert "deploy-to-ready of (a): rf" in completed.stdout
+    assert list(tmp_path.iterdir()) == []  # the throwaway home, models and logs are cleaned up
