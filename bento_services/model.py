@@ -7,15 +7,17 @@ points these at a model imported into the Bento store; tests point them at a dow
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bento_services.payloads import Feature
+from bento_services.payloads import NUMERIC_TYPES, Feature
 from registry.predictors import Predictor, load_predictor
 
 
@@ -27,6 +29,9 @@ class ServeSettings(BaseSettings):
     model_dir: Path = Field(description="Local MLflow model directory with a Modelyard model card.")
     model_name: str = Field(description="Registered model name, reported with every prediction.")
     model_version: int = Field(description="Registered version number, reported with every prediction.")
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
+    request_log_dir: Path | None = Field(None, description="Where request/response Parquet logs go; unset = off.")
+    request_log_flush_seconds: float = Field(30.0, gt=0, description="Longest a logged row waits in memory.")
 
 
 @dataclass
@@ -53,6 +58,46 @@ class ServedModel:
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``prediction`` plus ``probability_<class>`` columns, one row per input row."""
         return self.predictor.predict(frame)
+
+    @property
+    def batchable(self) -> bool:
+        """Only all-numeric inputs travel as the float matrix that adaptive batching needs."""
+        return all(feature.type in NUMERIC_TYPES for feature in self.features)
+
+    def output_columns(self) -> list[str]:
+        return ["prediction", *self.predictor.card.probability_columns]
+
+    def predict_rows(self, rows: list[list[float]]) -> list[list[float]]:
+        """``predict`` on rows of floats in feature order, answered as rows of floats (a label
+        becomes its class index): the shape BentoML's adaptive batching can concatenate. A row
+        of the wrong width or with a non-finite value is answered with NaNs, never an error,
+        because one caller's row must not fail the others' requests in the same batch."""
+        width, names = len(self.features), [feature.name for feature in self.features]
+        answer = np.full((len(rows), len(self.output_columns())), np.nan)
+        good = [index for index, row in enumerate(rows) if len(row) == width and all(map(math.isfinite, row))]
+        if good:
+            frame = pd.DataFrame([rows[index] for index in good], columns=names)
+            frame = frame.astype({feature.name: NUMERIC_TYPES[feature.type] for feature in self.features})
+            result = self.predict(frame)
+            classes = self.predictor.card.classes
+            if classes is not None:
+                codes = pd.Categorical(result["prediction"], categories=classes).codes
+                if (codes < 0).any():
+                    raise ValueError(f"the model predicted a label outside its classes {classes}")
+                result["prediction"] = codes
+            answer[good] = result.to_numpy(dtype="float64")
+        return answer.tolist()
+
+    def rows_for_batch(self, features: pd.DataFrame) -> list[list[float]]:
+        return features[[feature.name for feature in self.features]].to_numpy(dtype="float64").tolist()
+
+    def from_rows(self, rows: list[list[float]]) -> pd.DataFrame:
+        """The frame ``predict`` would have returned, from ``predict_rows``' answer."""
+        result = pd.DataFrame(rows, columns=self.output_columns())
+        classes = self.predictor.card.classes
+        if classes is not None:
+            result["prediction"] = pd.Series(np.asarray(classes)[result["prediction"].to_numpy().astype(int)])
+        return result
 
     def metadata(self) -> dict[str, Any]:
         card = self.predictor.card

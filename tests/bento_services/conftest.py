@@ -1,4 +1,6 @@
-"""A real ``bentoml serve`` of the breast cancer classifier on loopback, stopped by PID."""
+"""A real ``bentoml serve`` of the breast cancer classifier on loopback, stopped by PID.
+
+It logs requests to Parquet (flushed every second) and caps bodies at ``MAX_BODY_BYTES``."""
 
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ from tests.servers import free_port
 
 REPO = Path(__file__).parents[2]
 MODEL_REF = ("breast_cancer_classifier", 1)
+MAX_BODY_BYTES = 1_000_000  # small, so the limit test need not send megabytes
 
 
 @dataclass
 class BentoServer:
     url: str
     model_dir: Path
+    request_log_dir: Path
     ready_seconds: float
     processes: list[Process]
 
@@ -44,7 +48,8 @@ def bento_server(model_dir, tmp_path_factory) -> BentoServer:
     env = {
         **os.environ, "BENTOML_HOME": str(folder / "home"), "BENTOML_DO_NOT_TRACK": "true",
         "MODELYARD_SERVE_MODEL_DIR": str(model_dir), "MODELYARD_SERVE_MODEL_NAME": name,
-        "MODELYARD_SERVE_MODEL_VERSION": str(version),
+        "MODELYARD_SERVE_MODEL_VERSION": str(version), "MODELYARD_SERVE_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+        "MODELYARD_SERVE_REQUEST_LOG_DIR": str(folder / "requests"), "MODELYARD_SERVE_REQUEST_LOG_FLUSH_SECONDS": "1",
     }
     command = [sys.executable, "-m", "bentoml", "serve", "bento_services.service:ModelService",
                "--working-dir", str(REPO), "--host", "127.0.0.1", "--port", str(port)]
@@ -56,6 +61,6 @@ def bento_server(model_dir, tmp_path_factory) -> BentoServer:
         wait_ready(leader, url, timeout=120.0)
         # BentoML's workers start their own sessions: only their PIDs reach them.
         processes += children(leader)
-        yield BentoServer(url, model_dir, time.monotonic() - started, processes)
+        yield BentoServer(url, model_dir, folder / "requests", time.monotonic() - started, processes)
     finally:
         stop(processes, timeout=15.0)

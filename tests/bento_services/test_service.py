@@ -185,3 +185,65 @@ def _assert_still_serving(client, rows, expected) -> None:
     response = client.post("/predict", json=rows.iloc[:1].to_dict(orient="records"))
     assert response.status_code == 200
     _assert_same(response.json()["predictions"], expected.iloc[:1])
+
+
+def test_a_body_over_the_limit_is_413_and_named(client, rows, expected):
+    from tests.bento_services.conftest import MAX_BODY_BYTES
+
+    many = rows.to_dict(orient="records") * 400  # about 2.5 MB of JSON
+    response = client.post("/predict", json=many)
+    assert response.status_code == 413, response.text[:300]
+    assert f"exceeds the limit of {MAX_BODY_BYTES:,} bytes" in response.json()["error"]
+    chunked = client.post("/invocations", content=iter([b'{"dataframe_records": [', b" " * MAX_BODY_BYTES, b"]}"]))
+    assert chunked.status_code == 413 and "exceeds the limit" in chunked.json()["message"]
+    _assert_still_serving(client, rows, expected)
+
+
+def test_concurrent_single_rows_share_model_calls(bento_server, rows, expected):
+    """Adaptive batching: BentoML's batch-size histogram counts fewer model calls than requests."""
+    import asyncio
+
+    def calls_and_rows() -> tuple[float, float]:
+        text = httpx.get(f"{bento_server.url}/metrics").text
+        values = {}
+        for line in text.splitlines():
+            for kind in ("count", "sum"):
+                if line.startswith(f"bentoml_service_adaptive_batch_size_{kind}{{") and 'method_name="predict_rows"' in line:
+                    values[kind] = float(line.rsplit(" ", 1)[1])
+        return values.get("count", 0.0), values.get("sum", 0.0)
+
+    async def send_all():
+        async with httpx.AsyncClient(base_url=bento_server.url, timeout=30.0) as client:
+            return await asyncio.gather(*(client.post("/predict", json=[rows.iloc[index % 40].to_dict()])
+                                          for index in range(160)))
+
+    calls_before, rows_before = calls_and_rows()
+    responses = asyncio.run(send_all())
+    failed = [(response.status_code, response.text[:300]) for response in responses if response.status_code != 200]
+    assert not failed, failed[:3]
+    served = [response.json()["predictions"][0]["prediction"] for response in responses]
+    assert served == [expected["prediction"].iloc[index % 40] for index in range(160)]
+    calls, batched_rows = calls_and_rows()
+    print(f"160 concurrent requests -> {calls - calls_before:.0f} model calls")
+    assert batched_rows - rows_before == 160
+    assert calls - calls_before < 160
+
+
+def test_requests_and_answers_are_logged_to_parquet(bento_server, client, rows, expected):
+    import time
+
+    response = client.post("/predict", json=rows.iloc[:3].to_dict(orient="records"))
+    assert response.status_code == 200
+    wanted = rows["mean_radius"].iloc[:3].tolist()
+    deadline, mine = time.monotonic() + 20, []
+    while not mine and time.monotonic() < deadline:
+        time.sleep(0.5)
+        files = sorted(bento_server.request_log_dir.glob("requests-*.parquet"))
+        logged = pd.read_parquet(files) if files else pd.DataFrame({"request_id": [], "input_mean_radius": []})
+        mine = [group for _, group in logged.groupby("request_id") if group["input_mean_radius"].tolist() == wanted]
+    assert mine, "the 3-row request is not in the log"
+    assert not list(bento_server.request_log_dir.glob(".*.tmp"))  # only whole files are visible
+    assert {"logged_at", "model_name", "model_version", "route", "request_id"} <= set(logged.columns)
+    assert {f"input_{name}" for name in rows.columns} <= set(logged.columns)
+    assert {"output_prediction", "output_probability_1"} <= set(logged.columns)
+    assert mine[0]["output_prediction"].tolist() == expected["prediction"].iloc[:3].tolist()
