@@ -1,23 +1,28 @@
-"""Deploy a registered model version as an online service, list deployments, undeploy.
+"""Deploy a registered model version as an online service, roll back, undeploy, list.
 
-``deploy_model`` resolves a reference to one version, downloads its model directory under
-``<home>/deployments/<name>/v<version>/model``, builds a bento of ``ModelService`` with that
-model (``bentoml build``, no Docker; bentos live under ``<home>/bentoml``), launches
-``python -m bentoml serve <bento tag>`` in its own session, waits for ``/readyz``, checks that
-``/predict`` answers the model's input example exactly as the in-process predictor does, and
-only then records the deployment as running, moves the ``production`` alias and stops the
-deployment it replaces. A failure at any step stops what was started (by PID), records the
-deployment as failed with the reason, and raises ``DeploymentError`` naming the step.
+A deploy runs five steps, each a function an Airflow task can call on its own (the
+``deploy_model`` DAG) and ``deploy_model`` calls in a row (the CLI):
 
-Processes are recorded with PID and kernel start time (``registry.processes``), so a stop
-never signals a PID the system has reused, and never looks at a process name.
+1. ``build``: resolve the reference to one version, download it under
+   ``<home>/deployments/<name>/v<version>/model``, load it in-process, ``bentoml build`` a bento
+   of ``ModelService`` with it (no Docker; bentos live under ``<home>/bentoml``);
+2. ``launch``: ``python -m bentoml serve <bento>`` in its own session on a spare loopback port;
+3. ``check_health``: wait for ``/readyz``, record the server's worker PIDs;
+4. ``check_parity``: ``/predict`` on the model's input example must equal the in-process answer;
+5. ``promote``: record the deployment, point the model's stable endpoint (``endpoints``, a
+   gateway on the model's own port) at it, move the ``production`` alias, and stop the
+   deployment it replaces once the gateway has nothing in flight to it.
+
+A failure at any step stops what was started (by PID), records the deployment as failed with
+the step and the reason, and leaves the previous deployment serving (``abandon``). Processes
+are recorded with PID and kernel start time (``registry.processes``), so a stop never signals
+a PID the system has reused, and never looks at a process name.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 import time
 from dataclasses import asdict
@@ -29,11 +34,12 @@ import httpx
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from registry.processes import Process, children, is_running, launch, log_tail, stop
+from bento_services import endpoints
 from registry.errors import ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment
+from registry.processes import Process, children, is_running, launch as launch_process, log_tail, stop
 from registry.refs import ModelRef, parse_ref
 from registry.settings import Settings, get_settings
 
@@ -53,11 +59,13 @@ class DeploymentError(ModelyardError):
 
 
 class NoDeploymentError(ModelyardError):
-    """There is no running deployment of that model."""
+    """There is no running deployment of that model (or none to roll back to)."""
 
 
 class DeploymentInfo(BaseModel):
-    """One launch of a model version, with a live health check when one was asked for."""
+    """One launch of a model version, with a live health check when one was asked for.
+
+    ``url`` is the model's stable endpoint; ``backend_url`` the server of this deployment."""
 
     id: int
     model_name: str
@@ -73,52 +81,171 @@ class DeploymentInfo(BaseModel):
     updated_at: datetime
     healthy: bool | None = None
 
+    @property
+    def backend_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.port}" if self.port else None
 
-def deploy_model(ref: str, *, port: int, settings: Settings | None = None) -> DeploymentInfo:
-    """Serve the version ``ref`` means now on ``port``; it becomes ``production`` once checked."""
-    from registry.catalog import set_alias
+
+class Build(BaseModel):
+    """What ``build`` made: a bento of one exact version, and where its model directory is."""
+
+    model_name: str
+    model_version: int
+    bento_tag: str
+    model_dir: str
+
+    @property
+    def ref(self) -> str:
+        return str(ModelRef(self.model_name, self.model_version))
+
+
+class Launch(BaseModel):
+    """A backend server of a build, by PID; ``processes`` grows with its workers once healthy."""
+
+    build: Build
+    port: int
+    processes: list[dict[str, Any]]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def process_list(self) -> list[Process]:
+        return [Process(**record) for record in self.processes]
+
+
+# --- the steps ------------------------------------------------------------------------------
+
+def build(ref: str, settings: Settings | None = None) -> Build:
+    """Resolve ``ref`` to one version, download it, check it loads, build its bento."""
     from registry.store import mlflow_client, resolve_version
 
     settings = settings or get_settings()
     model_ref = parse_ref(ref)
     version = int(resolve_version(model_ref, mlflow_client(settings)).version)
-    exact = str(ModelRef(model_ref.name, version))
-    previous = _running(model_ref.name, settings)
-    launched: list[Process] = []
-    bento_tag: str | None = None
-    info: DeploymentInfo | None = None
-    step = "port"
+    exact, step, tag = ModelRef(model_ref.name, version), "download", None
     try:
-        _check_port_free(port)
-        step = "download"
-        model_dir = _download(exact, _version_dir(settings, model_ref.name, version), settings)
+        model_dir = _download(str(exact), _version_dir(settings, model_ref.name, version), settings)
         step = "load"
-        predictor, example = _load_locally(model_dir)
+        _load_locally(model_dir)
         step = "build"
-        bento_tag = _build_bento(model_dir, model_ref.name, version, settings)
-        step = "launch"
-        leader = _launch(bento_tag, model_ref.name, version, port, settings)
-        launched.append(leader)
-        step = "ready"
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(leader, url)
-        launched += children(leader)
-        step = "smoke test"
-        _check_parity(url, predictor, example)
-        step = "record"
-        info = _record_running(model_ref.name, version, bento_tag, url, port, launched, settings)
-        step = "alias"
-        set_alias(exact, PRODUCTION_ALIAS, settings)
+        tag = _build_bento(model_dir, model_ref.name, version, settings)
     except Exception as error:
-        reason = _reason(error, launched)
-        launched = _stop_server(launched)
-        _record_failed(model_ref.name, version, bento_tag, port, launched, step, reason, settings,
-                       replaces=info)
-        raise DeploymentError(step, exact, reason) from error
+        failed = Build(model_name=model_ref.name, model_version=version, bento_tag=tag or "", model_dir="")
+        raise abandon(step, error, failed, None, settings) from error
+    return Build(model_name=model_ref.name, model_version=version, bento_tag=tag, model_dir=str(model_dir))
+
+
+def launch(built: Build, settings: Settings | None = None) -> Launch:
+    """``bentoml serve`` the bento in its own session on a spare loopback port."""
+    settings = settings or get_settings()
+    port = endpoints.spare_port()
+    leader = _launch(built.bento_tag, built.model_name, built.model_version, port, settings)
+    return Launch(build=built, port=port, processes=[asdict(leader)])
+
+
+def check_health(launched: Launch, timeout: float | None = None) -> Launch:
+    """Wait until the server answers ``/readyz``; the answer also names its worker PIDs."""
+    leader = launched.process_list()[0]
+    try:
+        wait_ready(leader, launched.url, timeout)
+    finally:
+        known = {process.pid for process in launched.process_list()}
+        workers = [asdict(child) for child in children(leader) if child.pid not in known]
+        launched = launched.model_copy(update={"processes": launched.processes + workers})
+    return launched
+
+
+def check_parity(launched: Launch) -> None:
+    """``/predict`` on the input example must give the in-process predictor's answer."""
+    predictor, example = _load_locally(Path(launched.build.model_dir))
+    _check_parity(launched.url, predictor, example)
+
+
+def promote(launched: Launch, settings: Settings | None = None, *, port: int | None = None,
+            action: str = "deployed") -> DeploymentInfo:
+    """Route the model's endpoint to this server, make it ``production``, record it, then
+    retire the deployment it replaces once nothing is in flight to that one."""
+    from registry.catalog import set_alias
+
+    settings = settings or get_settings()
+    built = launched.build
+    previous = _running(built.model_name, settings)
+    stable_port = endpoints.endpoint_port(built.model_name, port, settings)
+    route = {"model_name": built.model_name, "model_version": built.model_version}
+    try:
+        endpoint = endpoints.route_to(built.model_name, stable_port, launched.url, route, settings)
+        set_alias(built.ref, PRODUCTION_ALIAS, settings)
+    except Exception:
+        if previous and is_healthy(previous[0]):  # traffic may have moved already: give it back
+            endpoints.route_to(built.model_name, stable_port, _backend_url(previous[0]),
+                               {"model_name": built.model_name, "model_version": previous[0].model_version},
+                               settings)
+        raise
+    info = _record_running(launched, endpoint.url, action, settings)
+    endpoints.set_deployment(built.model_name, info.id, settings)
     for old in previous:
+        endpoints.wait_drained(endpoint.url, _backend_url(old))
         _retire(old, status="replaced", reason=f"replaced by deployment {info.id}",
                 action="deployment_replaced", settings=settings)
     return info
+
+
+def abandon(step: str, error: BaseException, built: Build, launched: Launch | None,
+            settings: Settings | None = None) -> DeploymentError:
+    """Stop what a failed deploy started, record why, and return the error to raise."""
+    settings = settings or get_settings()
+    processes = stop_server(launched.process_list()) if launched else []
+    reason = _reason(error, processes)
+    _record_failed(built, launched, processes, step, reason, settings)
+    return DeploymentError(step, built.ref, reason)
+
+
+# --- composed actions ----------------------------------------------------------------------
+
+def deploy_model(ref: str, *, port: int | None = None, settings: Settings | None = None) -> DeploymentInfo:
+    """Serve the version ``ref`` means now; it becomes ``production`` once checked.
+
+    ``port`` is the model's stable endpoint port: the first deploy takes it (default: the first
+    free port from 3000), later deploys and rollbacks keep it. It is checked before building."""
+    settings = settings or get_settings()
+    name = parse_ref(ref).name
+    endpoints.endpoint_port(name, port, settings)  # names a port clash before minutes of work
+    if port is not None and endpoints.get_endpoint(name, settings) is None and not endpoints.port_is_free(port):
+        raise endpoints.EndpointError(f"port {port} on 127.0.0.1 is in use by another program")
+    return _serve(build(ref, settings), settings, port=port, action="deployed")
+
+
+def rollback(name: str, settings: Settings | None = None) -> DeploymentInfo:
+    """Serve again the version that was deployed before the current one, from its bento."""
+    settings = settings or get_settings()
+    running = _running(name, settings)
+    if not running:
+        raise NoDeploymentError(f"model {name!r} has no running deployment to roll back from")
+    current = running[0]
+    with session_scope(settings) as session:
+        query = (select(Deployment).where(Deployment.model_name == name, Deployment.id < current.id,
+                                          Deployment.status.in_(["replaced", "stopped"]),
+                                          Deployment.model_version != current.model_version,
+                                          Deployment.bento_tag.is_not(None))
+                 .order_by(Deployment.id.desc()).limit(1))
+        target = session.scalars(query).first()
+    if target is None:
+        raise NoDeploymentError(f"model {name!r} has no earlier deployed version to roll back to "
+                                f"(version {current.model_version} is the only one)")
+    return _serve(bento_of(target, settings), settings, port=None, action="rolled_back")
+
+
+def undeploy(name: str, settings: Settings | None = None) -> DeploymentInfo:
+    """Stop the model's gateway and running deployment by their PIDs; files and bentos stay."""
+    settings = settings or get_settings()
+    running = _running(name, settings)
+    if not running:
+        raise NoDeploymentError(f"model {name!r} has no running deployment")
+    endpoints.stop_endpoint(name, settings)
+    for row in running[1:]:
+        _retire(row, status="stopped", reason="undeployed", action="undeployed", settings=settings)
+    return _retire(running[0], status="stopped", reason="undeployed", action="undeployed", settings=settings)
 
 
 def list_deployments(settings: Settings | None = None, *, live: bool = True) -> list[DeploymentInfo]:
@@ -126,30 +253,35 @@ def list_deployments(settings: Settings | None = None, *, live: bool = True) -> 
     settings = settings or get_settings()
     with session_scope(settings) as session:
         rows = list(session.scalars(select(Deployment).order_by(Deployment.id.desc())))
-    return [_info(row, healthy=_healthy(row) if live and row.status == "running" else None) for row in rows]
+    return [_info(row, healthy=is_healthy(row) if live and row.status == "running" else None) for row in rows]
 
 
-def undeploy(name: str, settings: Settings | None = None) -> DeploymentInfo:
-    """Stop the running deployment of ``name`` by its recorded PIDs; its files stay."""
-    settings = settings or get_settings()
-    running = _running(name, settings)
-    if not running:
-        raise NoDeploymentError(f"model {name!r} has no running deployment")
-    for row in running[1:]:
-        _retire(row, status="stopped", reason="undeployed", action="undeployed", settings=settings)
-    return _retire(running[0], status="stopped", reason="undeployed", action="undeployed", settings=settings)
+def _serve(built: Build, settings: Settings, *, port: int | None, action: str) -> DeploymentInfo:
+    """launch -> health -> parity -> promote; a failure is abandoned and raised."""
+    launched, step = None, "launch"
+    try:
+        launched = launch(built, settings)
+        step = "ready"
+        launched = check_health(launched)
+        step = "smoke test"
+        check_parity(launched)
+        step = "promote"
+        return promote(launched, settings, port=port, action=action)
+    except Exception as error:
+        raise abandon(step, error, built, launched, settings) from error
+
+
+def bento_of(row: Deployment, settings: Settings) -> Build:
+    """The earlier deployment's bento, or a fresh build of its version if the bento is gone."""
+    folder = _version_dir(settings, row.model_name, row.model_version) / "model"
+    if _bento_model_dir(row.bento_tag, settings).exists() and folder.exists():
+        return Build(model_name=row.model_name, model_version=row.model_version, bento_tag=row.bento_tag,
+                     model_dir=str(folder))
+    return build(str(ModelRef(row.model_name, row.model_version)), settings)
 
 
 def _version_dir(settings: Settings, name: str, version: int) -> Path:
     return settings.home / "deployments" / name / f"v{version}"
-
-
-def _check_port_free(port: int) -> None:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as error:
-            raise OSError(f"port {port} is in use on 127.0.0.1 ({error.strerror})") from None
 
 
 def _download(ref: str, folder: Path, settings: Settings) -> Path:
@@ -221,7 +353,7 @@ def _launch(bento_tag: str, name: str, version: int, port: int, settings: Settin
     }
     command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
     log = _version_dir(settings, name, version) / "serve.log"
-    return launch(f"bentoml-{name}-v{version}", command, env=env, log=log)
+    return launch_process(f"bentoml-{name}-v{version}", command, env=env, log=log)
 
 
 def wait_ready(leader: Process, url: str, timeout: float | None = None) -> None:
@@ -240,7 +372,7 @@ def wait_ready(leader: Process, url: str, timeout: float | None = None) -> None:
     raise TimeoutError(f"{url}/readyz did not answer 200 within {timeout:.0f} s")
 
 
-def _stop_server(processes: list[Process]) -> list[Process]:
+def stop_server(processes: list[Process]) -> list[Process]:
     """SIGTERM the leader and its workers by PID, including workers it forks meanwhile (a
     server stopped while starting spawns them late, in their own sessions); SIGKILL what
     is left after ``STOP_TIMEOUT``. Returns every process it signalled."""
@@ -298,32 +430,33 @@ def _reason(error: Exception, launched: list[Process]) -> str:
     return reason
 
 
-def _record_running(name: str, version: int, bento_tag: str, url: str, port: int, processes: list[Process],
-                    settings: Settings) -> DeploymentInfo:
+def _record_running(launched: Launch, url: str, action: str, settings: Settings) -> DeploymentInfo:
+    built = launched.build
     with session_scope(settings) as session:
-        row = Deployment(model_name=name, model_version=version, bento_tag=bento_tag, url=url, port=port,
-                         pids=[asdict(process) for process in processes], status="running",
+        row = Deployment(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
+                         url=url, port=launched.port, pids=launched.processes, status="running",
                          created_by=settings.user)
         session.add(row)
         session.flush()
-        record_event(session, actor=settings.user, action="deployed", model_name=name, model_version=version,
-                     details={"deployment_id": row.id, "url": url, "pids": [p.pid for p in processes]})
+        record_event(session, actor=settings.user, action=action, model_name=built.model_name,
+                     model_version=built.model_version,
+                     details={"deployment_id": row.id, "url": url, "backend_url": launched.url,
+                              "pids": [record["pid"] for record in launched.processes]})
         return _info(row, healthy=True)
 
 
-def _record_failed(name: str, version: int, bento_tag: str | None, port: int, processes: list[Process],
-                   step: str, reason: str, settings: Settings, replaces: DeploymentInfo | None) -> None:
-    """One failed row; a row already written as running (the alias step failed) becomes it."""
+def _record_failed(built: Build, launched: Launch | None, processes: list[Process], step: str, reason: str,
+                   settings: Settings) -> None:
     with session_scope(settings) as session:
-        row = session.get(Deployment, replaces.id) if replaces else None
-        if row is None:
-            row = Deployment(model_name=name, model_version=version, bento_tag=bento_tag, port=port,
-                             created_by=settings.user, pids=[asdict(process) for process in processes])
-            session.add(row)
-        row.status, row.status_reason, row.url = "failed", f"step '{step}': {reason}", None
+        row = Deployment(model_name=built.model_name, model_version=built.model_version,
+                         bento_tag=built.bento_tag or None, port=launched.port if launched else None,
+                         created_by=settings.user, pids=[asdict(process) for process in processes],
+                         status="failed", status_reason=f"step '{step}': {reason}")
+        session.add(row)
         session.flush()
-        record_event(session, actor=settings.user, action="deploy_failed", model_name=name,
-                     model_version=version, details={"deployment_id": row.id, "step": step, "reason": reason[:2000]})
+        record_event(session, actor=settings.user, action="deploy_failed", model_name=built.model_name,
+                     model_version=built.model_version,
+                     details={"deployment_id": row.id, "step": step, "reason": reason[:2000]})
 
 
 def _running(name: str, settings: Settings) -> list[Deployment]:
@@ -332,13 +465,13 @@ def _running(name: str, settings: Settings) -> list[Deployment]:
         return list(session.scalars(query.order_by(Deployment.id.desc())))
 
 
-def _processes(row: Deployment) -> list[Process]:
+def recorded_processes(row: Deployment) -> list[Process]:
     return [Process(**record) for record in row.pids]
 
 
 def _retire(row: Deployment, *, status: str, reason: str, action: str, settings: Settings) -> DeploymentInfo:
     """Stop a deployment's recorded processes and write its new status with an event."""
-    _stop_server(_processes(row))
+    stop_server(recorded_processes(row))
     with session_scope(settings) as session:
         current = session.get(Deployment, row.id)
         current.status, current.status_reason = status, reason
@@ -348,11 +481,16 @@ def _retire(row: Deployment, *, status: str, reason: str, action: str, settings:
         return _info(current, healthy=None)
 
 
-def _healthy(row: Deployment) -> bool:
-    if not all(is_running(process) for process in _processes(row)):
+def _backend_url(row: Deployment) -> str:
+    return f"http://127.0.0.1:{row.port}"
+
+
+def is_healthy(row: Deployment) -> bool:
+    """Every recorded process alive and the backend answering ``/readyz``."""
+    if not row.pids or not all(is_running(process) for process in recorded_processes(row)):
         return False
     try:
-        return httpx.get(f"{row.url}/readyz", timeout=2.0).status_code == 200
+        return httpx.get(f"{_backend_url(row)}/readyz", timeout=2.0).status_code == 200
     except httpx.TransportError:
         return False
 

@@ -14,7 +14,7 @@ from cli.common import JsonOption, handles_errors, print_json
 from cli.models import models
 from cli.output import console
 from cli.scoring import associate, associations, run_batch_scoring_dag, runs, score
-from cli.serving import deploy, deployments, undeploy
+from cli.serving import deploy, deployments, rollback, undeploy
 from cli.stack_commands import stack
 
 app = typer.Typer(no_args_is_help=True, help="Modelyard: model repository, batch and online serving.")
@@ -28,6 +28,7 @@ app.command()(score)
 app.command()(runs)
 app.command()(associate)
 app.command()(deploy)
+app.command()(rollback)
 app.command()(undeploy)
 
 

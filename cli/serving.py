@@ -1,6 +1,6 @@
-"""Online serving from the command line: ``deploy``, ``deployments``, ``undeploy``.
+"""Online serving from the command line: ``deploy``, ``rollback``, ``undeploy``, ``deployments``.
 
-``cli.main`` registers ``deploy`` and ``undeploy`` as top-level commands.
+``cli.main`` registers ``deploy``, ``rollback`` and ``undeploy`` as top-level commands.
 """
 
 from __future__ import annotations
@@ -18,14 +18,30 @@ deployments = typer.Typer(no_args_is_help=True, help="Online deployments of mode
 @handles_errors
 def deploy(
     ref: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME/VERSION to serve.")],
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 for the HTTP endpoint.")] = 3000,
+    port: Annotated[int | None, typer.Option(
+        help="The model's endpoint port on 127.0.0.1 (first deploy only; default: first free from 3000).")] = None,
     as_json: JsonOption = False,
 ):
     """Build a bento for the version, serve it, check it, then point `production` at it."""
     from bento_services.deploy import deploy_model
 
     errors.print(f"[dim]-[/dim] deploying {ref}: build, launch, health check, parity check")
-    info = deploy_model(ref, port=port)
+    _print_deployment(deploy_model(ref, port=port), as_json)
+
+
+@handles_errors
+def rollback(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    as_json: JsonOption = False,
+):
+    """Serve the previously deployed version again at the same URL (from its bento)."""
+    from bento_services.deploy import rollback as roll_back
+
+    errors.print(f"[dim]-[/dim] rolling {name} back: launch, health check, parity check")
+    _print_deployment(roll_back(name), as_json)
+
+
+def _print_deployment(info, as_json: bool) -> None:
     if as_json:
         print_json(info.model_dump_json(indent=2))
     else:
@@ -54,3 +70,24 @@ def deployments_list(as_json: JsonOption = False):
         print_json([deployment.model_dump(mode="json") for deployment in found])
     else:
         console.print(deployments_table(found))
+
+
+@deployments.command("reconcile")
+@handles_errors
+def deployments_reconcile(as_json: JsonOption = False):
+    """Restart the server or gateway of any running deployment whose process died."""
+    from dataclasses import asdict
+
+    from bento_services.reconcile import reconcile
+
+    repairs = reconcile()
+    if as_json:
+        print_json([asdict(repair) for repair in repairs])
+        return
+    for repair in repairs:
+        console.print(f"{repair.model_name}/{repair.model_version} (deployment {repair.deployment_id}): "
+                      f"{repair.action} {repair.detail}".rstrip())
+    if not repairs:
+        console.print("no running deployments")
+    if any(repair.action == "failed" for repair in repairs):
+        raise typer.Exit(1)

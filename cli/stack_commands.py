@@ -15,12 +15,16 @@ stack = typer.Typer(no_args_is_help=True, help="The embedded Airflow (scheduler,
 @stack.command("up")
 @handles_errors
 def stack_up(port: Annotated[int, typer.Option(help="Port of the Airflow UI and REST API on 127.0.0.1.")] = 8080):
-    """Start Airflow's scheduler, dag-processor and api-server in the background (PIDs recorded)."""
+    """Start Airflow's scheduler, dag-processor and api-server in the background (PIDs recorded),
+    and bring back any deployment whose server died since (deployments are desired state)."""
+    from bento_services.reconcile import reconcile
     from cli.stack.airflow import start
     from registry.settings import get_settings
 
     started = start(get_settings(), api_port=port)
     console.print(f"Airflow is up at {started.base_url} (user {started.username}, password {started.password})")
+    for repair in reconcile(get_settings()):
+        console.print(f"deployment {repair.model_name}/{repair.model_version}: {repair.action} {repair.detail}".rstrip())
     console.print("stop it with `modelyard stack down`")
 
 

@@ -85,6 +85,20 @@ class Deployment(Base):
     created_by: Mapped[str] = mapped_column(String(200))
 
 
+class Endpoint(Base):
+    """A model's stable URL: the gateway process that forwards it to the current deployment."""
+
+    __tablename__ = "endpoints"
+
+    model_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    port: Mapped[int]
+    url: Mapped[str] = mapped_column(String(300))
+    pids: Mapped[list[Any]] = mapped_column(default=list)
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class ScoringRun(Base):
     """One batch scoring run: what was scored with which version, and how it went."""
 

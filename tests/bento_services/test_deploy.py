@@ -1,82 +1,59 @@
-"""Deploy lifecycle over a real ``bentoml serve``: deploy, list, undeploy, and failed deploys.
+"""Deploy lifecycle over real ``bentoml serve`` processes behind a model's stable endpoint:
+deploy, a version switch under load, rollback, reconcile after kills, failed deploys, undeploy.
 
-One server at a time: the deploy is undeployed before the failure cases run. The module has
-its own home (the shared ``scoring_home`` moves aliases other tests read).
+The tests run in order on one module-scoped home (the shared ``scoring_home`` moves aliases
+other tests read); each step starts from the state the previous one left.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from dataclasses import asdict, dataclass
+import signal
+import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bento_services import deploy
-from bento_services.deploy import DeploymentError, NoDeploymentError, deploy_model, list_deployments, undeploy
-from registry.processes import Process, is_running, launch, session_members, stop
+from bento_services.deploy import DeploymentError, NoDeploymentError, deploy_model, list_deployments, rollback, undeploy
+from bento_services.endpoints import EndpointError, gateway_processes
+from bento_services.reconcile import reconcile
+from registry.processes import Process, is_running, session_members
 from registry.settings import Settings
 from tests.servers import free_port
 
 NAME = "diabetes_regressor"
+ROW = {"age": 0.02, "sex": -0.04, "bmi": 0.06, "bp": 0.02, "s1": -0.04,
+       "s2": -0.03, "s3": -0.04, "s4": 0.0, "s5": 0.02, "s6": -0.02}
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory) -> Settings:
+    """Two good versions of the model."""
     from pipelines.training import DEMO_MODELS, train_demo_model
 
     settings = Settings(home=tmp_path_factory.mktemp("deploy"))
     train_demo_model(DEMO_MODELS[NAME], settings)
+    train_demo_model(DEMO_MODELS[NAME], settings)
     return settings
 
 
-@dataclass
-class Predecessor:
-    """A running deployment recorded before the deploy under test: a real process, by PID."""
-
-    id: int
-    process: Process
-    alive_during_smoke_test: list[bool]
+@pytest.fixture(scope="module")
+def port() -> int:
+    return free_port()
 
 
 @pytest.fixture(scope="module")
-def predecessor(settings) -> Predecessor:
-    """Stands in for an earlier server of the model (one bentoml server at a time on this machine)."""
-    from registry.metadata.db import session_scope
-    from registry.metadata.tables import Deployment
-
-    process = launch("predecessor", [sys.executable, "-c", "import time; time.sleep(600)"],
-                     env=dict(os.environ), log=settings.home / "predecessor.log")
-    with session_scope(settings) as session:
-        row = Deployment(model_name=NAME, model_version=1, url=f"http://127.0.0.1:{free_port()}", port=None,
-                         pids=[asdict(process)], status="running", created_by="test")
-        session.add(row)
-        session.flush()
-        predecessor = Predecessor(row.id, process, [])
-    yield predecessor
-    stop([process], timeout=5.0)
-
-
-@pytest.fixture(scope="module")
-def deployed(settings, predecessor):
-    check_parity = deploy._check_parity
-
-    def watched(*args):
-        predecessor.alive_during_smoke_test.append(is_running(predecessor.process))
-        check_parity(*args)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(deploy, "_check_parity", watched)
-        info = deploy_model(f"{NAME}/1", port=free_port(), settings=settings)
+def first(settings, port):
+    info = deploy_model(f"{NAME}/1", port=port, settings=settings)
     yield info
     if any(row.status == "running" for row in list_deployments(settings, live=False)):
-        undeploy(NAME, settings)  # a failed test must not leave the server behind
-
-
-def _row(settings: Settings, deployment_id: int):
-    return next(row for row in list_deployments(settings, live=False) if row.id == deployment_id)
+        undeploy(NAME, settings)  # a failed test must not leave servers behind
+    for process in gateway_processes(NAME, settings):
+        assert not is_running(process)
 
 
 def _recorded(settings: Settings, deployment_id: int) -> list[Process]:
@@ -85,6 +62,10 @@ def _recorded(settings: Settings, deployment_id: int) -> list[Process]:
 
     with session_scope(settings) as session:
         return [Process(**record) for record in session.get(Deployment, deployment_id).pids]
+
+
+def _row(settings: Settings, deployment_id: int):
+    return next(row for row in list_deployments(settings, live=False) if row.id == deployment_id)
 
 
 def _production(settings: Settings) -> int | None:
@@ -102,59 +83,144 @@ def _actions(settings: Settings) -> list[str]:
         return [event.action for event in events_for(session, model_name=NAME)]
 
 
-def test_deploy_serves_the_version_and_makes_it_production(settings, deployed):
-    assert (deployed.model_name, deployed.model_version, deployed.status) == (NAME, 1, "running")
-    assert deployed.url == f"http://127.0.0.1:{deployed.port}"
-    bento_name, bento_version = deployed.bento_tag.split(":")
+def _served_version(url: str) -> int:
+    response = httpx.post(f"{url}/predict", json=[ROW], timeout=30.0)
+    assert response.status_code == 200, response.text
+    return response.json()["model_version"]
+
+
+def _gone(processes: list[Process]) -> bool:
+    return not any(is_running(process) or session_members(process) for process in processes)
+
+
+def test_deploy_serves_the_version_at_the_models_port(settings, first, port):
+    assert (first.model_name, first.model_version, first.status) == (NAME, 1, "running")
+    assert first.url == f"http://127.0.0.1:{port}" and first.port != port  # the backend has its own port
+    bento_name, bento_version = first.bento_tag.split(":")
     assert (bento_name, bento_version.split("-")[0]) == (NAME, "v1")
-    assert (settings.home / "bentoml" / "bentos" / bento_name / bento_version / "src" / "model" / "MLmodel").exists()
     assert _production(settings) == 1
     assert "deployed" in _actions(settings)
-    processes = _recorded(settings, deployed.id)
+    processes = _recorded(settings, first.id)
     assert len(processes) >= 2 and all(is_running(process) for process in processes)
-    assert [process.pid for process in processes] == deployed.pids
-
-    row = {"age": 0.02, "sex": -0.04, "bmi": 0.06, "bp": 0.02, "s1": -0.04,
-           "s2": -0.03, "s3": -0.04, "s4": 0.0, "s5": 0.02, "s6": -0.02}
-    response = httpx.post(f"{deployed.url}/predict", json=[row], timeout=30.0)
-    assert response.status_code == 200, response.text
-    answer = response.json()
-    assert (answer["model_name"], answer["model_version"]) == (NAME, 1)
-    assert isinstance(answer["predictions"][0]["prediction"], float)
-    assert (settings.home / "deployments" / NAME / "v1" / "model" / "MLmodel").exists()
+    assert [process.pid for process in processes] == first.pids
+    assert gateway_processes(NAME, settings) and all(map(is_running, gateway_processes(NAME, settings)))
+    assert _served_version(first.url) == 1
+    assert _served_version(first.backend_url) == 1
+    assert httpx.get(f"{first.url}/readyz").status_code == 200
     assert (settings.home / "deployments" / NAME / "v1" / "serve.log").exists()
 
 
-def test_the_previous_deployment_is_replaced_only_after_the_checks(settings, predecessor, deployed):
-    assert predecessor.alive_during_smoke_test == [True]
-    assert not is_running(predecessor.process)
-    replaced = _row(settings, predecessor.id)
-    assert (replaced.status, replaced.status_reason) == ("replaced", f"replaced by deployment {deployed.id}")
-    assert "deployment_replaced" in _actions(settings)
+def test_the_endpoint_port_stays_with_the_model(settings, first, port):
+    with pytest.raises(EndpointError, match=f"served on port {port}"):
+        deploy_model(f"{NAME}/2", port=port + 1, settings=settings)
 
 
-def test_list_deployments_checks_health(settings, predecessor, deployed):
-    listed = list_deployments(settings)
-    assert [(row.id, row.status, row.healthy) for row in listed] == [
-        (deployed.id, "running", True), (predecessor.id, "replaced", None)]
-    assert list_deployments(settings, live=False)[0].healthy is None
+class Stream:
+    """Requests back to back from a few threads against one URL, until stopped."""
 
+    def __init__(self, url: str, threads: int = 3):
+        self.url, self.versions, self.failures = url, [], []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
 
-def test_undeploy_stops_every_recorded_process(settings, deployed):
-    processes = _recorded(settings, deployed.id)
-    stopped = undeploy(NAME, settings)
-    assert (stopped.id, stopped.status) == (deployed.id, "stopped")
-    assert not any(is_running(process) or session_members(process) for process in processes)
-    assert _row(settings, deployed.id).status == "stopped"
-    assert "undeployed" in _actions(settings)
-    assert (settings.home / "deployments" / NAME / "v1" / "model" / "MLmodel").exists()  # artifacts kept
-    with pytest.raises(NoDeploymentError, match="no running deployment"):
-        undeploy(NAME, settings)
+    def _run(self):
+        with httpx.Client(timeout=60.0) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.post(f"{self.url}/predict", json=[ROW])
+                    if response.status_code == 200:
+                        self.versions.append(response.json()["model_version"])
+                    else:
+                        self.failures.append(f"{response.status_code}: {response.text[:200]}")
+                except httpx.HTTPError as error:
+                    self.failures.append(f"{type(error).__name__}: {error}")
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(1.0)  # keep the stream going after the switch
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
 
 
 @pytest.fixture(scope="module")
-def corrupted_version(settings, deployed) -> int:
-    """A second version whose model.skops is garbage in the artifact store itself."""
+def second(settings, first):
+    with Stream(first.url) as stream:
+        info = deploy_model(f"{NAME}/2", settings=settings)
+    return info, stream
+
+
+def test_a_version_switch_under_load_loses_no_request(settings, first, second):
+    info, stream = second
+    print(f"{len(stream.versions)} requests during the switch, {len(stream.failures)} failed")
+    assert stream.failures == []
+    assert stream.versions[0] == 1 and stream.versions[-1] == 2 and len(stream.versions) > 20
+    assert sorted(stream.versions) == stream.versions  # never back to 1 once 2 answered
+    assert info.url == first.url and info.model_version == 2 and _production(settings) == 2
+    assert _gone(_recorded(settings, first.id))
+    assert (_row(settings, first.id).status, _row(settings, first.id).status_reason) == (
+        "replaced", f"replaced by deployment {info.id}")
+    assert "deployment_replaced" in _actions(settings)
+
+
+@pytest.fixture(scope="module")
+def rolled_back(settings, second):
+    started = time.monotonic()
+    info = rollback(NAME, settings)
+    return info, time.monotonic() - started
+
+
+def test_rollback_serves_the_previous_version_at_the_same_url(settings, first, second, rolled_back):
+    info, seconds = rolled_back
+    print(f"rollback took {seconds:.1f} s")
+    assert (info.model_version, info.url, info.status) == (1, first.url, "running")
+    assert info.bento_tag == first.bento_tag  # served again from its bento, not rebuilt
+    assert _served_version(first.url) == 1 and _production(settings) == 1
+    assert _row(settings, second[0].id).status == "replaced"
+    assert "rolled_back" in _actions(settings)
+
+
+def test_reconcile_restarts_a_killed_server_and_keeps_its_record(settings, rolled_back):
+    info, _ = rolled_back
+    before = _recorded(settings, info.id)
+    for process in reversed(before):
+        os.kill(process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not _gone(before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list_deployments(settings)[0].healthy is False
+    (repair,) = reconcile(settings)
+    assert (repair.deployment_id, repair.action) == (info.id, "restarted"), repair
+    row = _row(settings, info.id)
+    assert (row.status, row.model_version, row.url) == ("running", 1, info.url)
+    assert row.port != info.port and list_deployments(settings)[0].healthy is True
+    assert _served_version(info.url) == 1
+    assert "deployment_restarted" in _actions(settings)
+
+
+def test_reconcile_restarts_a_killed_gateway(settings, rolled_back):
+    info, _ = rolled_back
+    gateway = gateway_processes(NAME, settings)
+    os.kill(gateway[0].pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not _gone(gateway) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{info.url}/readyz", timeout=2.0)
+    (repair,) = reconcile(settings)
+    assert repair.action == "gateway_restarted"
+    assert _served_version(info.url) == 1
+    assert [repair.action for repair in reconcile(settings)] == ["ok"]
+    assert "endpoint_restarted" in _actions(settings)
+
+
+@pytest.fixture(scope="module")
+def corrupted_version(settings, rolled_back) -> int:
+    """A third version whose model.skops is garbage in the artifact store itself."""
     from pipelines.training import DEMO_MODELS, train_demo_model
 
     registered = train_demo_model(DEMO_MODELS[NAME], settings)
@@ -163,32 +229,43 @@ def corrupted_version(settings, deployed) -> int:
     return registered.version
 
 
-def test_failed_deploy_is_recorded_and_leaves_the_alias(settings, deployed, corrupted_version):
-    port = free_port()
+def test_a_broken_model_fails_its_deploy_and_the_current_one_keeps_serving(settings, rolled_back, corrupted_version):
+    info, _ = rolled_back
     with pytest.raises(DeploymentError, match="failed at step 'load'") as raised:
-        deploy_model(f"{NAME}/{corrupted_version}", port=port, settings=settings)
+        deploy_model(f"{NAME}/{corrupted_version}", settings=settings)
     assert raised.value.step == "load"
     failed = list_deployments(settings)[0]
     assert (failed.model_version, failed.status, failed.healthy) == (corrupted_version, "failed", None)
     assert failed.status_reason.startswith("step 'load'")
-    assert _production(settings) == 1
+    assert _production(settings) == 1 and _served_version(info.url) == 1
     assert "deploy_failed" in _actions(settings)
-    with pytest.raises(httpx.TransportError):
-        httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2.0)
 
 
-def test_deploy_that_never_gets_ready_stops_what_it_started(settings, deployed, corrupted_version, monkeypatch):
-    from pipelines.training import DEMO_MODELS, train_demo_model
-
-    good = train_demo_model(DEMO_MODELS[NAME], settings).version
+def test_a_deploy_that_never_gets_ready_stops_what_it_started(settings, rolled_back, corrupted_version, monkeypatch):
+    info, _ = rolled_back
     monkeypatch.setattr(deploy, "READY_TIMEOUT", 3.0)
-    port = free_port()
     with pytest.raises(DeploymentError, match="failed at step 'ready'"):
-        deploy_model(f"{NAME}/{good}", port=port, settings=settings)
+        deploy_model(f"{NAME}/2", settings=settings)
     failed = list_deployments(settings)[0]
-    assert (failed.model_version, failed.status) == (good, "failed")
+    assert (failed.model_version, failed.status) == (2, "failed")
     processes = _recorded(settings, failed.id)
-    assert processes and not any(is_running(process) or session_members(process) for process in processes)
-    assert _production(settings) == 1
+    assert processes and _gone(processes)
+    assert _production(settings) == 1 and _served_version(info.url) == 1
+
+
+def test_undeploy_stops_the_server_and_the_gateway(settings, rolled_back):
+    info, _ = rolled_back
+    listed = list_deployments(settings)
+    assert [(row.id, row.healthy) for row in listed if row.status == "running"] == [(info.id, True)]
+    processes = _recorded(settings, info.id) + gateway_processes(NAME, settings)
+    stopped = undeploy(NAME, settings)
+    assert (stopped.id, stopped.status) == (info.id, "stopped")
+    assert _gone(processes)
+    assert "undeployed" in _actions(settings)
+    assert (settings.home / "deployments" / NAME / "v1" / "model" / "MLmodel").exists()  # artifacts kept
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2.0)
+        httpx.get(f"{info.url}/readyz", timeout=2.0)
+    with pytest.raises(NoDeploymentError, match="no running deployment"):
+        undeploy(NAME, settings)
+    with pytest.raises(NoDeploymentError, match="no running deployment to roll back"):
+        rollback(NAME, settings)

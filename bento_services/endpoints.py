@@ -1,0 +1,183 @@
+"""A model's stable URL: its gateway process, its port, and switching it between backends.
+
+The first deploy of a model starts ``bento_services.gateway`` on the model's port and records
+it in the ``endpoints`` table; later deploys, rollbacks and restarts only rewrite the gateway's
+route file and signal it (SIGHUP), then wait until the former backend has nothing in flight.
+The port stays with the model until it is undeployed and deployed elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from bento_services.gateway import STATUS_PATH, write_route
+from registry.errors import ModelyardError
+from registry.metadata.db import session_scope
+from registry.metadata.tables import Endpoint
+from registry.processes import Process, is_running, launch, log_tail, stop
+from registry.settings import Settings
+
+FIRST_PORT = 3000
+GATEWAY_READY_TIMEOUT = 30.0
+DRAIN_TIMEOUT = 120.0
+
+
+class EndpointError(ModelyardError):
+    """The model's endpoint cannot be started or switched."""
+
+
+class EndpointInfo(BaseModel):
+    model_name: str
+    port: int
+    url: str
+    pids: list[int]
+    deployment_id: int | None
+
+
+def route_file(name: str, settings: Settings) -> Path:
+    return settings.home / "deployments" / name / "route.json"
+
+
+def endpoint_port(name: str, requested: int | None, settings: Settings) -> int:
+    """The model's port: the one it already has, else ``requested``, else the first free one
+    from ``FIRST_PORT`` that no other model holds."""
+    with session_scope(settings) as session:
+        current = session.get(Endpoint, name)
+        if current is not None:
+            if requested not in (None, current.port):
+                raise EndpointError(f"model {name!r} is served on port {current.port}; undeploy it before "
+                                    f"moving its endpoint to port {requested}")
+            return current.port
+        taken = {row.port for row in session.scalars(select(Endpoint))}
+    if requested is not None:
+        if requested in taken:
+            raise EndpointError(f"port {requested} is the endpoint of another model")
+        return requested
+    port = FIRST_PORT
+    while port in taken or not port_is_free(port):
+        port += 1
+    return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def spare_port() -> int:
+    """A port the kernel has just handed out for a backend server (not the stable one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def route_to(name: str, port: int, upstream: str, route: dict, settings: Settings) -> EndpointInfo:
+    """Make ``http://127.0.0.1:<port>`` forward to ``upstream``, starting the gateway if needed."""
+    write_route(route_file(name, settings), {**route, "upstream": upstream})
+    url = f"http://127.0.0.1:{port}"
+    with session_scope(settings) as session:
+        row = session.get(Endpoint, name)
+        processes = [Process(**record) for record in row.pids] if row else []
+    if processes and all(is_running(process) for process in processes):
+        os.kill(processes[0].pid, signal.SIGHUP)
+        _wait_for_route(url, upstream, processes[0])
+    else:
+        stop(processes, timeout=10.0)  # whatever is left of a dead gateway
+        if not port_is_free(port):
+            raise EndpointError(f"port {port} on 127.0.0.1 is in use by another program")
+        processes = [_launch_gateway(name, port, settings)]
+        _wait_for_route(url, upstream, processes[0])
+    with session_scope(settings) as session:
+        row = session.get(Endpoint, name) or Endpoint(model_name=name, port=port, url=url)
+        row.port, row.url = port, url
+        row.pids = [asdict(process) for process in processes]
+        session.add(row)
+        session.flush()
+        return _info(row)
+
+
+def wait_drained(url: str, upstream: str, timeout: float = DRAIN_TIMEOUT) -> bool:
+    """Until the gateway at ``url`` has no request in flight to ``upstream``; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = httpx.get(f"{url}{STATUS_PATH}", timeout=5.0).json()
+        except (httpx.HTTPError, ValueError):
+            return True  # no gateway, nothing can be in flight through it
+        if not status["in_flight"].get(upstream):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def get_endpoint(name: str, settings: Settings) -> EndpointInfo | None:
+    with session_scope(settings) as session:
+        row = session.get(Endpoint, name)
+        return _info(row) if row else None
+
+
+def gateway_processes(name: str, settings: Settings) -> list[Process]:
+    with session_scope(settings) as session:
+        row = session.get(Endpoint, name)
+        return [Process(**record) for record in row.pids] if row else []
+
+
+def stop_endpoint(name: str, settings: Settings) -> None:
+    """Stop the gateway by PID; the row stays, so the model keeps its port."""
+    stop(gateway_processes(name, settings), timeout=35.0)
+    with session_scope(settings) as session:
+        row = session.get(Endpoint, name)
+        if row is not None:
+            row.pids, row.deployment_id = [], None
+
+
+def _launch_gateway(name: str, port: int, settings: Settings) -> Process:
+    command = [sys.executable, "-m", "bento_services.gateway", "--port", str(port),
+               "--routes", str(route_file(name, settings))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_repo()), os.environ.get("PYTHONPATH")]))}
+    return launch(f"gateway-{name}", command, env=env, log=settings.home / "deployments" / name / "gateway.log")
+
+
+def _repo() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def _wait_for_route(url: str, upstream: str, gateway: Process) -> None:
+    deadline = time.monotonic() + GATEWAY_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if not is_running(gateway):
+            raise EndpointError(f"the gateway for {url} exited:\n{log_tail(gateway)}")
+        try:
+            if httpx.get(f"{url}{STATUS_PATH}", timeout=2.0).json().get("upstream") == upstream:
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise EndpointError(f"the gateway at {url} did not switch to {upstream} within {GATEWAY_READY_TIMEOUT:.0f} s")
+
+
+def _info(row: Endpoint) -> EndpointInfo:
+    return EndpointInfo(model_name=row.model_name, port=row.port, url=row.url,
+                        pids=[record["pid"] for record in row.pids], deployment_id=row.deployment_id)
+
+
+def set_deployment(name: str, deployment_id: int, settings: Settings) -> None:
+    """Note which deployment the endpoint now forwards to."""
+    with session_scope(settings) as session:
+        row = session.get(Endpoint, name)
+        if row is not None:
+            row.deployment_id = deployment_id

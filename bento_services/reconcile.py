@@ -1,0 +1,98 @@
+"""Deployments are desired state: bring every running deployment back if its processes died.
+
+For each model whose latest deployment is recorded as ``running``:
+- a backend server that is gone or does not answer ``/readyz`` is started again from the same
+  bento on a spare port, checked (health and parity), and the model's gateway routed to it; the
+  deployment keeps its row (id, version, creator) with the new port and PIDs;
+- a gateway that is gone is started again on the model's port.
+
+The stack's start command runs it once, the ``reconcile_deployments`` DAG every few minutes, and
+``modelyard deployments reconcile`` on demand. Each repair writes an event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bento_services import deploy, endpoints
+from registry.metadata.db import session_scope
+from registry.metadata.events import record_event
+from registry.metadata.tables import Deployment
+from registry.processes import is_running
+from registry.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What reconcile did for one model: ``ok``, ``restarted``, ``gateway_restarted`` or ``failed``."""
+
+    model_name: str
+    model_version: int
+    deployment_id: int
+    action: str
+    detail: str = ""
+
+
+def reconcile(settings: Settings | None = None) -> list[Repair]:
+    """Restart what died among running deployments; one ``Repair`` per running deployment."""
+    settings = settings or get_settings()
+    with session_scope(settings) as session:
+        rows = list(session.scalars(select(Deployment).where(Deployment.status == "running").order_by(Deployment.id.desc())))
+    latest = {}
+    for row in rows:
+        latest.setdefault(row.model_name, row)
+    return [_reconcile_one(row, settings) for row in latest.values()]
+
+
+def _reconcile_one(row: Deployment, settings: Settings) -> Repair:
+    repair = Repair(row.model_name, row.model_version, row.id, "ok")
+    try:
+        if not deploy.is_healthy(row):
+            repair = _restart_backend(row, settings)
+        endpoint = endpoints.get_endpoint(row.model_name, settings)
+        gateway = endpoints.gateway_processes(row.model_name, settings)
+        if endpoint is not None and not (gateway and all(is_running(process) for process in gateway)):
+            with session_scope(settings) as session:
+                port = session.get(Deployment, row.id).port
+            endpoints.route_to(row.model_name, endpoint.port, f"http://127.0.0.1:{port}",
+                               {"model_name": row.model_name, "model_version": row.model_version}, settings)
+            _event(row, "endpoint_restarted", {"url": endpoint.url}, settings)
+            if repair.action == "ok":
+                repair = Repair(row.model_name, row.model_version, row.id, "gateway_restarted", endpoint.url)
+    except Exception as error:  # one model's failure must not stop the others' repair
+        _event(row, "reconcile_failed", {"reason": f"{type(error).__name__}: {error}"[:2000]}, settings)
+        return Repair(row.model_name, row.model_version, row.id, "failed", f"{type(error).__name__}: {error}")
+    return repair
+
+
+def _restart_backend(row: Deployment, settings: Settings) -> Repair:
+    """The same bento on a new port, checked, then routed; the row keeps its id."""
+    deploy.stop_server(deploy.recorded_processes(row))  # whatever half of it is left
+    built = deploy.bento_of(row, settings)
+    launched = None
+    try:
+        launched = deploy.check_health(deploy.launch(built, settings))
+        deploy.check_parity(launched)
+    except Exception:
+        if launched:
+            deploy.stop_server(launched.process_list())
+        raise
+    endpoint = endpoints.get_endpoint(row.model_name, settings)
+    if endpoint is not None:
+        endpoints.route_to(row.model_name, endpoint.port, launched.url,
+                           {"model_name": row.model_name, "model_version": row.model_version}, settings)
+    with session_scope(settings) as session:
+        current = session.get(Deployment, row.id)
+        current.port, current.pids, current.bento_tag = launched.port, launched.processes, built.bento_tag
+        current.status_reason = "restarted by reconcile"
+    _event(row, "deployment_restarted", {"backend_url": launched.url,
+                                         "pids": [record["pid"] for record in launched.processes]}, settings)
+    return Repair(row.model_name, row.model_version, row.id, "restarted", launched.url)
+
+
+def _event(row: Deployment, action: str, details: dict, settings: Settings) -> None:
+    with session_scope(settings) as session:
+        record_event(session, actor=settings.user, action=action, model_name=row.model_name,
+                     model_version=row.model_version, details={"deployment_id": row.id, **details})
