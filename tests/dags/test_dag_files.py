@@ -24,7 +24,7 @@ def _dagbag():
 def test_dag_files_import_no_heavy_library_at_parse_time(tmp_path):
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "import batch_scoring, associations, train_models\n"
+        "import batch_scoring, associations, train_models, deploy_model, reconcile_deployments\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
     )
     env = {**os.environ, "MODELYARD_HOME": str(tmp_path)}
@@ -44,7 +44,15 @@ def test_dagbag_has_no_import_errors_and_the_designed_tasks(airflow_db, tmp_path
     assert set(scoring.params.keys()) == {"model_ref", "input_path", "output_path", "policy", "output_format"}
     for dag in bag.dags.values():
         assert dag.doc_md and "modelyard" in dag.tags
-        assert all(task.owner for task in dag.tasks) and all(task.retries >= 1 for task in dag.tasks)
+        assert all(task.owner for task in dag.tasks)
+        if dag.dag_id != "deploy_model":  # a half-done deploy is abandoned and recorded, not retried
+            assert all(task.retries >= 1 for task in dag.tasks)
+    deploy = bag.get_dag("deploy_model")
+    assert [task.task_id for task in deploy.task_group.topological_sort()] == [
+        "build", "launch", "health_check", "parity_check", "promote"]
+    assert set(deploy.params.keys()) == {"model_ref", "port"}
+    assert bag.get_dag("reconcile_deployments").task_ids == ["reconcile"]
+    assert not bag.get_dag("reconcile_deployments").is_paused_upon_creation
     assert bag.get_dag("train_models").task_ids == ["train_models"]
     assert bag.get_dag("train_models").is_paused_upon_creation  # weekly training is opt-in
 
@@ -142,3 +150,20 @@ def test_train_models_dag_registers_new_versions(airflow_db, home, monkeypatch):
     run = _dagbag().get_dag("train_models").test(run_conf={"models": ["diabetes_regressor"]})
     assert run.state == DagRunState.SUCCESS
     assert [(m.name, m.latest_version) for m in list_models()] == [("diabetes_regressor", 1)]
+
+
+def test_deploy_model_dag_stops_at_build_for_an_unknown_model(airflow_db, home):
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    run = _dagbag().get_dag("deploy_model").test(run_conf={"model_ref": "no_such_model/1", "port": 0})
+    assert run.state == DagRunState.FAILED
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["build"] == TaskInstanceState.FAILED
+    assert {states[task] for task in ("launch", "health_check", "parity_check", "promote")} == {
+        TaskInstanceState.UPSTREAM_FAILED}
+
+
+def test_reconcile_dag_runs_with_nothing_to_repair(airflow_db, home):
+    from airflow.utils.state import DagRunState
+
+    assert _dagbag().get_dag("reconcile_deployments").test().state == DagRunState.SUCCESS
