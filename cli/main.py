@@ -13,7 +13,7 @@ import typer
 from cli.common import JsonOption, handles_errors, print_json
 from cli.models import models
 from cli.output import console
-from cli.scoring import associate, associations, run_batch_scoring_dag, runs, score
+from cli.scoring import associate, associations, run_dag, runs, score
 from cli.serving import deploy, deployments, rollback, undeploy
 from cli.stack_commands import stack
 
@@ -59,9 +59,9 @@ def demo(
     airflow: Annotated[bool, typer.Option(help="Also run the batch_scoring DAG in the embedded Airflow.")] = True,
     port: Annotated[int, typer.Option(help="Port for the embedded Airflow on 127.0.0.1.")] = 8080,
 ):
-    """The main job on embedded defaults: train, import, document, batch-score, schedule."""
+    """The main job on embedded defaults: train, import, document, batch-score, schedule, serve."""
     from cli.output import models_table, scoring_summary
-    from pipelines.demo import run_demo
+    from pipelines.demo import ask_endpoint, run_demo
 
     result = run_demo(progress=lambda message: console.print(f"[dim]-[/dim] {message}"))
     console.print(models_table(result.models))
@@ -70,16 +70,27 @@ def demo(
     console.print(f"ModelDoc: [bold]{result.modeldoc}[/bold]")
     console.print(f"Download: [bold]{result.download}[/bold]")
     console.print(f"Scheduled workflow: DAG [bold]{result.association.dag_id}[/bold] ({result.association.schedule})")
+    name = result.scoring.model_name
     if airflow:
-        _demo_airflow(result, port)
+        _demo_airflow(result, port)  # deploys through the deploy_model DAG, as the Models page does
+    else:
+        from bento_services.deploy import deploy_model
+
+        console.print(f"[dim]-[/dim] deploying {name}@champion as an online service")
+        deploy_model(f"{name}@champion")
+    answer = ask_endpoint(name)
+    console.print(f"Online: [bold]{answer.url}[/bold] serves {name}/{answer.model_version}; "
+                  f"POST /predict -> {answer.predict}; V2 infer -> {answer.v2}")
+    console.print(f"Stop it with `modelyard undeploy {name}`; roll back with `modelyard rollback {name}`.")
 
 
 def _demo_airflow(result, port: int) -> None:
-    """Start the embedded Airflow, run batch_scoring as a DAG run through the REST API, stop it."""
+    """Start the embedded Airflow, run batch_scoring and deploy_model as DAG runs through the
+    REST API, stop Airflow (the deployed server keeps running: it is not Airflow's)."""
     from cli.stack.airflow import start
     from registry.settings import get_settings
 
-    console.print("[dim]-[/dim] starting the embedded Airflow and triggering batch_scoring")
+    console.print("[dim]-[/dim] starting the embedded Airflow and triggering batch_scoring, then deploy_model")
     stack = start(get_settings(), api_port=port)
     try:
         with stack.api() as api:
@@ -87,7 +98,10 @@ def _demo_airflow(result, port: int) -> None:
             conf = {"model_ref": f"{result.scoring.model_name}@champion", "input_path": result.scoring.input_path,
                     "output_path": result.scoring.output_path.replace("scored", "scored_by_airflow"),
                     "policy": "quarantine", "output_format": "parquet"}
-            run_batch_scoring_dag(api, conf, timeout=900)
+            run_dag(api, "batch_scoring", conf, timeout=900)
+            api.wait_for_dag("deploy_model", timeout=120)
+            run_dag(api, "deploy_model", {"model_ref": f"{result.scoring.model_name}@champion", "port": 0},
+                    timeout=600)
     finally:
         stack.stop()
     console.print("Browse it yourself: `modelyard stack up`, then open http://127.0.0.1:8080 (user admin).")

@@ -62,15 +62,15 @@ def _score_via_airflow(ref: str, input_path: str, output_path: str, policy: str,
     conf = {"model_ref": ref, "input_path": input_path, "output_path": output_path, "policy": policy,
             "output_format": fmt}
     with running_api(get_settings()) as api:
-        run_batch_scoring_dag(api, conf, timeout=3600)
+        run_dag(api, "batch_scoring", conf, timeout=3600)
 
 
-def run_batch_scoring_dag(api, conf: dict, *, timeout: float) -> None:
-    """Trigger batch_scoring with ``conf``, wait for it, print its tasks; exit 1 unless it succeeded."""
-    run_id = api.trigger("batch_scoring", conf)
-    console.print(f"triggered batch_scoring run {run_id}; waiting for it")
-    state = api.wait_for_run("batch_scoring", run_id, timeout=timeout)
-    tasks = api.task_states("batch_scoring", run_id)
+def run_dag(api, dag_id: str, conf: dict, *, timeout: float) -> None:
+    """Trigger ``dag_id`` with ``conf``, wait for it, print its tasks; exit 1 unless it succeeded."""
+    run_id = api.trigger(dag_id, conf)
+    console.print(f"triggered {dag_id} run {run_id}; waiting for it")
+    state = api.wait_for_run(dag_id, run_id, timeout=timeout)
+    tasks = api.task_states(dag_id, run_id)
     console.print(f"run {run_id}: [bold]{state}[/bold] ({', '.join(f'{t} {s}' for t, s in tasks.items())})")
     if state != "success":
         raise typer.Exit(1)

@@ -1,7 +1,9 @@
 """The main job on embedded defaults, as ``make demo`` runs it.
 
 Train the demo models, export an "external" XGBoost model to a file and import it the way a
-user would, point ``champion`` aliases, then write a ModelDoc and a download archive.
+user would, point ``champion`` aliases, then write a ModelDoc and a download archive, batch-score
+a day's data and schedule it nightly. The front then deploys the champion online; ``ask_endpoint``
+asks the running endpoint the way a client would (``/predict`` and the V2 protocol).
 """
 
 from __future__ import annotations
@@ -31,6 +33,35 @@ class DemoResult(BaseModel):
     download: Path
     scoring: ScoringResult
     association: AssociationInfo
+
+
+class OnlineAnswer(BaseModel):
+    url: str
+    model_version: int
+    predict: list[dict]
+    v2: dict[str, list]
+
+
+def ask_endpoint(name: str, settings: Settings | None = None, rows: int = 2) -> OnlineAnswer:
+    """Two breast cancer rows through the model's running endpoint, as JSON records and as a V2 tensor."""
+    import httpx
+
+    from bento_services.deploy import list_deployments
+    from pipelines.training import load_dataset
+
+    running = [row for row in list_deployments(settings, live=False) if row.model_name == name and row.status == "running"]
+    if not running:
+        raise LookupError(f"model {name!r} has no running deployment")
+    url = running[0].url
+    features, _ = load_dataset("breast_cancer")
+    sample = features.iloc[:rows]
+    answer = httpx.post(f"{url}/predict", json=sample.to_dict(orient="records"), timeout=30.0)
+    answer.raise_for_status()
+    tensor = {"name": "input-0", "shape": list(sample.shape), "datatype": "FP64", "data": sample.to_numpy().ravel().tolist()}
+    v2 = httpx.post(f"{url}/v2/models/{name}/infer", json={"inputs": [tensor]}, timeout=30.0)
+    v2.raise_for_status()
+    return OnlineAnswer(url=url, model_version=answer.json()["model_version"], predict=answer.json()["predictions"],
+                        v2={output["name"]: output["data"] for output in v2.json()["outputs"]})
 
 
 def export_external_model(folder: Path) -> tuple[Path, Path]:

@@ -1,4 +1,5 @@
-"""`make demo` runs `modelyard demo`; this runs it too (without Airflow, which tests/dags covers)."""
+"""`make demo` runs `modelyard demo`; this runs it too (without Airflow, which tests/dags covers),
+then stops the online deployment the demo leaves running."""
 
 import os
 import subprocess
@@ -23,3 +24,7 @@ def test_demo_trains_imports_documents_scores_and_schedules(tmp_path):
     rejected = pd.read_parquet(demo / "batch" / "scored" / "_rejects")
     assert len(scored) + len(rejected) == len(pd.read_parquet(demo / "batch" / "input.parquet"))
     assert {3, 7} <= set(rejected["customer_id"])
+    assert "Online: http://127.0.0.1:" in result.stdout and "V2 infer ->" in result.stdout
+    stopped = subprocess.run([modelyard, "undeploy", "breast_cancer_classifier"], capture_output=True, text=True,
+                             env=env, timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
