@@ -21,6 +21,7 @@ a PID the system has reused, and never looks at a process name.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -44,6 +45,7 @@ from registry.refs import ModelRef, parse_ref
 from registry.settings import Settings, get_settings
 
 REPO = Path(__file__).resolve().parents[1]
+logger = logging.getLogger(__name__)
 PRODUCTION_ALIAS = "production"
 SERVICE = "bento_services.service:ModelService"
 READY_TIMEOUT = 90.0
@@ -188,7 +190,33 @@ def promote(launched: Launch, settings: Settings | None = None, *, port: int | N
         endpoints.wait_drained(endpoint.url, _backend_url(old))
         _retire(old, status="replaced", reason=f"replaced by deployment {info.id}",
                 action="deployment_replaced", settings=settings)
+    prune_bentos(built.model_name, settings)
     return info
+
+
+def prune_bentos(name: str, settings: Settings) -> list[str]:
+    """Delete the model's bentos beyond the newest ``serve_keep_bentos`` (never one a running
+    deployment serves) with ``bentoml delete``; returns the deleted tags. A rollback to a
+    version whose bento is gone builds it again."""
+    import subprocess
+
+    folder = settings.home / "bentoml" / "bentos" / name.lower()
+    if not folder.is_dir():
+        return []
+    with session_scope(settings) as session:
+        serving = set(session.scalars(select(Deployment.bento_tag).where(Deployment.status == "running")))
+    versions = sorted((path for path in folder.iterdir() if path.is_dir() and not path.is_symlink()),
+                      key=lambda path: path.stat().st_mtime,
+                      reverse=True)
+    doomed = [f"{name.lower()}:{path.name}" for path in versions[settings.serve_keep_bentos:]]
+    doomed = [tag for tag in doomed if tag not in serving]
+    if doomed:
+        done = subprocess.run([sys.executable, "-m", "bentoml", "delete", *doomed, "--yes"], env=_bentoml_env(settings),
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            logger.warning("could not delete old bentos %s: %s", doomed, (done.stdout + done.stderr)[-500:])
+            return []
+    return doomed
 
 
 def abandon(step: str, error: BaseException, built: Build, launched: Launch | None,
@@ -347,13 +375,17 @@ def _bento_model_dir(tag: str, settings: Settings) -> Path:
 
 
 def _launch(bento_tag: str, name: str, version: int, port: int, settings: Settings) -> Process:
+    folder = _version_dir(settings, name, version)
     env = {
         **_bentoml_env(settings), "MODELYARD_SERVE_MODEL_DIR": str(_bento_model_dir(bento_tag, settings)),
         "MODELYARD_SERVE_MODEL_NAME": name, "MODELYARD_SERVE_MODEL_VERSION": str(version),
+        "MODELYARD_SERVE_MAX_BODY_BYTES": str(settings.serve_max_body_bytes),
     }
+    env.pop("MODELYARD_SERVE_REQUEST_LOG_DIR", None)
+    if settings.serve_request_log:
+        env["MODELYARD_SERVE_REQUEST_LOG_DIR"] = str(folder / "requests")
     command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
-    log = _version_dir(settings, name, version) / "serve.log"
-    return launch_process(f"bentoml-{name}-v{version}", command, env=env, log=log)
+    return launch_process(f"bentoml-{name}-v{version}", command, env=env, log=folder / "serve.log")
 
 
 def wait_ready(leader: Process, url: str, timeout: float | None = None) -> None:

@@ -16,6 +16,10 @@ import numpy as np
 import pandas as pd
 
 NUMERIC_TYPES = {"double": "float64", "float": "float64", "long": "int64", "integer": "int64"}
+# Tree libraries (scikit-learn, XGBoost, LightGBM) and most ONNX graphs compute in float32: a
+# larger magnitude is an overflow inside the model, so it is refused here, named, as a 422.
+FLOAT_LIMIT = float(np.finfo(np.float32).max)
+INT_LIMITS = (-(2**63), 2**63 - 1)
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _ABSENT = object()  # a record that lacks a key, told apart from an explicit null
 
@@ -50,7 +54,9 @@ def decode_json(body: bytes) -> Any:
                            [{"field": "body", "problem": "empty"}])
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except RecursionError:
+        raise PayloadError("malformed JSON: nested too deeply", [{"field": "body", "problem": "too deep"}]) from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, integers past Python's 4,300 digits
         raise PayloadError(f"malformed JSON: {error}", [{"field": "body", "problem": str(error)}]) from error
 
 
@@ -82,11 +88,13 @@ def rows_from_mlflow_body(value: Any, features: list[Feature]) -> pd.DataFrame:
     if unknown:
         raise PayloadError(f"unknown fields {sorted(unknown)}", [{"field": name, "problem": "unknown"} for name in sorted(unknown)])
     data = {key: item for key, item in value.items() if key in MLFLOW_FORMATS}
+    if "instances" in data or "inputs" in data:
+        return _frame_from_tensor_format(*data.items(), features)
     try:
-        parsed = infer_and_parse_data(data)
+        parsed = infer_and_parse_data(data)  # dataframe_split / dataframe_records: a DataFrame
     except (MlflowException, ValueError, TypeError) as error:
         raise PayloadError(str(getattr(error, "message", error))) from error
-    return _frame_from_parsed(parsed, features)
+    return parsed.astype(object)
 
 
 def validate_features(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
@@ -137,11 +145,21 @@ def _check_number(value: Any, *, integral: bool) -> tuple[Any, str | None]:
             value = float(value)
         except ValueError:
             return None, f"expected a number, got the non-numeric string {value[:40]!r}"
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal of more than 308 digits
+        return None, f"expected a number within ±{FLOAT_LIMIT:.4g}, got an integer of {len(str(abs(int(value))))} digits"
+    if not math.isfinite(number):
         return None, f"expected a finite number, got {value}"
-    if integral and float(value) != int(value):
-        return None, f"expected an integer, got {value}"
-    return (int(value) if integral else float(value)), None
+    if integral:
+        if number != int(value):
+            return None, f"expected an integer, got {value}"
+        if not INT_LIMITS[0] <= int(value) <= INT_LIMITS[1]:
+            return None, f"expected a 64-bit integer, got {value}"
+        return int(value), None
+    if abs(number) > FLOAT_LIMIT:
+        return None, f"expected a number within ±{FLOAT_LIMIT:.4g}, got {number:.6g}"
+    return number, None
 
 
 def _check_boolean(value: Any) -> tuple[Any, str | None]:
@@ -187,24 +205,29 @@ def _frame_from_columns(columns: Any, where: str) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in lists.items()})
 
 
-def _frame_from_parsed(parsed: Any, features: list[Feature]) -> pd.DataFrame:
-    """MLflow's parser returns a frame, a dict of columns or a bare matrix; make it a frame."""
-    if isinstance(parsed, pd.DataFrame):
-        return parsed.astype(object)
-    if isinstance(parsed, dict):
-        arrays = {name: np.atleast_1d(np.asarray(values, dtype=object)) for name, values in parsed.items()}
-        if any(array.ndim != 1 for array in arrays.values()):
-            raise PayloadError("each named input must be a flat list of values")
-        return _frame_from_columns({name: list(array) for name, array in arrays.items()}, "inputs")
-    matrix = np.asarray(parsed, dtype=object)
-    if matrix.ndim == 1:
-        matrix = matrix.reshape(1, -1)
-    if matrix.ndim != 2 or matrix.shape[1] != len(features):
+def _frame_from_tensor_format(item: tuple[str, Any], features: list[Feature]) -> pd.DataFrame:
+    """``instances`` / ``inputs`` read as MLflow reads them, but keeping each raw JSON value, so
+    a boolean, a list or a null in a cell is named like in every other format (MLflow's parser
+    makes one numpy array first, turning ``true`` into 1.0 and blaming whole columns)."""
+    where, value = item
+    if isinstance(value, dict):
+        return _frame_from_columns(value, where)  # a list in a cell is named by validate_features
+    if not isinstance(value, list) or not value:
+        raise PayloadError(f"{where} must be a non-empty list of rows or an object of columns",
+                           [{"field": where, "problem": f"got {_describe(value)}"}])
+    if all(isinstance(row, dict) for row in value):
+        return _frame_from_records(value, where)
+    if not any(isinstance(row, (list, dict)) for row in value):
+        value = [value]  # one unnamed row
+    names = [feature.name for feature in features]
+    bad = [index for index, row in enumerate(value) if not isinstance(row, list) or len(row) != len(names)]
+    if bad:
         raise PayloadError(
-            f"an unnamed input must be rows of {len(features)} values in the order "
-            f"{[feature.name for feature in features]}; got shape {list(matrix.shape)}"
-        )
-    return pd.DataFrame(matrix, columns=[feature.name for feature in features])
+            f"{where}: an unnamed input must be rows of {len(names)} values in the order {names[:5]}"
+            f"{'...' if len(names) > 5 else ''}; row(s) {bad[:10]} are not",
+            [{"field": where, "row": index, "problem": f"got {_describe(value[index])}"} for index in bad[:50]])
+    return pd.DataFrame({name: pd.Series([row[position] for row in value], dtype=object)
+                         for position, name in enumerate(names)})
 
 
 def _describe(value: Any) -> str:

@@ -32,6 +32,15 @@ class Settings(BaseSettings):
         default=None, description="Dask scheduler address; a local cluster when unset."
     )
     user: str = Field(default_factory=getpass.getuser, description="Actor named in events.")
+    serve_request_log: bool = Field(
+        default=False, description="Deployed services log requests and answers to Parquet under the home."
+    )
+    serve_max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="Deployed services answer 413 to larger request bodies."
+    )
+    serve_keep_bentos: int = Field(
+        default=3, ge=1, description="Bentos kept per model (the newest, plus any a deployment runs)."
+    )
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> "Settings":

@@ -1,8 +1,8 @@
 """Properties of a real ``bentoml serve``: any body gets a 200 or a 4xx naming the problem, never a 5xx.
 
 Hypothesis writes the bodies; the server is the module's ``bento_server``, so a 5xx, a hang or a
-dead worker here is a service bug. Bugs found and not yet fixed stay as strict xfails whose reason
-names the smallest failing input; a fix turns them into XPASS failures, so the mark comes off.
+dead worker here is a service bug. The focused properties after the general ones each pin a bug
+the general ones found (a 500 or a 4xx that named the wrong field), fixed since.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from registry.predictors import load_predictor
 from registry.processes import is_running
 
 PROPERTY = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
-KNOWN_BUG = {**PROPERTY, "phases": [Phase.generate]}  # stop at the first failure: the reason names the minimum
+FOCUSED = {**PROPERTY, "phases": [Phase.generate]}  # a few fresh examples per run, no shrinking
 MESSAGE_KEY = {"/predict": "error", "/invocations": "message"}
 ROUTES = {
     "list": "/predict", "records": "/predict", "columns": "/predict",
@@ -62,12 +62,6 @@ BAD_VALUES = {
     "list": st.lists(FINITE, max_size=3),
     "object": st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
     "non-finite": st.sampled_from([math.nan, math.inf, -math.inf]),
-}
-# Bad values that the tensor formats mishandle today; each has its own xfail property below.
-KNOWN_BAD_VALUE_BUGS = {
-    "instances": {"boolean", "list", "null", "object"},
-    "instances_unnamed": {"boolean", "list"},
-    "inputs": {"boolean", "list"},
 }
 
 
@@ -194,7 +188,7 @@ def _one_cell(data, dataset: Dataset, shapes=tuple(ROUTES), min_rows: int = 1) -
 
 def _bad_value(draw, shape, rows, names) -> Case:
     row, name = _cell(draw, rows, names)
-    kind = draw(st.sampled_from(sorted(set(BAD_VALUES) - KNOWN_BAD_VALUE_BUGS.get(shape, set()))), label="kind")
+    kind = draw(st.sampled_from(sorted(BAD_VALUES)), label="kind")
     rows[row][name] = draw(BAD_VALUES[kind], label="value")
     return _case(shape, rows, {400, 422}, (f"{name} row {row}",), blamed=(name, row))
 
@@ -279,7 +273,7 @@ MUTATIONS = [_bad_value, _numeric_text, _other_number, _drop, _rename, _extra_fi
 
 def _mutations_for(shape: str) -> list:
     chosen = [m for m in MUTATIONS if not (m is _rename and shape == "instances_unnamed")]
-    if shape in RECORD_SHAPES and shape != "instances":  # instances: a known bug, see its xfail below
+    if shape in RECORD_SHAPES:
         chosen.append(_drop_in_one_row)
     return chosen + ([_extra_envelope_field] if shape != "list" else [])
 
@@ -318,13 +312,9 @@ def test_valid_payloads_get_one_prediction_per_row(client, dataset, data, shape)
     assert labels == [dataset.labels[index] for index in indices]
 
 
-# Known bugs, found by the properties above: strict xfails, smallest input in the reason.
+# Bugs the properties above found, each pinned by a focused property (all fixed).
 
-@pytest.mark.xfail(strict=True, reason=(
-    'integer literal beyond float range -> 500 "Internal Server Error" on every shape, e.g. POST /predict '
-    '[{<a real row>, "mean_radius": 1e400 written as 1 and 400 zeros}]: payloads._check_number raises '
-    "OverflowError (int too large to convert to float), which nothing turns into a 4xx"))
-@settings(max_examples=20, **KNOWN_BUG)
+@settings(max_examples=20, **FOCUSED)
 @given(data=st.data(), value=st.integers(10**309, 10**4000) | st.integers(-(10**4000), -(10**309)))
 def test_integers_beyond_float_range_are_a_4xx_naming_the_field(client, dataset, data, value):
     shape, rows, row, name = _one_cell(data, dataset)
@@ -332,11 +322,7 @@ def test_integers_beyond_float_range_are_a_4xx_naming_the_field(client, dataset,
     _check(client, _case(shape, rows, {400, 422}, (f"{name} row {row}",)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a finite number beyond float32 range -> 500 on every shape, e.g. POST /predict {\"columns\": "
-    "{\"mean_radius\": [3.4028235677973366e+38], <29 real columns>}}: the random forest casts X to float32 and "
-    "sklearn raises ValueError (Input X contains infinity or a value too large for dtype('float32'))"))
-@settings(max_examples=10, **KNOWN_BUG)
+@settings(max_examples=10, **FOCUSED)
 @given(data=st.data(), value=BEYOND_FLOAT32)
 def test_numbers_beyond_float32_are_scored_or_a_4xx_naming_the_field(client, dataset, data, value):
     shape, rows, row, name = _one_cell(data, dataset)
@@ -344,11 +330,7 @@ def test_numbers_beyond_float32_are_scored_or_a_4xx_naming_the_field(client, dat
     _check(client, _case(shape, rows, {200, 400, 422}, (f"{name} row {row}",)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "one caller's number beyond float32 range fails the callers batched with it: 16 concurrent POST /predict "
-    "[<real row>] beside one [{<real row>, \"mean_radius\": 3.5e38}] -> up to 10 of the 16 get 500, because "
-    "ModelService.predict_rows raises for the whole batch instead of answering that row alone"))
-@settings(max_examples=5, **KNOWN_BUG)
+@settings(max_examples=5, **FOCUSED)
 @given(data=st.data(), value=BEYOND_FLOAT32, position=st.integers(4, 12))  # not first: the first call goes alone
 def test_a_bad_row_never_fails_concurrent_callers(client, dataset, data, value, position):
     row, name = _cell(data.draw, dataset.records, dataset.names)
@@ -359,10 +341,7 @@ def test_a_bad_row_never_fails_concurrent_callers(client, dataset, data, value, 
     assert [answer.status_code for answer in answers[:position] + answers[position + 1:]] == [200] * 16
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "integer literal of more than 4300 digits -> 500, e.g. POST /predict body b'1' * 4301: json.loads raises "
-    "ValueError (Python's int string-conversion limit), and decode_json catches only JSONDecodeError"))
-@settings(max_examples=10, **KNOWN_BUG)
+@settings(max_examples=10, **FOCUSED)
 @given(data=st.data(), digits=st.integers(4301, 20_000))
 def test_integer_literals_past_the_digit_limit_are_a_4xx(client, dataset, data, digits):
     shape, rows, row, name = _one_cell(data, dataset)
@@ -371,10 +350,7 @@ def test_integer_literals_past_the_digit_limit_are_a_4xx(client, dataset, data, 
     _message(_post(client, ROUTES[shape], body), ROUTES[shape])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deeply nested JSON -> 500 on both routes from a depth of 1000, e.g. POST /predict body b'[' * 1000 + "
-    "b']' * 1000: json.loads raises RecursionError, and decode_json catches only JSONDecodeError"))
-@settings(max_examples=10, **KNOWN_BUG)
+@settings(max_examples=10, **FOCUSED)
 @given(route=st.sampled_from(sorted(MESSAGE_KEY)), depth=st.integers(2_000, 100_000),
        brackets=st.sampled_from([("[", "]"), ('{"records":', "}"), ('{"a":[', "]}")]))
 def test_deeply_nested_json_is_a_4xx(client, route, depth, brackets):
@@ -383,11 +359,7 @@ def test_deeply_nested_json_is_a_4xx(client, route, depth, brackets):
     _message(_post(client, route, body), route)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'booleans in the tensor formats are scored as 1.0/0.0 (200) while /predict and dataframe_* answer 4xx: '
-    'POST /invocations {"instances": [[true, <29 real values>]]} -> 200 {"predictions":[0]}; instances as '
-    'records and inputs need a second row, {"inputs": {"mean_radius": [17.99, true], <29 real columns>}}'))
-@settings(max_examples=10, **KNOWN_BUG)
+@settings(max_examples=10, **FOCUSED)
 @given(data=st.data(), value=st.booleans())
 def test_booleans_in_tensor_formats_are_a_4xx_naming_the_field(client, dataset, data, value):
     shape, rows, row, name = _one_cell(data, dataset, TENSOR_SHAPES)
@@ -395,12 +367,7 @@ def test_booleans_in_tensor_formats_are_a_4xx_naming_the_field(client, dataset, 
     _check(client, _case(shape, rows, {400, 422}, (f"{name} row {row}",)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'a list in one cell of a tensor format -> 400 naming no field: POST /invocations {"instances": [[[], <29 '
-    'real values>]]} -> "Invalid input. setting an array element with a sequence. The requested array has an '
-    'inhomogeneous shape after 2 dimensions..."; {"inputs": {"mean_radius": [[]], ...}} -> "each named input '
-    'must be a flat list of values"; /predict and dataframe_* name "mean_radius row 0"'))
-@settings(max_examples=10, **KNOWN_BUG)
+@settings(max_examples=10, **FOCUSED)
 @given(data=st.data(), value=st.lists(FINITE, max_size=3))
 def test_lists_in_tensor_formats_are_a_4xx_naming_the_field(client, dataset, data, value):
     shape, rows, row, name = _one_cell(data, dataset, TENSOR_SHAPES)
@@ -408,27 +375,20 @@ def test_lists_in_tensor_formats_are_a_4xx_naming_the_field(client, dataset, dat
     _check(client, _case(shape, rows, {400, 422}, (f"{name} row {row}",)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'instances given as records: a column numpy cannot make float64 fails in every row with "got ndarray '
-    'array(...)": {"instances": [<real row>, {<real row>, "mean_radius": null}]} blames "mean_radius row 0" '
-    '(a valid 17.99) too, and a valid integer past uint64 ("mean_radius": 18446744073709551616) is a 400'))
-@settings(max_examples=10, **KNOWN_BUG)
+@settings(max_examples=10, **FOCUSED)
 @given(data=st.data(),
        value=st.none() | st.dictionaries(NAMES, st.integers(), max_size=2) | st.integers(2**64, 10**300))
+# integers up to float32's range are scored; beyond it they are refused, naming the cell
 def test_instances_records_blame_only_the_bad_cell(client, dataset, data, value):
     shape, rows, row, name = _one_cell(data, dataset, ["instances"], min_rows=2)
     rows[row][name] = value
-    if isinstance(value, int):
+    if isinstance(value, int) and value <= FLOAT32_OVERFLOW:
         _check(client, _case(shape, rows, {200}))
     else:
         _check(client, _case(shape, rows, {400, 422}, (f"{name} row {row}",), blamed=(name, row)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'instances given as records, one record lacking a key -> 400 "Invalid input. The length of values for each '
-    'input/column name are not the same" naming no field, e.g. {"instances": [<real row>, <real row without '
-    '"mean_radius">]}; the other record shapes name "mean_radius"'))
-@settings(max_examples=10, **KNOWN_BUG)
+@settings(max_examples=10, **FOCUSED)
 @given(data=st.data())
 def test_instances_record_missing_a_key_names_it(client, dataset, data):
     shape, rows, row, name = _one_cell(data, dataset, ["instances"], min_rows=2)

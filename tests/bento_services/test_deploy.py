@@ -253,6 +253,19 @@ def test_a_deploy_that_never_gets_ready_stops_what_it_started(settings, rolled_b
     assert _production(settings) == 1 and _served_version(info.url) == 1
 
 
+def test_old_bentos_are_pruned_but_never_the_one_serving(settings, first, second, rolled_back):
+    from bento_services.deploy import prune_bentos
+
+    bentos = settings.home / "bentoml" / "bentos" / NAME
+    before = sorted(path.name for path in bentos.iterdir() if path.is_dir())
+    assert len(before) == 3  # v1, v2, and v2 again from the deploy that never got ready
+    deleted = prune_bentos(NAME, settings.model_copy(update={"serve_keep_bentos": 1}))
+    assert deleted == [second[0].bento_tag]  # the newest stays, and v1 because it is serving
+    assert sorted(path.name for path in bentos.iterdir() if path.is_dir()) == sorted(
+        set(before) - {second[0].bento_tag.split(":")[1]})
+    assert _served_version(rolled_back[0].url) == 1
+
+
 def test_undeploy_stops_the_server_and_the_gateway(settings, rolled_back):
     info, _ = rolled_back
     listed = list_deployments(settings)

@@ -163,7 +163,7 @@ def test_unparseable_bodies_are_400_or_422(client, rows, expected, content, name
     ({"dataframe_split": [[1.0]]}, "split format must be a dictionary"),
     ({"dataframe_records": [{"mean_radius": "x"}]}, "missing feature"),
     ({"instances": [[1.0, 2.0]]}, "rows of 30 values"),
-    ({"inputs": {"mean_radius": [[1.0], [2.0]]}}, "flat list"),
+    ({"inputs": {"mean_radius": [[1.0], [2.0]]}}, "mean_radius row 0: expected a number, got a list"),
 ])
 def test_bad_invocations_answer_in_mlflow_error_shape(client, rows, expected, body, named):
     response = client.post("/invocations", json=body)
