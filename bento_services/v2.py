@@ -162,7 +162,7 @@ def _tensor(spec: Any, index: int, binary: _Binary) -> tuple[str, list[int], np.
     if not isinstance(shape, list) or not shape or not all(_is_size(size) for size in shape):
         raise PayloadError(f"{where}: shape must be a list of non-negative integers, got {shape!r}"[:200],
                            [{"field": name, "problem": "bad shape"}])
-    if datatype not in NUMPY_TYPES:
+    if not isinstance(datatype, str) or datatype not in NUMPY_TYPES:
         raise PayloadError(f"{where}: datatype must be one of {sorted(NUMPY_TYPES)}, got {datatype!r}"[:200],
                            [{"field": name, "problem": "bad datatype"}])
     count = math.prod(shape)

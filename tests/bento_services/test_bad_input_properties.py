@@ -24,7 +24,8 @@ from registry.processes import is_running
 
 PROPERTY = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
 FOCUSED = {**PROPERTY, "phases": [Phase.generate]}  # a few fresh examples per run, no shrinking
-MESSAGE_KEY = {"/predict": "error", "/invocations": "message"}
+V2_INFER = "/v2/models/breast_cancer_classifier/infer"
+MESSAGE_KEY = {"/predict": "error", "/invocations": "message", V2_INFER: "error"}
 ROUTES = {
     "list": "/predict", "records": "/predict", "columns": "/predict",
     "dataframe_split": "/invocations", "dataframe_records": "/invocations",
@@ -394,6 +395,42 @@ def test_instances_record_missing_a_key_names_it(client, dataset, data):
     shape, rows, row, name = _one_cell(data, dataset, ["instances"], min_rows=2)
     del rows[row][name]
     _check(client, _case(shape, rows, {400, 422}, (name,)))
+
+
+TENSOR_SPEC = st.fixed_dictionaries(
+    {"name": st.sampled_from(["input-0", "mean_radius", "x"]) | st.text(max_size=6),
+     "shape": st.lists(st.integers(-2, 40), min_size=0, max_size=3) | JSON_VALUES,
+     "datatype": st.sampled_from(["FP64", "FP32", "INT64", "BOOL", "BYTES", "FP99"]) | JSON_VALUES},
+    optional={"data": JSON_VALUES | st.lists(FINITE, max_size=60),
+              "parameters": st.fixed_dictionaries({"binary_data_size": st.integers(-5, 500) | JSON_VALUES})})
+
+
+@settings(max_examples=150, **PROPERTY)
+@given(body=st.fixed_dictionaries({"inputs": st.lists(TENSOR_SPEC, max_size=3) | JSON_VALUES},
+                                  optional={"outputs": JSON_VALUES, "id": JSON_VALUES, "parameters": JSON_VALUES})
+       | JSON_VALUES)
+def test_any_v2_request_is_answered_without_a_5xx(client, body):
+    response = _post(client, V2_INFER, body)
+    if response.status_code == 200:
+        assert isinstance(response.json()["outputs"], list)
+    else:
+        _message(response, V2_INFER)
+
+
+@settings(max_examples=100, **PROPERTY)
+@given(header=st.binary(max_size=200), tail=st.binary(max_size=300), declared=st.integers(-3, 600) | st.text(alphabet="0123456789-+.ex", max_size=5))
+def test_v2_binary_bodies_with_any_header_length_are_a_4xx(client, header, tail, declared):
+    response = client.post(V2_INFER, content=header + tail,
+                           headers={"Inference-Header-Content-Length": str(declared), "content-type": "application/octet-stream"})
+    _message(response, V2_INFER)
+
+
+@settings(max_examples=100, **PROPERTY)
+@given(body=JSON_VALUES | st.fixed_dictionaries({"rows": st.lists(st.lists(st.floats() | SAFE_INTEGERS, max_size=40),
+                                                                     max_size=4)}))
+def test_the_raw_batch_api_never_answers_5xx(client, body):
+    response = _post(client, "/predict_rows", body)
+    assert response.status_code < 500, response.text[:500]
 
 
 def test_the_server_survived(client, bento_server):
