@@ -4,7 +4,8 @@ Single-row JSON requests on loopback from a bounded load generator (a fixed numb
 sending back to back, each cell in its own process), at several concurrencies, for the
 RandomForest and LogisticRegression of ``batch_scoring.py`` registered in a throwaway home:
 
-- (a) Modelyard: ``deploy_model`` (bentoml build + serve, readiness, parity), ``POST /predict``;
+- (a) Modelyard: ``deploy_model`` (bentoml build + serve, readiness, parity, the model's gateway),
+  ``POST /predict`` on the model's stable URL, and on the bentoml server behind it ("backend direct");
 - (b) ``mlflow models serve --env-manager local`` on the same version, ``POST /invocations``;
 - (c) ``load_predictor(...).predict(one_row_frame)`` called in a loop in this process: the floor.
 
@@ -46,10 +47,11 @@ TARGET_RATIO, TARGET_P99_MS, TARGET_READY_S = 2.5, 50.0, 20.0
 TARGET_CONCURRENCY = 8
 CONTENDED_CORES = 0.2  # others' CPU above this is called out under the table
 READY_TIMEOUT = 120.0
-RUNNERS = {"modelyard": "(a) modelyard", "mlflow": "(b) mlflow serve", "floor": "(c) in-process"}
-DEPLOY_STEPS = {"_download": "download model", "_load_locally": "load model (parity reference)",
-                "_build_bento": "bentoml build", "_launch": "launch bentoml serve",
-                "wait_ready": "wait for /readyz", "_check_parity": "parity check on /predict"}
+RUNNERS = {"modelyard": "(a) modelyard", "backend": "(a) backend direct", "mlflow": "(b) mlflow serve",
+           "floor": "(c) in-process"}
+DEPLOY_STEPS = {"build": "build (download, load, bentoml build)", "_build_bento": "of which bentoml build",
+                "launch": "launch", "check_health": "wait for /readyz", "check_parity": "parity check",
+                "promote": "promote (gateway, alias)"}
 
 
 # --- the load generator (its own process) ------------------------------------------------------
@@ -233,7 +235,7 @@ class Bench:
 
 def request_bodies(pool, runner: str) -> list[str]:
     """Every pool row as the JSON body of a one-row request, in the runner's format."""
-    wrap = (lambda row: [row]) if runner == "modelyard" else (lambda row: {"dataframe_records": [row]})
+    wrap = (lambda row: {"dataframe_records": [row]}) if runner == "mlflow" else (lambda row: [row])
     return [json.dumps(wrap(row)) for row in pool.to_dict(orient="records")]
 
 
@@ -284,7 +286,11 @@ def bench_modelyard(bench: Bench, kind: str, ref: str, predictor) -> None:
         url = f"{info.url}/predict"
         agree = _agreement(url, bench.pool, predictor, "modelyard", lambda body: body["predictions"][0]["prediction"])
         for concurrency in bench.args.concurrency:
-            bench.load_cell(kind, "modelyard", url, concurrency, info.pids)
+            bench.load_cell(kind, "modelyard", url, concurrency, [*info.pids, *_listener_pids(info.url)])
+        backend = getattr(info, "backend_url", None)
+        if backend and backend != info.url:  # the gateway's share: the same server without the hop
+            for concurrency in bench.args.concurrency:
+                bench.load_cell(kind, "backend", f"{backend}/predict", concurrency, info.pids)
     finally:
         deploy.undeploy(ref.split("/")[0], bench.settings)
     bench.agreement.append(f"{kind}: (a) {agree}")
@@ -316,6 +322,15 @@ def bench_mlflow(bench: Bench, kind: str, ref: str, predictor) -> None:
         workers = {process.pid: process for process in [*processes[1:], *children(leader)]}
         stop([*workers.values(), leader], timeout=15.0)  # uvicorn first, then the mlflow CLI that started it
     bench.agreement.append(f"{kind}: (b) {agree}")
+
+
+def _listener_pids(url: str) -> list[int]:
+    """The processes listening on the URL's port (a gateway in front of the server, if any)."""
+    import psutil
+
+    port = int(url.rsplit(":", 1)[1])
+    return [conn.pid for conn in psutil.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid]
 
 
 def _wait_mlflow_ready(leader, url: str) -> None:
@@ -414,9 +429,10 @@ def print_report(bench: Bench) -> None:
                   f"{c.others_cpu:.2f} cores busy")
     for line in bench.agreement:
         print(f"outputs: {line}")
-    print("\nDeploy-to-ready (deploy_model: download, build, serve, /readyz, parity) and mlflow's start to /ping")
+    print("\nDeploy-to-ready: (a) the deploy_model call, by step; (b) mlflow models serve, launch to /ping 200")
     for kind in args.models:
-        steps = ", ".join(f"{step} {seconds:.1f}" for step, seconds in bench.deploy_steps.get(kind, {}).items())
+        timed = bench.deploy_steps.get(kind, {})
+        steps = ", ".join(f"{step} {timed[step]:.1f}" for step in DEPLOY_STEPS.values() if step in timed)
         print(f"  {kind}: (a) {bench.ready_s[(kind, 'modelyard')]:.1f} s ({steps}); "
               f"(b) {bench.ready_s[(kind, 'mlflow')]:.1f} s")
     print_targets(bench)

@@ -19,10 +19,11 @@ def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
     assert [(line[0], " ".join(line[1:-9]), line[-9]) for line in lines] == [
         ("rf", "(c) in-process", "1"),
         ("rf", "(a) modelyard", "1"), ("rf", "(a) modelyard", "8"),
+        ("rf", "(a) backend direct", "1"), ("rf", "(a) backend direct", "8"),
         ("rf", "(b) mlflow serve", "1"), ("rf", "(b) mlflow serve", "8"),
     ]
     assert all(int(line[-8].replace(",", "")) > 0 for line in lines)  # requests
-    assert [line[-7] for line in lines] == ["0"] * 5  # failed
+    assert [line[-7] for line in lines] == ["0"] * 7  # failed
     assert "rf: (a) 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "rf: (b) 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "RF c=8 throughput (a)/(b):" in completed.stdout
