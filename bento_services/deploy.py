@@ -47,7 +47,6 @@ from registry.settings import Settings, get_settings
 REPO = Path(__file__).resolve().parents[1]
 logger = logging.getLogger(__name__)
 PRODUCTION_ALIAS = "production"
-SERVICE = "bento_services.service:ModelService"
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
 
@@ -302,7 +301,7 @@ def _serve(built: Build, settings: Settings, *, port: int | None, action: str) -
 def bento_of(row: Deployment, settings: Settings) -> Build:
     """The earlier deployment's bento, or a fresh build of its version if the bento is gone."""
     folder = _version_dir(settings, row.model_name, row.model_version) / "model"
-    if _bento_model_dir(row.bento_tag, settings).exists() and folder.exists():
+    if _bento_dir(row.bento_tag, settings).exists() and folder.exists():
         return Build(model_name=row.model_name, model_version=row.model_version, bento_tag=row.bento_tag,
                      model_dir=str(folder))
     return build(str(ModelRef(row.model_name, row.model_version)), settings)
@@ -347,41 +346,33 @@ def _bentoml_env(settings: Settings) -> dict[str, str]:
 
 
 def _build_bento(model_dir: Path, name: str, version: int, settings: Settings) -> str:
-    """A bento of the service code and this model, tagged ``<name>:v<version>-<millis>``."""
-    import shutil
+    """Import the version into the Bento store and build a bento tagged ``<name>:v<version>-<millis>``
+    (``bento_services.bento_build``, in its own process because BentoML fixes its home at import)."""
     import subprocess
 
-    context = _version_dir(settings, name, version) / "bento_context"
-    shutil.rmtree(context, ignore_errors=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for package in ("bento_services", "registry"):
-        shutil.copytree(REPO / package, context / package, ignore=ignore)
-    shutil.copytree(model_dir, context / "model")
-    (context / "bentofile.yaml").write_text(f'service: "{SERVICE}"\ninclude: ["**"]\n')
-    command = [sys.executable, "-m", "bentoml", "build", "--name", name.lower(),
-               "--version", f"v{version}-{time.time_ns() // 1_000_000}", "-o", "tag", "."]
-    done = subprocess.run(command, cwd=context, env=_bentoml_env(settings), capture_output=True, text=True,
-                          timeout=300)  # bentoml reads the bentofile only from inside the working directory
-    shutil.rmtree(context, ignore_errors=True)
+    command = [sys.executable, "-m", "bento_services.bento_build", "--model-dir", str(model_dir),
+               "--name", name, "--version", str(version)]
+    done = subprocess.run(command, cwd=REPO, env=_bentoml_env(settings), capture_output=True, text=True, timeout=300)
     tags = [line.removeprefix("__tag__:") for line in done.stdout.splitlines() if line.startswith("__tag__:")]
     if done.returncode != 0 or not tags:
         raise RuntimeError(f"bentoml build exited {done.returncode}:\n{(done.stdout + done.stderr)[-1500:]}")
     return tags[-1]
 
 
-def _bento_model_dir(tag: str, settings: Settings) -> Path:
+def _bento_dir(tag: str, settings: Settings) -> Path:
     name, version = tag.split(":")
-    return settings.home / "bentoml" / "bentos" / name / version / "src" / "model"
+    return settings.home / "bentoml" / "bentos" / name / version
 
 
 def _launch(bento_tag: str, name: str, version: int, port: int, settings: Settings) -> Process:
     folder = _version_dir(settings, name, version)
     env = {
-        **_bentoml_env(settings), "MODELYARD_SERVE_MODEL_DIR": str(_bento_model_dir(bento_tag, settings)),
+        **_bentoml_env(settings), "MODELYARD_SERVE_MODEL_TAG": f"{name.lower()}:v{version}",
         "MODELYARD_SERVE_MODEL_NAME": name, "MODELYARD_SERVE_MODEL_VERSION": str(version),
         "MODELYARD_SERVE_MAX_BODY_BYTES": str(settings.serve_max_body_bytes),
     }
-    env.pop("MODELYARD_SERVE_REQUEST_LOG_DIR", None)
+    for inherited in ("MODELYARD_SERVE_REQUEST_LOG_DIR", "MODELYARD_SERVE_MODEL_DIR"):
+        env.pop(inherited, None)
     if settings.serve_request_log:
         env["MODELYARD_SERVE_REQUEST_LOG_DIR"] = str(folder / "requests")
     command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]

@@ -29,7 +29,8 @@ class ServeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_SERVE_", extra="ignore", protected_namespaces=())
 
-    model_dir: Path = Field(description="Local MLflow model directory with a Modelyard model card.")
+    model_dir: Path | None = Field(None, description="Local MLflow model directory with a Modelyard model card.")
+    model_tag: str | None = Field(None, description="Or the model's tag in the Bento model store (a deploy's bento).")
     model_name: str = Field(description="Registered model name, reported with every prediction.")
     model_version: int = Field(description="Registered version number, reported with every prediction.")
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
@@ -51,8 +52,9 @@ class ServedModel:
         """Load the predictor once and read the signature that input validation follows."""
         from mlflow.models import Model
 
-        predictor = load_predictor(settings.model_dir)
-        signature = Model.load(str(settings.model_dir)).signature
+        model_dir = settings.model_dir or _bento_model_path(settings.model_tag)
+        predictor = load_predictor(model_dir)
+        signature = Model.load(str(model_dir)).signature
         inputs = _schema(signature.inputs if signature else None)
         outputs = _schema(signature.outputs if signature else None)
         return cls(settings.model_name, settings.model_version, predictor,
@@ -126,6 +128,14 @@ class ServedModel:
             "classes": card.classes, "feature_names": card.feature_names,
             "signature": {"inputs": self.inputs, "outputs": self.outputs},
         }
+
+
+def _bento_model_path(tag: str | None) -> Path:
+    import bentoml
+
+    if not tag:
+        raise ValueError("set MODELYARD_SERVE_MODEL_DIR or MODELYARD_SERVE_MODEL_TAG to the model to serve")
+    return Path(bentoml.models.get(tag).path)
 
 
 def _schema(schema) -> list[dict[str, Any]]:

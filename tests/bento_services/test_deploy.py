@@ -98,6 +98,9 @@ def test_deploy_serves_the_version_at_the_models_port(settings, first, port):
     assert first.url == f"http://127.0.0.1:{port}" and first.port != port  # the backend has its own port
     bento_name, bento_version = first.bento_tag.split(":")
     assert (bento_name, bento_version.split("-")[0]) == (NAME, "v1")
+    bento_yaml = (settings.home / "bentoml" / "bentos" / bento_name / bento_version / "bento.yaml").read_text()
+    assert f"{NAME}:v1" in bento_yaml  # the bento uses the version imported into the Bento model store
+    assert (settings.home / "bentoml" / "models" / NAME / "v1" / "MLmodel").exists()
     assert _production(settings) == 1
     assert "deployed" in _actions(settings)
     processes = _recorded(settings, first.id)

@@ -1,0 +1,78 @@
+"""Import a model version into the Bento store and build its bento, in one short-lived process.
+
+Run by the deploy step's ``build`` as ``python -m bento_services.bento_build`` with
+``BENTOML_HOME`` set (BentoML fixes its home when it is first imported, so this never runs in a
+process that may already have imported it elsewhere). It:
+
+1. imports the MLflow model directory into the Bento model store as ``<name>:v<version>`` (once:
+   a version already there is reused, so ``bentoml models list`` shows one model per version);
+2. builds a bento of ``ModelService`` whose ``models`` list names it, with the model's own
+   pinned requirements plus the service's, so ``bentoml containerize`` builds a runnable image;
+3. prints ``__tag__:<bento tag>`` for the caller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from importlib.metadata import version as installed
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICE = "bento_services.service:ModelService"
+SERVICE_PACKAGES = ("bentoml", "fastapi", "pydantic-settings", "pyarrow")  # beyond the model's requirements
+
+
+def import_model(model_dir: Path, name: str, version: int) -> str:
+    """``<name>:v<version>`` in the Bento model store, holding a copy of the MLflow model."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    tag = f"{name.lower()}:v{version}"
+    try:
+        return str(bentoml.models.get(tag).tag)
+    except NotFound:
+        pass
+    with bentoml.models.create(tag, labels={"registry": "modelyard", "model_version": str(version)},
+                               metadata={"registered_name": name, "source": str(model_dir)}) as model:
+        shutil.copytree(model_dir, model.path, dirs_exist_ok=True)
+    return str(model.tag)
+
+
+def build_bento(model_tag: str, model_dir: Path, name: str, version: int) -> str:
+    """A bento of the service code (``bento_services`` and ``registry``) that uses ``model_tag``."""
+    import bentoml
+
+    with tempfile.TemporaryDirectory(prefix="bento_context.") as context:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for package in ("bento_services", "registry"):
+            shutil.copytree(REPO / package, Path(context) / package, ignore=ignore)
+        requirements = Path(context) / "requirements.txt"
+        model_requirements = (model_dir / "requirements.txt").read_text().split() if \
+            (model_dir / "requirements.txt").exists() else []
+        pins = [f"{package}=={installed(package)}" for package in SERVICE_PACKAGES]
+        requirements.write_text("\n".join(dict.fromkeys(model_requirements + pins)) + "\n")
+        bento = bentoml.bentos.build(
+            SERVICE, name=name.lower(), version=f"v{version}-{time.time_ns() // 1_000_000}",
+            include=["bento_services/**", "registry/**", "requirements.txt"], models=[model_tag],
+            labels={"registry": "modelyard", "model_version": str(version)},
+            python={"requirements_txt": "requirements.txt", "lock_packages": False},  # relative to build_ctx
+            build_ctx=context,
+        )
+    return str(bento.tag)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--version", type=int, required=True)
+    args = parser.parse_args(argv)
+    model_tag = import_model(args.model_dir, args.name, args.version)
+    print(f"__tag__:{build_bento(model_tag, args.model_dir, args.name, args.version)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
