@@ -285,12 +285,13 @@ def bench_modelyard(bench: Bench, kind: str, ref: str, predictor) -> None:
               f"(pids {info.pids})", flush=True)
         url = f"{info.url}/predict"
         agree = _agreement(url, bench.pool, predictor, "modelyard", lambda body: body["predictions"][0]["prediction"])
-        for concurrency in bench.args.concurrency:
-            bench.load_cell(kind, "modelyard", url, concurrency, [*info.pids, *_listener_pids(info.url)])
+        targets = [("modelyard", url, [*info.pids, *_listener_pids(info.url)])]
         backend = getattr(info, "backend_url", None)
         if backend and backend != info.url:  # the gateway's share: the same server without the hop
-            for concurrency in bench.args.concurrency:
-                bench.load_cell(kind, "backend", f"{backend}/predict", concurrency, info.pids)
+            targets.append(("backend", f"{backend}/predict", info.pids))
+        for concurrency in bench.args.concurrency:  # alternately: BentoML's batching remembers the last load
+            for runner, target, pids in targets:
+                bench.load_cell(kind, runner, target, concurrency, pids)
     finally:
         deploy.undeploy(ref.split("/")[0], bench.settings)
     bench.agreement.append(f"{kind}: (a) {agree}")
@@ -402,15 +403,18 @@ requests: completed in the measured window (after the warm-up); req/s = requests
   one request as the generator sees it (send to last byte); (c) is one predict() call on a one-row frame.
 failed: non-200 answers and transport errors, warm-up included.
 server CPU ms/req: CPU of the server's process tree (for (c): of this process) per request, warm-up included;
-  loadgen CPU ms/req: the generator's, on the same 2 cores. others' CPU: cores kept busy by anything else."""
+  loadgen CPU ms/req: the generator's, on the same 2 cores. others' CPU: cores kept busy by anything else.
+(a) is the model's stable URL (its gateway, then the bentoml server); "backend direct" is that server alone. The two
+  are measured alternately at each concurrency, low to high, on one deployment."""
 
 
-def table_rows(cells: list[Cell]) -> list[tuple[str, ...]]:
+def table_rows(cells: list[Cell], models: list[str]) -> list[tuple[str, ...]]:
     def per_request(seconds):
         return "-" if seconds is None else f"{1000 * seconds / max(c.requests_total, 1):.2f}"
 
+    runners = list(RUNNERS.values())
     rows = []
-    for c in cells:
+    for c in sorted(cells, key=lambda c: (models.index(c.model), runners.index(c.runner), c.concurrency)):
         rows.append((c.model, c.runner, str(c.concurrency), f"{c.requests:,}", str(c.failed), f"{c.per_s:,.0f}",
                      f"{c.percentile(50):.2f}", f"{c.percentile(99):.2f}", per_request(c.server_cpu_s),
                      per_request(c.loadgen_cpu_s), "-" if c.others_cpu is None else f"{c.others_cpu:.2f}"))
@@ -421,7 +425,7 @@ def print_report(bench: Bench) -> None:
     args = bench.args
     print(f"\nOnline serving, single-row JSON requests on loopback, {args.warmup:g} s warm-up + {args.seconds:g} s "
           f"per cell; {os.cpu_count()} cores")
-    print(format_table(HEADER, table_rows(bench.cells)))
+    print(format_table(HEADER, table_rows(bench.cells, args.models)))
     print(LEGEND)
     for c in bench.cells:
         if c.others_cpu and c.others_cpu > CONTENDED_CORES:

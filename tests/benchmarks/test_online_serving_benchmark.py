@@ -17,10 +17,10 @@ def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
     table = completed.stdout.split("model  runner", 1)[1].split("\nrequests:", 1)[0]
     lines = [line.split() for line in table.splitlines()[2:]]
     assert [(line[0], " ".join(line[1:-9]), line[-9]) for line in lines] == [
-        ("rf", "(c) in-process", "1"),
         ("rf", "(a) modelyard", "1"), ("rf", "(a) modelyard", "8"),
         ("rf", "(a) backend direct", "1"), ("rf", "(a) backend direct", "8"),
         ("rf", "(b) mlflow serve", "1"), ("rf", "(b) mlflow serve", "8"),
+        ("rf", "(c) in-process", "1"),
     ]
     assert all(int(line[-8].replace(",", "")) > 0 for line in lines)  # requests
     assert [line[-7] for line in lines] == ["0"] * 7  # failed
