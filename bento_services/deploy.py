@@ -439,7 +439,8 @@ def _check_parity(url: str, predictor, example) -> None:
     for column in expected.columns:
         want, got = expected[column].to_numpy(), served[column].to_numpy()
         numeric = column != "prediction" or predictor.card.task != "classification"
-        same = np.allclose(got.astype(float), want.astype(float), rtol=1e-9, atol=1e-12) if numeric \
+        # float32 models (ONNX, boosters) round differently with the batch size
+        same = np.allclose(got.astype(float), want.astype(float), rtol=1e-5, atol=1e-7) if numeric \
             else got.tolist() == want.tolist()
         if not same:
             raise RuntimeError(f"POST /predict differs from the in-process predictor in {column!r}: "

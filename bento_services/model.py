@@ -1,27 +1,22 @@
 """The one model version a service process serves: where it is, what it is, how it predicts.
 
-The service reads ``MODELYARD_SERVE_MODEL_DIR`` (a local MLflow model directory written by the
-registry, with its model card) and the name and version it was registered under. A deploy step
-points these at a model imported into the Bento store; tests point them at a download.
+The service reads ``MODELYARD_SERVE_MODEL_TAG`` (the version imported into the Bento model store:
+a deployment) or ``MODELYARD_SERVE_MODEL_DIR`` (a local MLflow model directory with its model card:
+tests) and the name and version the model was registered under.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bento_services.payloads import NUMERIC_TYPES, Feature, PayloadError
+from bento_services.payloads import Feature
 from registry.predictors import Predictor, load_predictor
-
-logger = logging.getLogger(__name__)
 
 
 class ServeSettings(BaseSettings):
@@ -64,62 +59,8 @@ class ServedModel:
         """``prediction`` plus ``probability_<class>`` columns, one row per input row."""
         return self.predictor.predict(frame)
 
-    @property
-    def batchable(self) -> bool:
-        """Only all-numeric inputs travel as the float matrix that adaptive batching needs."""
-        return all(feature.type in NUMERIC_TYPES for feature in self.features)
-
     def output_columns(self) -> list[str]:
         return ["prediction", *self.predictor.card.probability_columns]
-
-    def predict_rows(self, rows: list[list[float]]) -> list[list[float]]:
-        """``predict`` on rows of floats in feature order, answered as rows of floats (a label
-        becomes its class index): the shape BentoML's adaptive batching can concatenate.
-
-        One caller's row must not fail the other requests batched with it: a row of the wrong
-        width or with a non-finite value is answered with NaNs, and when the model raises on the
-        batch, each row is tried alone and those it still raises on are answered with NaNs."""
-        width = len(self.features)
-        answer = np.full((len(rows), len(self.output_columns())), np.nan)
-        good = [index for index, row in enumerate(rows) if len(row) == width and all(map(math.isfinite, row))]
-        try:
-            if good:
-                answer[good] = self._predict_codes([rows[index] for index in good])
-        except Exception:
-            if len(good) == 1:
-                logger.exception("the model raised on a row; it is answered with NaNs")
-                return answer.tolist()
-            for index in good:
-                answer[index] = self.predict_rows([rows[index]])[0]
-        return answer.tolist()
-
-    def _predict_codes(self, rows: list[list[float]]) -> np.ndarray:
-        frame = pd.DataFrame(rows, columns=[feature.name for feature in self.features])
-        frame = frame.astype({feature.name: NUMERIC_TYPES[feature.type] for feature in self.features})
-        result = self.predict(frame)
-        classes = self.predictor.card.classes
-        if classes is not None:
-            codes = pd.Categorical(result["prediction"], categories=classes).codes
-            if (codes < 0).any():
-                raise ValueError(f"the model predicted a label outside its classes {classes}")
-            result["prediction"] = codes
-        return result.to_numpy(dtype="float64")
-
-    def rows_for_batch(self, features: pd.DataFrame) -> list[list[float]]:
-        return features[[feature.name for feature in self.features]].to_numpy(dtype="float64").tolist()
-
-    def from_rows(self, rows: list[list[float]]) -> pd.DataFrame:
-        """The frame ``predict`` would have returned, from ``predict_rows``' answer."""
-        result = pd.DataFrame(rows, columns=self.output_columns())
-        failed = result.index[result["prediction"].isna()].tolist()
-        if failed:
-            raise PayloadError(f"the model could not score row(s) {failed[:10]} (it raised on them; the "
-                               "service log has the error)", [{"field": "body", "row": row, "problem": "model error"}
-                                                             for row in failed[:50]], status_code=422)
-        classes = self.predictor.card.classes
-        if classes is not None:
-            result["prediction"] = pd.Series(np.asarray(classes)[result["prediction"].to_numpy().astype(int)])
-        return result
 
     def metadata(self) -> dict[str, Any]:
         card = self.predictor.card

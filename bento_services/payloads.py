@@ -97,6 +97,26 @@ def rows_from_mlflow_body(value: Any, features: list[Feature]) -> pd.DataFrame:
     return parsed.astype(object)
 
 
+def features_from_records(records: Any, features: list[Feature]) -> pd.DataFrame | None:
+    """The common case, in microseconds rather than a millisecond: a non-empty list of records
+    whose every feature is a JSON number within range, for a model of real-valued features.
+    None for anything else, which then takes the full path that names each problem."""
+    if not isinstance(records, list) or not records or any(feature.type not in ("double", "float")
+                                                             for feature in features):
+        return None
+    names = [feature.name for feature in features]
+    try:
+        rows = [[record[name] for name in names] for record in records]
+    except (KeyError, TypeError):  # a missing feature, a record that is not an object
+        return None
+    for row in rows:
+        for value in row:
+            # bool is not int here (type, not isinstance); NaN fails both comparisons
+            if (type(value) is not float and type(value) is not int) or not -FLOAT_LIMIT <= value <= FLOAT_LIMIT:
+                return None
+    return pd.DataFrame(np.array(rows, dtype="float64"), columns=names)
+
+
 def validate_features(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:
     """The model's columns, typed as the signature says; every bad cell named at once."""
     if len(frame) == 0:

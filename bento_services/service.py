@@ -11,7 +11,6 @@ Routes (all JSON):
   /v2/...            the Open Inference Protocol (KServe V2): server and model metadata and
                      readiness, ``POST /v2/models/{name}[/versions/{v}]/infer`` with JSON or
                      binary tensors (``bento_services.v2``), so tritonclient works unchanged.
-  POST /predict_rows BentoML's own batchable API (rows of floats in feature order).
   /readyz, /livez, /metrics (Prometheus) and /docs.json come from BentoML itself.
 
 Every route reads at most ``MODELYARD_SERVE_MAX_BODY_BYTES`` (413 beyond), validates against the
@@ -29,20 +28,14 @@ Why a FastAPI app mounted with ``@bentoml.asgi_app`` rather than ``@bentoml.api`
   passively after its own routes, so health and metrics stay. Route functions defined on the
   class get the service instance as ``self`` (BentoML injects it with ``Depends``).
 
-Adaptive batching exists only for ``@bentoml.api(batchable=True)`` methods reached through
-BentoML's dispatcher, so the routes validate a request and then, for up to ``BATCH_ROWS`` rows of
-an all-numeric model, ``await`` the batchable ``predict_rows`` through BentoML's in-process client
-(160 concurrent single-row requests ran as 13 model calls). It takes rows as lists, not an
-ndarray or a DataFrame: a pandas batch hangs and returns 504 in 1.4.40 (PLATFORM_NOTES), and
-BentoML concatenates ndarrays before any check of ours, so one caller's badly shaped matrix
-would fail every request batched with it; lists always concatenate and ``predict_rows`` answers
-a bad row with NaNs. Bigger requests are a batch already and go straight to the model.
+Concurrent requests share model calls through ``batching.MicroBatcher`` (160 concurrent
+single-row requests ran as a handful of calls); the Prometheus histogram
+``modelyard_model_call_rows`` shows the batch sizes. ``batching`` says why BentoML's own
+batchable APIs are not used for this.
 """
 
 from __future__ import annotations
 
-import math
-import sys
 from typing import Any
 
 import bentoml
@@ -51,14 +44,16 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bento_services import v2
+from bento_services.batching import MicroBatcher
 from bento_services.model import ServedModel, ServeSettings, jsonable_rows
 from bento_services.payloads import (
-    PayloadError, decode_json, rows_from_mlflow_body, rows_from_predict_body, validate_features,
+    PayloadError, decode_json, features_from_records, rows_from_mlflow_body, rows_from_predict_body,
+    validate_features,
 )
 from bento_services.request_log import RequestLog
 from registry.predictors import PREDICTION
 
-BATCH_ROWS = 16  # requests up to this many rows share model calls; bigger ones are a batch already
+MAX_BATCH_ROWS = 256  # rows one model call scores at most (a bigger request is scored alone)
 app = FastAPI(title="Modelyard model service", docs_url=None, redoc_url=None)
 
 
@@ -84,22 +79,22 @@ class ModelService:
         folder = self.settings.request_log_dir
         self.request_log = RequestLog(folder, self.model.name, self.model.version,
                                       flush_seconds=self.settings.request_log_flush_seconds) if folder else None
+        self.batcher = MicroBatcher(self._predict_observed, MAX_BATCH_ROWS)
+        self.call_rows = _call_rows_histogram()
 
     @bentoml.on_shutdown
     def _flush_request_log(self) -> None:
         if self.request_log:
             self.request_log.close()
 
-    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=128, max_latency_ms=30_000)
-    def predict_rows(self, rows: list[list[float]]) -> list[list[float]]:
-        """Rows of floats in feature order -> rows of outputs; concurrent calls are batched.
-        The routes below call it in-process; it is BentoML's own ``POST /predict_rows`` too."""
-        return self.model.predict_rows(rows)
-
     @app.post("/predict")
     async def predict(self, request: Request) -> dict[str, Any]:
-        frame = rows_from_predict_body(decode_json(await self._body(request)))
-        result = await self._predict(frame, "/predict")
+        value = decode_json(await self._body(request))
+        records = value.get("records") if isinstance(value, dict) and set(value) == {"records"} else value
+        features = features_from_records(records, self.model.features)
+        if features is None:
+            features = validate_features(rows_from_predict_body(value), self.model.features)
+        result = await self._score(features, "/predict")
         return {"model_name": self.model.name, "model_version": self.model.version,
                 "predictions": jsonable_rows(result)}
 
@@ -107,8 +102,12 @@ class ModelService:
     async def invocations(self, request: Request) -> dict[str, Any]:
         try:
             body = decode_json(await self._body(request))
-            frame = rows_from_mlflow_body(body, self.model.features)
-            result = await self._predict(frame, "/invocations")
+            records = next((body[key] for key in ("dataframe_records", "instances")
+                            if isinstance(body, dict) and set(body) == {key}), None)
+            features = features_from_records(records, self.model.features)
+            if features is None:
+                features = validate_features(rows_from_mlflow_body(body, self.model.features), self.model.features)
+            result = await self._score(features, "/invocations")
         except PayloadError as error:
             status = 413 if error.status_code == 413 else 400  # mlflow models serve answers 400 to any bad input
             raise MlflowPayloadError(error.message, error.problems, status) from error
@@ -153,7 +152,7 @@ class ModelService:
         self._check_v2_model(name, version)
         parsed = v2.parse_infer_request(await self._body(request), request.headers.get(v2.HEADER_LENGTH),
                                         self.model.features)
-        result = await self._predict(parsed.frame, "/v2/infer")
+        result = await self._score(validate_features(parsed.frame, self.model.features), "/v2/infer")
         body, headers = v2.infer_response(result, parsed, self.model.name, self.model.version)
         media_type = "application/octet-stream" if headers else "application/json"
         return Response(body, media_type=media_type, headers=headers)
@@ -174,30 +173,21 @@ class ModelService:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _predict(self, frame, route: str):
-        features = validate_features(frame, self.model.features)
-        if self.model.batchable and len(features) <= BATCH_ROWS:
-            rows = await self._in_process_client().predict_rows(rows=self.model.rows_for_batch(features))
-            result = self.model.from_rows(rows)
-        else:
-            result = await run_in_threadpool(self.model.predict, features)
+    async def _score(self, features, route: str):
+        """Validated features -> predictions, through the batcher; a model error names itself."""
+        try:
+            result = await self.batcher.submit(features)
+        except (ValueError, TypeError) as error:  # the model refused these values
+            raise PayloadError(f"the model could not score this input: {type(error).__name__}: {error}"[:1000],
+                               [{"field": "body", "problem": "model error"}], status_code=422) from error
         if self.request_log:
             await run_in_threadpool(self.request_log.record, route, features, result)
         return result
 
-    def _in_process_client(self):
-        """BentoML's client bound to this service's own ASGI app, the way into its batcher.
-
-        BentoML 1.4.40 closes that client's aiohttp session after every 100 calls or 300 s
-        (``SessionManager.max_requests``/``max_age``) while other calls are still in flight on
-        it, and they fail with "Server disconnected" (a 500 here, about 1 in 160 concurrent
-        calls). The session talks to an in-process ASGI app and holds no sockets to age, so
-        it is kept for the process's life."""
-        client = self.to_async
-        manager = getattr(client, "_session_manager", None)
-        if manager is not None and manager.max_requests != sys.maxsize:
-            manager.max_requests, manager.max_age = sys.maxsize, math.inf
-        return client
+    def _predict_observed(self, frame):
+        result = self.model.predict(frame)
+        self.call_rows.observe(len(frame))
+        return result
 
     def _check_v2_model(self, name: str, version: str | None) -> None:
         if name != self.model.name or version not in (None, str(self.model.version)):
@@ -212,6 +202,14 @@ class ModelService:
         classes = self.model.predictor.card.classes
         sample = pd.Series(classes if classes is not None else [0.0])
         return v2.output_datatype(sample)
+
+
+def _call_rows_histogram():
+    """Rows per model call, in BentoML's /metrics (created after BentoML sets up Prometheus)."""
+    import prometheus_client
+
+    return prometheus_client.Histogram("modelyard_model_call_rows", "Rows scored per model call (batch size)",
+                                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
 
 
 def _too_large(size: int, limit: int) -> PayloadError:

@@ -26,13 +26,13 @@ class Predictor:
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """``prediction`` plus ``probability_<class>`` columns for classifiers."""
-        matrix = features[self.card.feature_names]
+        names = self.card.feature_names
+        matrix = features if list(features.columns) == names else features[names]
         labels, probabilities = self._predict(matrix)
-        result = pd.DataFrame({PREDICTION: labels}, index=features.index)
-        if probabilities is not None:
-            for position, column in enumerate(self.card.probability_columns):
-                result[column] = probabilities[:, position]
-        return result
+        columns = {PREDICTION: labels}
+        if probabilities is not None:  # one frame built at once: a column at a time costs ~0.2 ms each
+            columns.update(zip(self.card.probability_columns, probabilities.T))
+        return pd.DataFrame(columns, index=features.index)
 
     def _predict(self, matrix: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError

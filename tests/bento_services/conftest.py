@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,17 +40,15 @@ def model_dir(trained, tmp_path_factory) -> Path:
     return download_model_dir(f"{name}/{version}", tmp_path_factory.mktemp("served"), settings)
 
 
-@pytest.fixture(scope="module")
-def bento_server(model_dir, tmp_path_factory) -> BentoServer:
-    """``python -m bentoml serve`` in its own session; its workers are recorded by PID too."""
-    folder = tmp_path_factory.mktemp("bentoml")
+@contextmanager
+def serving(model_dir: Path, name: str, version: int, folder: Path, **env_extra: str):
+    """``python -m bentoml serve`` of ``ModelService`` for one model directory, in its own session;
+    its workers are recorded by PID too, and everything is stopped by PID at the end."""
     port = free_port()
-    name, version = MODEL_REF
     env = {
         **os.environ, "BENTOML_HOME": str(folder / "home"), "BENTOML_DO_NOT_TRACK": "true",
         "MODELYARD_SERVE_MODEL_DIR": str(model_dir), "MODELYARD_SERVE_MODEL_NAME": name,
-        "MODELYARD_SERVE_MODEL_VERSION": str(version), "MODELYARD_SERVE_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
-        "MODELYARD_SERVE_REQUEST_LOG_DIR": str(folder / "requests"), "MODELYARD_SERVE_REQUEST_LOG_FLUSH_SECONDS": "1",
+        "MODELYARD_SERVE_MODEL_VERSION": str(version), **env_extra,
     }
     command = [sys.executable, "-m", "bentoml", "serve", "bento_services.service:ModelService",
                "--working-dir", str(REPO), "--host", "127.0.0.1", "--port", str(port)]
@@ -64,3 +63,14 @@ def bento_server(model_dir, tmp_path_factory) -> BentoServer:
         yield BentoServer(url, model_dir, folder / "requests", time.monotonic() - started, processes)
     finally:
         stop(processes, timeout=15.0)
+
+
+@pytest.fixture(scope="module")
+def bento_server(model_dir, tmp_path_factory) -> BentoServer:
+    """The breast cancer classifier, logging requests (flushed every second), bodies capped."""
+    folder = tmp_path_factory.mktemp("bentoml")
+    name, version = MODEL_REF
+    with serving(model_dir, name, version, folder, MODELYARD_SERVE_MAX_BODY_BYTES=str(MAX_BODY_BYTES),
+                 MODELYARD_SERVE_REQUEST_LOG_DIR=str(folder / "requests"),
+                 MODELYARD_SERVE_REQUEST_LOG_FLUSH_SECONDS="1") as server:
+        yield server
