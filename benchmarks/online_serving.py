@@ -335,21 +335,12 @@ def _listener_pids(url: str) -> list[int]:
 
 
 def _wait_mlflow_ready(leader, url: str) -> None:
-    import httpx
+    from bento_services.deploy import wait_ready
 
-    from registry.processes import is_running, log_tail
-
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if not is_running(leader):
-            raise SystemExit(f"mlflow models serve exited before it was ready:\n{log_tail(leader, 2000)}")
-        try:
-            if httpx.get(f"{url}/ping", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url}/ping did not answer 200 within {READY_TIMEOUT:.0f} s:\n{log_tail(leader, 2000)}")
+    try:
+        wait_ready(leader, url, READY_TIMEOUT, path="/ping")
+    except (RuntimeError, TimeoutError) as error:
+        raise SystemExit(f"mlflow models serve: {error}") from None
 
 
 def _agreement(url: str, pool, predictor, runner: str, label_of) -> str:

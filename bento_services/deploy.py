@@ -379,20 +379,20 @@ def _launch(bento_tag: str, name: str, version: int, port: int, settings: Settin
     return launch_process(f"bentoml-{name}-v{version}", command, env=env, log=folder / "serve.log")
 
 
-def wait_ready(leader: Process, url: str, timeout: float | None = None) -> None:
-    """Until ``/readyz`` answers 200; an exit or a timeout is an error with the log's end."""
+def wait_ready(leader: Process, url: str, timeout: float | None = None, path: str = "/readyz") -> None:
+    """Until ``url + path`` answers 200; an exit or a timeout is an error with the log's end."""
     timeout = timeout or READY_TIMEOUT
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_running(leader):
-            raise RuntimeError(f"bentoml serve exited before it was ready:\n{log_tail(leader)}")
+            raise RuntimeError(f"{leader.name} exited before it was ready:\n{log_tail(leader)}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=2.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.25)
-    raise TimeoutError(f"{url}/readyz did not answer 200 within {timeout:.0f} s")
+        time.sleep(0.1)
+    raise TimeoutError(f"{url}{path} did not answer 200 within {timeout:.0f} s:\n{log_tail(leader)}")
 
 
 def stop_server(processes: list[Process]) -> list[Process]:
