@@ -425,14 +425,6 @@ def test_v2_binary_bodies_with_any_header_length_are_a_4xx(client, header, tail,
     _message(response, V2_INFER)
 
 
-@settings(max_examples=100, **PROPERTY)
-@given(body=JSON_VALUES | st.fixed_dictionaries({"rows": st.lists(st.lists(st.floats() | SAFE_INTEGERS, max_size=40),
-                                                                     max_size=4)}))
-def test_the_raw_batch_api_never_answers_5xx(client, body):
-    response = _post(client, "/predict_rows", body)
-    assert response.status_code < 500, response.text[:500]
-
-
 def test_the_server_survived(client, bento_server):
     assert client.get("/readyz").status_code == 200
     assert bento_server.processes
