@@ -83,19 +83,21 @@ def model_id_of(version) -> str:
     return version.model_id or version.source.removeprefix("models:/").split("/")[0]
 
 
-def _artifact_text(client, version, relative: str) -> str | None:
+def _artifact_text(location: str, relative: str) -> str | None:
+    """A text file of a logged model, by the model's artifact location (local or S3)."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
-    location = client.get_logged_model(model_id_of(version)).artifact_location
     try:
         return mlflow.artifacts.load_text(f"{location.rstrip('/')}/{relative}")
     except (MlflowException, OSError):
         return None
 
 
-def read_card(client, version) -> ModelCard:
-    return ModelCard.model_validate(json.loads(_artifact_text(client, version, CARD_FILE)))
+def read_card(client, version, location: str | None = None) -> ModelCard:
+    """The version's model card; pass the logged model's ``location`` when it is known already."""
+    location = location or client.get_logged_model(model_id_of(version)).artifact_location
+    return ModelCard.model_validate(json.loads(_artifact_text(location, CARD_FILE)))
 
 
 def list_models(settings: Settings | None = None) -> list[ModelSummary]:
@@ -154,11 +156,11 @@ def show_version(ref: str | ModelRef, settings: Settings | None = None) -> Versi
     client = mlflow_client(settings)
     version = resolve_version(ref, client)
     run = client.get_run(version.run_id) if version.run_id else None
-    card = read_card(client, version)
-    logged = client.get_logged_model(model_id_of(version))
+    logged = client.get_logged_model(model_id_of(version))  # fetched once: card, MLmodel, requirements
+    card = read_card(client, version, logged.artifact_location)
     mlmodel = Model.load(logged.artifact_location)
     metrics = run.data.metrics if run else {}
-    requirements = _artifact_text(client, version, "requirements.txt") or ""
+    requirements = _artifact_text(logged.artifact_location, "requirements.txt") or ""
     with session_scope(settings) as session:
         events = events_for(session, model_name=ref.name, model_version=int(version.version))
     return VersionDetail(
