@@ -89,7 +89,8 @@ def _restart_backend(row: Deployment, settings: Settings) -> Repair:
         current.status_reason = "restarted by reconcile"
     _event(row, "deployment_restarted", {"backend_url": launched.url,
                                          "pids": [record["pid"] for record in launched.processes]}, settings)
-    return Repair(row.model_name, row.model_version, row.id, "restarted", launched.url)
+    where = f", served at {endpoint.url}" if endpoint else ""
+    return Repair(row.model_name, row.model_version, row.id, "restarted", f"new server {launched.url}{where}")
 
 
 def _event(row: Deployment, action: str, details: dict, settings: Settings) -> None:

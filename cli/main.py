@@ -104,7 +104,7 @@ def _demo_airflow(result, port: int) -> None:
                     timeout=600)
     finally:
         stack.stop()
-    console.print("Browse it yourself: `modelyard stack up`, then open http://127.0.0.1:8080 (user admin).")
+    console.print(f"Browse it yourself: `modelyard stack up --port {port}`, then open http://127.0.0.1:{port} (user admin).")
 
 
 @db.command("upgrade")
