@@ -186,7 +186,7 @@ def promote(launched: Launch, settings: Settings | None = None, *, port: int | N
     info = _record_running(launched, endpoint.url, action, settings)
     endpoints.set_deployment(built.model_name, info.id, settings)
     for old in previous:
-        endpoints.wait_drained(endpoint.url, _backend_url(old))
+        endpoints.wait_drained(endpoint.local_url, _backend_url(old))
         _retire(old, status="replaced", reason=f"replaced by deployment {info.id}",
                 action="deployment_replaced", settings=settings)
     prune_bentos(built.model_name, settings)
@@ -238,8 +238,9 @@ def deploy_model(ref: str, *, port: int | None = None, settings: Settings | None
     settings = settings or get_settings()
     name = parse_ref(ref).name
     endpoints.endpoint_port(name, port, settings)  # names a port clash before minutes of work
-    if port is not None and endpoints.get_endpoint(name, settings) is None and not endpoints.port_is_free(port):
-        raise endpoints.EndpointError(f"port {port} on 127.0.0.1 is in use by another program")
+    if port is not None and endpoints.get_endpoint(name, settings) is None \
+            and not endpoints.port_is_free(port, settings.serve_host):
+        raise endpoints.EndpointError(f"port {port} on {settings.serve_host} is in use by another program")
     return _serve(build(ref, settings), settings, port=port, action="deployed")
 
 

@@ -39,9 +39,22 @@ class EndpointError(ModelyardError):
 class EndpointInfo(BaseModel):
     model_name: str
     port: int
-    url: str
+    url: str  # what clients use (``MODELYARD_SERVE_PUBLIC_HOST``)
     pids: list[int]
     deployment_id: int | None
+
+    @property
+    def local_url(self) -> str:
+        """How this machine reaches the gateway, whatever address it listens on."""
+        return f"http://127.0.0.1:{self.port}"
+
+
+def public_url(port: int, settings: Settings) -> str:
+    """The endpoint's URL for clients: the public host name, else the listen address, else for
+    a gateway listening on every address (0.0.0.0) this machine's name."""
+    host = settings.serve_public_host or (socket.gethostname() if settings.serve_host in ("0.0.0.0", "::")
+                                          else settings.serve_host)
+    return f"http://{host}:{port}"
 
 
 def route_file(name: str, settings: Settings) -> Path:
@@ -64,15 +77,15 @@ def endpoint_port(name: str, requested: int | None, settings: Settings) -> int:
             raise EndpointError(f"port {requested} is the endpoint of another model")
         return requested
     port = FIRST_PORT
-    while port in taken or not port_is_free(port):
+    while port in taken or not port_is_free(port, settings.serve_host):
         port += 1
     return port
 
 
-def port_is_free(port: int) -> bool:
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
@@ -86,21 +99,21 @@ def spare_port() -> int:
 
 
 def route_to(name: str, port: int, upstream: str, route: dict, settings: Settings) -> EndpointInfo:
-    """Make ``http://127.0.0.1:<port>`` forward to ``upstream``, starting the gateway if needed."""
+    """Make the model's endpoint on ``port`` forward to ``upstream``, starting the gateway if needed."""
     write_route(route_file(name, settings), {**route, "upstream": upstream})
-    url = f"http://127.0.0.1:{port}"
+    local, url = f"http://127.0.0.1:{port}", public_url(port, settings)
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)
         processes = [Process(**record) for record in row.pids] if row else []
     if processes and all(is_running(process) for process in processes):
         os.kill(processes[0].pid, signal.SIGHUP)
-        _wait_for_route(url, upstream, processes[0])
+        _wait_for_route(local, upstream, processes[0])
     else:
         stop(processes, timeout=10.0)  # whatever is left of a dead gateway
-        if not port_is_free(port):
-            raise EndpointError(f"port {port} on 127.0.0.1 is in use by another program")
+        if not port_is_free(port, settings.serve_host):
+            raise EndpointError(f"port {port} on {settings.serve_host} is in use by another program")
         processes = [_launch_gateway(name, port, settings)]
-        _wait_for_route(url, upstream, processes[0])
+        _wait_for_route(local, upstream, processes[0])
     with session_scope(settings) as session:
         row = session.get(Endpoint, name) or Endpoint(model_name=name, port=port, url=url)
         row.port, row.url = port, url
@@ -146,7 +159,7 @@ def stop_endpoint(name: str, settings: Settings) -> None:
 
 
 def _launch_gateway(name: str, port: int, settings: Settings) -> Process:
-    command = [sys.executable, "-m", "bento_services.gateway", "--port", str(port),
+    command = [sys.executable, "-m", "bento_services.gateway", "--host", settings.serve_host, "--port", str(port),
                "--routes", str(route_file(name, settings))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_repo()), os.environ.get("PYTHONPATH")]))}
     return launch(f"gateway-{name}", command, env=env, log=settings.home / "deployments" / name / "gateway.log")

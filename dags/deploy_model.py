@@ -8,8 +8,12 @@ Tasks: build -> launch -> health_check -> parity_check -> promote. `launch` star
 points the model's stable URL at it, moves the `production` alias and retires the deployment it
 replaces once nothing is in flight to that one. A failing task stops what was launched, records
 the deployment as failed with the step and the reason, and leaves the current one serving.
-Tasks do not retry: a half-done deploy is abandoned and recorded, then deployed again.
+Tasks do not retry: a half-done deploy is abandoned and recorded, then deployed again. They run
+on the Celery queue `MODELYARD_SERVING_QUEUE` (default `default`): with Celery workers, the
+worker that consumes it is the machine that hosts the model servers.
 """
+
+import os
 
 import pendulum
 from airflow.sdk import Param, dag, task
@@ -91,7 +95,8 @@ def promote(launched: dict, port: int) -> dict:
     catchup=False,
     doc_md=__doc__,
     tags=["modelyard", "serving"],
-    default_args={"owner": "modelyard", "retries": 0},
+    default_args={"owner": "modelyard", "retries": 0,
+                  "queue": os.environ.get("MODELYARD_SERVING_QUEUE", "default")},  # parse time: no Settings import
     params={
         "model_ref": Param("breast_cancer_classifier@champion", type="string", minLength=1,
                            description="NAME@ALIAS or NAME/VERSION"),

@@ -3,9 +3,11 @@
 Deployments are desired state. A server that is gone or not ready is started again from the
 same bento on a new backend port, checked, and routed behind the model's unchanged URL; its
 deployment record (id, version) stays. Each repair writes an event; a repair that fails fails
-the task, so the run shows red and the reason is in its log and in the events.
+the task, so the run shows red and the reason is in its log and in the events. It runs on the
+Celery queue `MODELYARD_SERVING_QUEUE`, on the machine that hosts the model servers.
 """
 
+import os
 from datetime import timedelta
 
 import pendulum
@@ -36,7 +38,8 @@ def reconcile() -> list[dict]:
     is_paused_upon_creation=False,
     doc_md=__doc__,
     tags=["modelyard", "serving"],
-    default_args={"owner": "modelyard", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={"owner": "modelyard", "retries": 1, "retry_delay": timedelta(minutes=1),
+                  "queue": os.environ.get("MODELYARD_SERVING_QUEUE", "default")},
 )
 def reconcile_deployments():
     reconcile()

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     serve_max_body_bytes: int = Field(
         default=16 * 1024 * 1024, gt=0, description="Deployed services answer 413 to larger request bodies."
     )
+    serve_host: str = Field(
+        default="127.0.0.1", description="Address model endpoints (gateways) listen on; 0.0.0.0 in a container."
+    )
+    serve_public_host: str | None = Field(
+        default=None, description="Host name in endpoint URLs; the listen address, or this host's name for 0.0.0.0."
+    )
+    serving_queue: str = Field(
+        default="default", description="Celery queue of the deploy and reconcile tasks: the workers that host models."
+    )
     serve_keep_bentos: int = Field(
         default=3, ge=1, description="Bentos kept per model (the newest, plus any a deployment runs)."
     )

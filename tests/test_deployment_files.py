@@ -14,9 +14,12 @@ def _compose():
 
 
 def test_every_modelyard_variable_in_compose_is_a_setting(tmp_path):
-    environment = _compose()["x-modelyard-environment"]
+    compose = _compose()
+    environment = compose["x-modelyard-environment"]
     fields = {f"MODELYARD_{name.upper()}" for name in Settings.model_fields}
-    unknown = [key for key in environment if key.startswith("MODELYARD_") and key not in fields]
+    everywhere = [environment] + [service.get("environment", {}) for service in compose["services"].values()]
+    unknown = [key for env in everywhere if isinstance(env, dict) for key in env
+               if key.startswith("MODELYARD_") and key not in fields]
     assert unknown == []
     settings = Settings(**{key.removeprefix("MODELYARD_").lower(): value
                            for key, value in environment.items() if key.startswith("MODELYARD_")
@@ -51,3 +54,15 @@ def test_airflow_and_dask_services_point_at_each_other():
     assert "CREATE DATABASE airflow" in (ROOT / "deploy" / "postgres-init.sql").read_text()
     for folder in ("dags", "plugins", "airflow.cfg"):
         assert f"COPY {folder} {folder}" in (ROOT / "Dockerfile").read_text()
+
+
+def test_deployed_models_live_on_the_serving_queue_worker():
+    compose = _compose()
+    serving = compose["services"]["airflow-serving-worker"]
+    queue = compose["x-modelyard-environment"]["MODELYARD_SERVING_QUEUE"]
+    assert serving["command"][-2:] == ["--queues", queue]
+    assert serving["environment"]["MODELYARD_SERVE_HOST"] == "0.0.0.0"  # reachable from outside the container
+    assert serving["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"  # the shared settings are kept
+    assert any(port.startswith("3000-") for port in serving["ports"])
+    for dag in ("deploy_model.py", "reconcile_deployments.py"):
+        assert 'os.environ.get("MODELYARD_SERVING_QUEUE", "default")' in (ROOT / "dags" / dag).read_text()

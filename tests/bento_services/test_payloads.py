@@ -54,3 +54,4 @@ def test_unnamed_mlflow_rows_follow_the_feature_order():
     numeric = FEATURES[:2]
     frame = rows_from_mlflow_body({"instances": [[40, 1.8], [41, 1.7]]}, numeric)
     assert validate_features(frame, numeric).to_dict(orient="list") == {"age": [40, 41], "height": [1.8, 1.7]}
+
