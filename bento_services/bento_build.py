@@ -25,12 +25,17 @@ SERVICE = "bento_services.service:ModelService"
 SERVICE_PACKAGES = ("bentoml", "fastapi", "pydantic-settings", "pyarrow")  # beyond the model's requirements
 
 
+def bento_model_tag(name: str, version: int) -> str:
+    """A registered version's tag in the Bento model store (BentoML tags are lower case)."""
+    return f"{name.lower()}:v{version}"
+
+
 def import_model(model_dir: Path, name: str, version: int) -> str:
     """``<name>:v<version>`` in the Bento model store, holding a copy of the MLflow model."""
     import bentoml
     from bentoml.exceptions import NotFound
 
-    tag = f"{name.lower()}:v{version}"
+    tag = bento_model_tag(name, version)
     try:
         return str(bentoml.models.get(tag).tag)
     except NotFound:

@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from bento_services import endpoints
+from bento_services.bento_build import bento_model_tag
 from registry.errors import ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
@@ -179,14 +180,14 @@ def promote(launched: Launch, settings: Settings | None = None, *, port: int | N
         set_alias(built.ref, PRODUCTION_ALIAS, settings)
     except Exception:
         if previous and is_healthy(previous[0]):  # traffic may have moved already: give it back
-            endpoints.route_to(built.model_name, stable_port, _backend_url(previous[0]),
+            endpoints.route_to(built.model_name, stable_port, backend_url(previous[0]),
                                {"model_name": built.model_name, "model_version": previous[0].model_version},
                                settings)
         raise
     info = _record_running(launched, endpoint.url, action, settings)
     endpoints.set_deployment(built.model_name, info.id, settings)
     for old in previous:
-        endpoints.wait_drained(endpoint.local_url, _backend_url(old))
+        endpoints.wait_drained(endpoint.local_url, backend_url(old))
         _retire(old, status="replaced", reason=f"replaced by deployment {info.id}",
                 action="deployment_replaced", settings=settings)
     prune_bentos(built.model_name, settings)
@@ -199,7 +200,7 @@ def prune_bentos(name: str, settings: Settings) -> list[str]:
     version whose bento is gone builds it again."""
     import subprocess
 
-    folder = settings.home / "bentoml" / "bentos" / name.lower()
+    folder = _bentoml_home(settings) / "bentos" / name.lower()
     if not folder.is_dir():
         return []
     with session_scope(settings) as session:
@@ -236,11 +237,7 @@ def deploy_model(ref: str, *, port: int | None = None, settings: Settings | None
     ``port`` is the model's stable endpoint port: the first deploy takes it (default: the first
     free port from 3000), later deploys and rollbacks keep it. It is checked before building."""
     settings = settings or get_settings()
-    name = parse_ref(ref).name
-    endpoints.endpoint_port(name, port, settings)  # names a port clash before minutes of work
-    if port is not None and endpoints.get_endpoint(name, settings) is None \
-            and not endpoints.port_is_free(port, settings.serve_host):
-        raise endpoints.EndpointError(f"port {port} on {settings.serve_host} is in use by another program")
+    endpoints.endpoint_port(parse_ref(ref).name, port, settings)  # a port clash, before minutes of work
     return _serve(build(ref, settings), settings, port=port, action="deployed")
 
 
@@ -342,8 +339,12 @@ def _load_locally(model_dir: Path):
     return predictor, example
 
 
+def _bentoml_home(settings: Settings) -> Path:
+    return settings.home / "bentoml"
+
+
 def _bentoml_env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "BENTOML_HOME": str(settings.home / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
+    return {**os.environ, "BENTOML_HOME": str(_bentoml_home(settings)), "BENTOML_DO_NOT_TRACK": "true"}
 
 
 def _build_bento(model_dir: Path, name: str, version: int, settings: Settings) -> str:
@@ -362,13 +363,13 @@ def _build_bento(model_dir: Path, name: str, version: int, settings: Settings) -
 
 def _bento_dir(tag: str, settings: Settings) -> Path:
     name, version = tag.split(":")
-    return settings.home / "bentoml" / "bentos" / name / version
+    return _bentoml_home(settings) / "bentos" / name / version
 
 
 def _launch(bento_tag: str, name: str, version: int, port: int, settings: Settings) -> Process:
     folder = _version_dir(settings, name, version)
     env = {
-        **_bentoml_env(settings), "MODELYARD_SERVE_MODEL_TAG": f"{name.lower()}:v{version}",
+        **_bentoml_env(settings), "MODELYARD_SERVE_MODEL_TAG": bento_model_tag(name, version),
         "MODELYARD_SERVE_MODEL_NAME": name, "MODELYARD_SERVE_MODEL_VERSION": str(version),
         "MODELYARD_SERVE_MAX_BODY_BYTES": str(settings.serve_max_body_bytes),
     }
@@ -506,7 +507,7 @@ def _retire(row: Deployment, *, status: str, reason: str, action: str, settings:
         return _info(current, healthy=None)
 
 
-def _backend_url(row: Deployment) -> str:
+def backend_url(row: Deployment) -> str:
     return f"http://127.0.0.1:{row.port}"
 
 
@@ -515,7 +516,7 @@ def is_healthy(row: Deployment) -> bool:
     if not row.pids or not all(is_running(process) for process in recorded_processes(row)):
         return False
     try:
-        return httpx.get(f"{_backend_url(row)}/readyz", timeout=2.0).status_code == 200
+        return httpx.get(f"{backend_url(row)}/readyz", timeout=2.0).status_code == 200
     except httpx.TransportError:
         return False
 

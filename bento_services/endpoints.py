@@ -62,8 +62,8 @@ def route_file(name: str, settings: Settings) -> Path:
 
 
 def endpoint_port(name: str, requested: int | None, settings: Settings) -> int:
-    """The model's port: the one it already has, else ``requested``, else the first free one
-    from ``FIRST_PORT`` that no other model holds."""
+    """The model's port: the one it already has, else ``requested`` (which must be free), else the
+    first free one from ``FIRST_PORT`` that no other model holds."""
     with session_scope(settings) as session:
         current = session.get(Endpoint, name)
         if current is not None:
@@ -75,6 +75,8 @@ def endpoint_port(name: str, requested: int | None, settings: Settings) -> int:
     if requested is not None:
         if requested in taken:
             raise EndpointError(f"port {requested} is the endpoint of another model")
+        if not port_is_free(requested, settings.serve_host):
+            raise EndpointError(f"port {requested} on {settings.serve_host} is in use by another program")
         return requested
     port = FIRST_PORT
     while port in taken or not port_is_free(port, settings.serve_host):
@@ -105,7 +107,7 @@ def route_to(name: str, port: int, upstream: str, route: dict, settings: Setting
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)
         processes = [Process(**record) for record in row.pids] if row else []
-    if processes and all(is_running(process) for process in processes):
+    if _alive(processes):
         os.kill(processes[0].pid, signal.SIGHUP)
         _wait_for_route(local, upstream, processes[0])
     else:
@@ -147,6 +149,14 @@ def gateway_processes(name: str, settings: Settings) -> list[Process]:
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)
         return [Process(**record) for record in row.pids] if row else []
+
+
+def gateway_running(name: str, settings: Settings) -> bool:
+    return _alive(gateway_processes(name, settings))
+
+
+def _alive(processes: list[Process]) -> bool:
+    return bool(processes) and all(is_running(process) for process in processes)
 
 
 def stop_endpoint(name: str, settings: Settings) -> None:

@@ -20,7 +20,6 @@ from bento_services import deploy, endpoints
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment
-from registry.processes import is_running
 from registry.settings import Settings, get_settings
 
 
@@ -47,24 +46,19 @@ def reconcile(settings: Settings | None = None) -> list[Repair]:
 
 
 def _reconcile_one(row: Deployment, settings: Settings) -> Repair:
-    repair = Repair(row.model_name, row.model_version, row.id, "ok")
     try:
         if not deploy.is_healthy(row):
-            repair = _restart_backend(row, settings)
+            return _restart_backend(row, settings)  # routing to the new server restarts a dead gateway too
         endpoint = endpoints.get_endpoint(row.model_name, settings)
-        gateway = endpoints.gateway_processes(row.model_name, settings)
-        if endpoint is not None and not (gateway and all(is_running(process) for process in gateway)):
-            with session_scope(settings) as session:
-                port = session.get(Deployment, row.id).port
-            endpoints.route_to(row.model_name, endpoint.port, f"http://127.0.0.1:{port}",
-                               {"model_name": row.model_name, "model_version": row.model_version}, settings)
-            _event(row, "endpoint_restarted", {"url": endpoint.url}, settings)
-            if repair.action == "ok":
-                repair = Repair(row.model_name, row.model_version, row.id, "gateway_restarted", endpoint.url)
+        if endpoint is None or endpoints.gateway_running(row.model_name, settings):
+            return Repair(row.model_name, row.model_version, row.id, "ok")
+        endpoints.route_to(row.model_name, endpoint.port, deploy.backend_url(row),
+                           {"model_name": row.model_name, "model_version": row.model_version}, settings)
+        _event(row, "endpoint_restarted", {"url": endpoint.url}, settings)
+        return Repair(row.model_name, row.model_version, row.id, "gateway_restarted", endpoint.url)
     except Exception as error:  # one model's failure must not stop the others' repair
         _event(row, "reconcile_failed", {"reason": f"{type(error).__name__}: {error}"[:2000]}, settings)
         return Repair(row.model_name, row.model_version, row.id, "failed", f"{type(error).__name__}: {error}")
-    return repair
 
 
 def _restart_backend(row: Deployment, settings: Settings) -> Repair:
