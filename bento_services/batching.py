@@ -16,6 +16,7 @@ concurrent callers got no more throughput than with no batching at all (see benc
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,7 +36,7 @@ class MicroBatcher:
     def __init__(self, predict: Callable[[pd.DataFrame], pd.DataFrame], max_rows: int = 256):
         self.predict, self.max_rows = predict, max_rows
         self.calls = self.rows = 0  # model calls made and rows scored, for tests and metrics
-        self._queue: list[_Waiting] = []
+        self._queue: deque[_Waiting] = deque()
         self._draining = False
 
     async def submit(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -50,10 +51,10 @@ class MicroBatcher:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                batch = [self._queue.pop(0)]
+                batch = [self._queue.popleft()]
                 rows = len(batch[0].frame)
                 while self._queue and rows + len(self._queue[0].frame) <= self.max_rows:
-                    batch.append(self._queue.pop(0))
+                    batch.append(self._queue.popleft())
                     rows += len(batch[-1].frame)
                 await self._score(batch)
         finally:
