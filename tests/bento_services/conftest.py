@@ -74,3 +74,20 @@ def bento_server(model_dir, tmp_path_factory) -> BentoServer:
                  MODELYARD_SERVE_REQUEST_LOG_DIR=str(folder / "requests"),
                  MODELYARD_SERVE_REQUEST_LOG_FLUSH_SECONDS="1") as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Forty real rows of the served model's data set."""
+    from pipelines.training import load_dataset
+
+    features, _ = load_dataset("breast_cancer")
+    return features.iloc[:40]
+
+
+@pytest.fixture(scope="module")
+def expected(bento_server, rows):
+    """What the in-process predictor answers for ``rows``: every route must answer the same."""
+    from registry.predictors import load_predictor
+
+    return load_predictor(bento_server.model_dir).predict(rows)

@@ -8,19 +8,6 @@ import httpx
 import pandas as pd
 import pytest
 
-from pipelines.training import load_dataset
-from registry.predictors import load_predictor
-
-
-@pytest.fixture(scope="module")
-def rows() -> pd.DataFrame:
-    features, _ = load_dataset("breast_cancer")
-    return features.iloc[:40]
-
-
-@pytest.fixture(scope="module")
-def expected(bento_server, rows) -> pd.DataFrame:
-    return load_predictor(bento_server.model_dir).predict(rows)
 
 
 @pytest.fixture(scope="module")

@@ -11,21 +11,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from pipelines.training import load_dataset
-from registry.predictors import load_predictor
 
 NAME = "breast_cancer_classifier"
-
-
-@pytest.fixture(scope="module")
-def rows() -> pd.DataFrame:
-    features, _ = load_dataset("breast_cancer")
-    return features.iloc[:25]
-
-
-@pytest.fixture(scope="module")
-def expected(bento_server, rows) -> pd.DataFrame:
-    return load_predictor(bento_server.model_dir).predict(rows)
 
 
 @pytest.fixture(scope="module")
