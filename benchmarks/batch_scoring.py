@@ -668,13 +668,22 @@ def main(argv: list[str] | None = None) -> int:
     parent = (args.workdir or Path(tempfile.gettempdir())).resolve()
     if parent == REPO or REPO in parent.parents:
         raise SystemExit(f"--workdir {parent} is inside the repository; generated data is GBs: choose another")
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="modelyard-batch-bench-", dir=parent))
-    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}")
-    try:
+    with throwaway_workdir(parent, "modelyard-batch-bench-", keep=args.keep) as work:
         return run_benchmark(args, work)
+
+
+@contextmanager
+def throwaway_workdir(parent: Path, prefix: str, *, keep: bool):
+    """A fresh folder under ``parent`` for one run, removed afterwards unless ``keep``; the run's
+    start time and command line are printed first."""
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}",
+          flush=True)
+    try:
+        yield work
     finally:
-        if args.keep:
+        if keep:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

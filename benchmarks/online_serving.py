@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import resource
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,7 +28,6 @@ import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +35,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.batch_scoring import (  # noqa: E402  (the repository must be on sys.path first)
-    MODEL_KINDS, _busy_cpu_seconds, _load, child_env, format_table, make_rows, register_model,
+    MODEL_KINDS, _busy_cpu_seconds, _load, child_env, format_table, make_rows, register_model, throwaway_workdir,
 )
 
 REQUEST_STREAM = 1_000_003  # the rows sent as requests: same law as training, a stream of their own
@@ -511,17 +509,9 @@ def main(argv: list[str] | None = None) -> int:
         run_load_child(args.child_load, args.child_result)
         return 0
     parent = (args.workdir or Path(tempfile.gettempdir())).resolve()
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="modelyard-online-bench-", dir=parent))
-    print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}; "
-          f"{_source_state()}", flush=True)
-    try:
+    with throwaway_workdir(parent, "modelyard-online-bench-", keep=args.keep) as work:
+        print(_source_state(), flush=True)
         return run_benchmark(args, work)
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
