@@ -1,9 +1,11 @@
 # The Modelyard image used by docker-compose.yaml: the locked environment plus the project.
 FROM python:3.11-slim
 ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never PATH=/app/.venv/bin:$PATH
-RUN pip install --no-cache-dir uv==0.13.8
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
+# Bootstraps with the uv the project locks; `uv sync` then puts that same uv in /app/.venv/bin,
+# which `bentoml build` finds first on PATH.
+RUN pip install --no-cache-dir "$(grep -o 'uv==[0-9.]*' pyproject.toml)"
 RUN uv sync --frozen --no-dev --no-install-project
 COPY registry registry
 COPY pipelines pipelines

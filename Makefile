@@ -1,7 +1,8 @@
 # Two commands set everything up on a fresh machine: `make demo` and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
-UV_VERSION := 0.13.8
+# The uv that makes the venv is the one the project locks (bentoml build runs it too).
+UV_VERSION := $(shell sed -n 's/^ *"uv==\([0-9.]*\)",*$$/\1/p' pyproject.toml)
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv

@@ -297,11 +297,11 @@ def bench_modelyard(bench: Bench, kind: str, ref: str, predictor) -> None:
 
 def bench_mlflow(bench: Bench, kind: str, ref: str, predictor) -> None:
     """(b): ``mlflow models serve`` on the same version, one uvicorn worker (its default); stopped by PID."""
-    from registry.processes import children, launch, stop
+    from registry.processes import children, launch, project_path, stop
 
     name, version = ref.split("/")
     port = free_port()
-    env = {**child_env(bench.settings), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**child_env(bench.settings), "PATH": project_path()}  # mlflow runs the uvicorn on PATH
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{name}/{version}",
                "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)]
     started = time.perf_counter()

@@ -41,7 +41,7 @@ from registry.errors import ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment
-from registry.processes import Process, children, is_running, launch as launch_process, log_tail, stop
+from registry.processes import Process, children, is_running, launch as launch_process, log_tail, project_path, stop
 from registry.refs import ModelRef, parse_ref
 from registry.settings import Settings, get_settings
 
@@ -344,7 +344,10 @@ def _bentoml_home(settings: Settings) -> Path:
 
 
 def _bentoml_env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "BENTOML_HOME": str(_bentoml_home(settings)), "BENTOML_DO_NOT_TRACK": "true"}
+    """For every bentoml subprocess: the deployment home's store, and the project's ``uv`` first
+    on PATH (``bentoml build`` runs it; without one it tries to pip-install one into the venv)."""
+    return {**os.environ, "BENTOML_HOME": str(_bentoml_home(settings)), "BENTOML_DO_NOT_TRACK": "true",
+            "PATH": project_path()}
 
 
 def _build_bento(model_dir: Path, name: str, version: int, settings: Settings) -> str:

@@ -12,9 +12,12 @@ import json
 import os
 import signal
 import subprocess
+import sysconfig
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+SCRIPTS = Path(sysconfig.get_path("scripts"))  # this environment's console scripts: the venv's bin
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,17 @@ class Process:
     pid: int
     start_ticks: int
     log: str
+
+
+def project_path() -> str:
+    """This process's PATH with the project's own scripts folder first.
+
+    Children look tools up on PATH (``bentoml build`` runs the first ``uv`` it finds, ``airflow
+    standalone`` runs ``airflow``), so they must find the locked ones, never a copy a machine
+    happens to have installed by hand.
+    """
+    rest = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join([str(SCRIPTS), *(entry for entry in rest if entry and entry != str(SCRIPTS))])
 
 
 def launch(name: str, command: list[str], *, env: dict[str, str], log: Path) -> Process:

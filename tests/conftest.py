@@ -24,8 +24,20 @@ os.environ.update({
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
 })
 
+# Tools a machine may have by hand, first on PATH and failing loudly: whatever the project runs
+# must be its own (registry.processes.project_path), or the suite is red on every machine, not
+# only on a new one.
+OUTSIDE_TOOLS = Path(tempfile.mkdtemp(prefix="modelyard-test-outside-tools-"))
+for _tool in ("uv", "uvx"):
+    (OUTSIDE_TOOLS / _tool).write_text(
+        "#!/bin/sh\n"
+        f'echo "modelyard tests: ran {_tool} from outside the project ($0 $*): the project must supply its own" >&2\n'
+        "exit 97\n")
+    (OUTSIDE_TOOLS / _tool).chmod(0o755)
+os.environ["PATH"] = f"{OUTSIDE_TOOLS}{os.pathsep}{os.environ.get('PATH', '')}"
+
 from registry.settings import Settings, get_settings  # noqa: E402
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port  # noqa: E402
 
 BUCKET = "modelyard-artifacts"
 

@@ -14,7 +14,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from registry.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.prefix) / "bin"
 SQL_CONN_VAR = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 FERNET_VAR = "AIRFLOW__CORE__FERNET_KEY"
 USERNAME = "admin"
@@ -104,7 +102,7 @@ def migrate(settings: Settings, **kw) -> None:
     """Create or upgrade Airflow's metadata database; a no-op when it is current."""
     env = airflow_env(settings, **kw)
     result = subprocess.run(
-        [str(VENV_BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True,
+        [str(processes.SCRIPTS / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True,
         stdin=subprocess.DEVNULL,
     )
     if result.returncode != 0:
@@ -122,7 +120,7 @@ def start(
     logs = airflow_home(settings) / "logs-stack"
     try:
         for name, args in COMPONENTS.items():
-            command = [str(VENV_BIN / "airflow"), *args]
+            command = [str(processes.SCRIPTS / "airflow"), *args]
             stack.processes.append(processes.launch(name, command, env=env, log=logs / f"{name}.log"))
             processes.write_run_file(stack.run_file, stack.processes, base_url=stack.base_url)
         _wait_until_healthy(stack, timeout)
@@ -365,7 +363,7 @@ def _paths_env(home: Path, dags_folder: Path | None) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         SQL_CONN_VAR: os.environ.get(SQL_CONN_VAR) or f"sqlite:///{home / 'airflow.db'}",
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": processes.project_path(),
     }
 
 
