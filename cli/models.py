@@ -95,7 +95,8 @@ def models_import(
 @models.command("expect")
 @handles_errors
 def models_expect(
-    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    ref: Annotated[str, typer.Argument(help="The model: NAME, NAME/VERSION or NAME@ALIAS (expectations hold for "
+                                            "every version).")],
     expectation: Annotated[Optional[str], typer.Argument(help="GX expectation type, e.g. expect_column_values_to_be_between.")] = None,
     kwargs: Annotated[str, typer.Option("--kwargs", help='JSON arguments, e.g. \'{"column": "age", "min_value": 0}\'.')] = "{}",
     remove: Annotated[Optional[int], typer.Option(help="Remove the expectation with this id.")] = None,
@@ -104,6 +105,7 @@ def models_expect(
     """Attach an extra input expectation to a model (or list them, or --remove ID)."""
     from registry.errors import ModelyardError
     from registry.expectations import attach_expectation, list_expectations, remove_expectation
+    from registry.refs import parse_ref
 
     if remove is not None:
         info = remove_expectation(remove)
@@ -114,10 +116,10 @@ def models_expect(
             arguments = json.loads(kwargs)
         except json.JSONDecodeError as error:
             raise ModelyardError(f"--kwargs is not valid JSON: {error}") from None
-        info = attach_expectation(name, expectation, arguments)
-        console.print(f"attached expectation {info.id} to {name}: {expectation} {json.dumps(arguments)}")
+        info = attach_expectation(ref, expectation, arguments)
+        console.print(f"attached expectation {info.id} to {info.model_name}: {expectation} {json.dumps(arguments)}")
         return
-    found = list_expectations(name)
+    found = list_expectations(parse_ref(ref).name)
     if as_json:
         print_json([item.model_dump(mode="json") for item in found])
     for item in [] if as_json else found:

@@ -51,13 +51,16 @@ def check_expectation(expectation_type: str, kwargs: dict[str, Any]) -> None:
 
 
 def attach_expectation(
-    model_name: str, expectation_type: str, kwargs: dict[str, Any], settings: Settings | None = None
+    model_ref: str, expectation_type: str, kwargs: dict[str, Any], settings: Settings | None = None
 ) -> ExpectationInfo:
+    """Attach to the model ``model_ref`` names (``NAME``, ``NAME/VERSION`` or ``NAME@ALIAS``):
+    expectations hold for every version, as batch scoring looks them up by the model's name.
+    A reference that resolves to no registered version is refused."""
     from registry.refs import parse_ref
     from registry.store import mlflow_client, resolve_version
 
     settings = settings or get_settings()
-    resolve_version(parse_ref(model_name), mlflow_client(settings))
+    model_name = resolve_version(parse_ref(model_ref), mlflow_client(settings)).name
     check_expectation(expectation_type, kwargs)
     with session_scope(settings) as session:
         row = ModelExpectation(model_name=model_name, expectation_type=expectation_type, kwargs=kwargs,
@@ -70,6 +73,7 @@ def attach_expectation(
 
 
 def list_expectations(model_name: str, settings: Settings | None = None) -> list[ExpectationInfo]:
+    """The expectations of the model named ``model_name`` (a name, not a reference)."""
     with session_scope(settings or get_settings()) as session:
         rows = session.scalars(select(ModelExpectation).where(ModelExpectation.model_name == model_name)
                                .order_by(ModelExpectation.id))

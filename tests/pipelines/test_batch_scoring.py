@@ -163,12 +163,15 @@ def test_regression_model_and_scoring_runs_in_the_modeldoc(settings, tmp_path):
     assert result.run_id in [run["id"] for run in doc.scoring_runs]
 
 
-def test_expectations_attached_to_the_model_apply_to_every_run(settings, tmp_path):
+@pytest.mark.parametrize("attached_to", ["diabetes_regressor", "diabetes_regressor@expected", "diabetes_regressor/1"])
+def test_expectations_attached_to_the_model_apply_to_every_run(settings, tmp_path, attached_to):
+    from registry.catalog import set_alias
     from registry.expectations import attach_expectation, remove_expectation
 
     features, _ = load_dataset("diabetes")
     features.to_parquet(tmp_path / "in.parquet")
-    attached = attach_expectation("diabetes_regressor", "expect_column_values_to_be_between",
+    set_alias("diabetes_regressor/1", "expected", settings)
+    attached = attach_expectation(attached_to, "expect_column_values_to_be_between",
                                   {"column": "bmi", "max_value": 0.1}, settings)
     try:
         result = score_batch(ScoringRequest(model_ref="diabetes_regressor/1", input_path=str(tmp_path / "in.parquet"),

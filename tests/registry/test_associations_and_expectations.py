@@ -73,3 +73,31 @@ def test_expectations_are_checked_by_great_expectations_when_attached(registered
         attach_expectation("diabetes_regressor", "expect_nothing", {})
     remove_expectation(info.id)
     assert list_expectations("diabetes_regressor") == []
+
+
+def test_an_expectation_attached_through_a_reference_belongs_to_the_model(registered):
+    from registry.catalog import set_alias
+
+    set_alias("diabetes_regressor/1", "champion")
+    by_alias = attach_expectation("diabetes_regressor@champion", "expect_column_values_to_not_be_null",
+                                  {"column": "bmi"})
+    by_version = attach_expectation("diabetes_regressor/1", "expect_column_values_to_not_be_null", {"column": "bp"})
+
+    assert (by_alias.model_name, by_version.model_name) == ("diabetes_regressor", "diabetes_regressor")
+    assert [e.id for e in list_expectations("diabetes_regressor")] == [by_alias.id, by_version.id]
+    with session_scope(registered) as session:
+        attached = [event for event in events_for(session, model_name="diabetes_regressor")
+                    if event.action == "expectation_attached"]
+    assert len(attached) == 2
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("diabetes_regressor@nobody", "alias"),
+    ("diabetes_regressor/9", "version 9"),
+    ("nope", "model 'nope' is not registered"),
+    ("diabetes regressor", "invalid model reference"),
+])
+def test_an_expectation_for_a_reference_that_resolves_to_nothing_is_refused(registered, ref, message):
+    with pytest.raises(ModelyardError, match=message):
+        attach_expectation(ref, "expect_column_values_to_not_be_null", {"column": "bmi"})
+    assert list_expectations("diabetes_regressor") == [] and list_expectations(ref) == []

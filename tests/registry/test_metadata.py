@@ -50,3 +50,23 @@ def test_a_failed_action_leaves_no_event(home):
         pass
     with session_scope(home) as session:
         assert events_for(session, model_name="m") == []
+
+
+def test_expectations_stored_under_a_reference_move_to_the_model_name(home):
+    """Rows written before 0004 held ``NAME@ALIAS`` or ``NAME/VERSION`` where the name belongs."""
+    from sqlalchemy import text
+
+    engine = engine_for(home.database_url)
+    config = alembic_config(home.database_url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+        for ref in ("churn@champion", "churn/3", "models:/churn@prod", "churn", "other.model-2"):
+            connection.execute(text("INSERT INTO model_expectations (model_name, expectation_type, kwargs, "
+                                    "created_at, created_by) VALUES (:ref, 'expect_x', '{}', CURRENT_TIMESTAMP, "
+                                    "'ana')"), {"ref": ref})
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        names = connection.execute(text("SELECT model_name FROM model_expectations ORDER BY id")).scalars().all()
+    assert names == ["churn", "churn", "churn", "churn", "other.model-2"]
