@@ -37,9 +37,29 @@ for _tool in ("uv", "uvx"):
 os.environ["PATH"] = f"{OUTSIDE_TOOLS}{os.pathsep}{os.environ.get('PATH', '')}"
 
 from registry.settings import Settings, get_settings  # noqa: E402
+from tests.listeners import ListenerWatch  # noqa: E402
 from tests.servers import Server, free_port  # noqa: E402
 
 BUCKET = "modelyard-artifacts"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def listener_watch():
+    """Every socket a process of this run listens on beyond loopback, sampled all run long."""
+    watch = ListenerWatch(os.getpid()).start()
+    yield watch
+    watch.stop()
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(listener_watch):
+    """Servers the project or the suite starts bind to loopback: the first test to end after one
+    listens wider errors, naming the process and the address (session fixtures start before
+    any function fixture, so a test cannot tell what listened before it began)."""
+    yield
+    wide = listener_watch.unreported()
+    if wide:
+        pytest.fail("listening beyond loopback:\n" + "\n".join(map(str, wide)), pytrace=False)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -180,26 +200,38 @@ def s3_settings(s3, tmp_path, monkeypatch):
     return settings, client, prefix
 
 
+@dataclass
+class DaskCluster:
+    address: str
+    servers: list[Server]
+
+
 @pytest.fixture(scope="session")
-def dask_cluster(tmp_path_factory):
-    """A real distributed cluster on loopback: a scheduler and two single-threaded worker processes."""
+def dask_servers(tmp_path_factory) -> DaskCluster:
+    """A real distributed cluster on loopback, started with the project's own commands: a
+    scheduler and two single-threaded worker processes."""
     from distributed import Client
 
-    bin_dir = Path(sys.executable).parent
+    from pipelines.scoring.cluster import scheduler_command, worker_command
+
     logs = tmp_path_factory.mktemp("dask")
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
-    scheduler = Server([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                        "--no-dashboard"], logs / "scheduler.log")
-    workers = Server([str(bin_dir / "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1",
-                      "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "4GB"], logs / "workers.log")
+    scheduler = Server(scheduler_command(port), logs / "scheduler.log")
+    workers = Server(worker_command(address, nworkers=2, nthreads=1), logs / "workers.log")
     try:
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=120)
-        yield address
+        yield DaskCluster(address, [scheduler, workers])
     finally:
         workers.stop()
         scheduler.stop()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(dask_servers) -> str:
+    """The address of ``dask_servers``' scheduler."""
+    return dask_servers.address
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,18 @@ class Server:
                 time.sleep(0.2)
         raise TimeoutError(f"{url} not up after {timeout}s:\n{self.log.read_text()[-2000:]}")
 
+    def session_pids(self) -> set[int]:
+        """This server and whatever it started that still lives in its session."""
+        pids = set()
+        for entry in Path("/proc").iterdir():
+            try:
+                raw = (entry / "stat").read_text() if entry.name.isdigit() else ""
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if raw and int(raw[raw.rindex(")") + 2:].split()[3]) == self.pid:
+                pids.add(int(entry.name))
+        return pids
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:
             os.killpg(self.pid, sig)
