@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import stat
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import pytest
 from cli.stack import airflow
 from registry import processes
 from registry.settings import Settings
+from tests.listeners import listeners_of
 from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(300)  # the first test also pays for a 20-45 s start
@@ -137,9 +137,7 @@ def test_unknown_dag_is_a_specific_error(stack, api):
 def test_stack_listens_on_loopback_only(stack):
     """No log server or health server on 0.0.0.0: only the api-server, on 127.0.0.1."""
     ours = {pid for process in stack.processes for pid in processes.session_members(process)}
-    listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
-    addresses = [line.split()[3] for line in listening.splitlines()
-                 if ours & {int(pid) for pid in re.findall(r"pid=(\d+)", line)}]
+    addresses = [f"{listener.address}:{listener.port}" for listener in listeners_of(ours)]
     assert addresses == [stack.base_url.removeprefix("http://")]
 
 
