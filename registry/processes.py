@@ -52,12 +52,12 @@ def launch(name: str, command: list[str], *, env: dict[str, str], log: Path) -> 
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
     popen.returncode = 0  # is_running() reaps it by PID; this keeps Popen from warning at exit
-    return Process(name, popen.pid, _stat(popen.pid)["start_ticks"], str(log))
+    return Process(name, popen.pid, proc_stat(popen.pid)["start_ticks"], str(log))
 
 
 def is_running(process: Process) -> bool:
     """True while this very process (same PID and start time) exists and is not a zombie."""
-    stat = _stat(process.pid)
+    stat = proc_stat(process.pid)
     if not stat or stat["start_ticks"] != process.start_ticks:
         return False
     if stat["state"] == "Z":
@@ -72,13 +72,13 @@ def session_members(process: Process) -> list[int]:
     Linux keeps a session id reserved while any member lives, so if the PID now belongs to
     another process, the old session has no members left and the new one is not ours.
     """
-    leader = _stat(process.pid)
+    leader = proc_stat(process.pid)
     if leader and leader["start_ticks"] != process.start_ticks:
         return []
     members = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            stat = _stat(int(entry.name))
+            stat = proc_stat(int(entry.name))
             if stat and stat["session"] == process.pid and stat["state"] != "Z":
                 members.append(int(entry.name))
     return members
@@ -141,14 +141,14 @@ def _reap(pid: int) -> None:
         pass  # not our child (started by another command): init reaps it
 
 
-def _stat(pid: int) -> dict:
-    """State, session and start time from /proc/<pid>/stat; empty when the PID does not exist."""
+def proc_stat(pid: int) -> dict:
+    """State, parent, session and start time from /proc/<pid>/stat; empty when the PID does not exist."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return {}
     fields = raw[raw.rindex(")") + 2:].split()  # the command name may contain spaces
-    return {"state": fields[0], "session": int(fields[3]), "start_ticks": int(fields[19])}
+    return {"state": fields[0], "ppid": int(fields[1]), "session": int(fields[3]), "start_ticks": int(fields[19])}
 
 
 def children(leader: Process) -> list[Process]:
@@ -157,9 +157,9 @@ def children(leader: Process) -> list[Process]:
     try:
         for task in Path(f"/proc/{leader.pid}/task").iterdir():
             for pid in (task / "children").read_text().split():
-                raw = Path(f"/proc/{pid}/stat").read_text()
-                start_ticks = int(raw[raw.rindex(")") + 2:].split()[19])
-                found.append(Process(f"{leader.name}-worker-{pid}", int(pid), start_ticks, leader.log))
+                stat = proc_stat(int(pid))
+                if stat:
+                    found.append(Process(f"{leader.name}-worker-{pid}", int(pid), stat["start_ticks"], leader.log))
     except (FileNotFoundError, ProcessLookupError):
         pass  # the leader or a child exited while we read
     return found

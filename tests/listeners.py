@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.processes import proc_stat
+
 LISTEN = "0A"  # TCP state in /proc/net/tcp
 UNOWNED_SAMPLES = 3  # a new wide socket with no owner among ours is foreign after this many looks
 
@@ -147,17 +149,9 @@ class ListenerWatch:
 
 
 def _process_table() -> dict[int, tuple[int, int]]:
-    """PID -> (parent PID, kernel start ticks), from /proc/<pid>/stat."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                raw = (entry / "stat").read_text()
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            fields = raw[raw.rindex(")") + 2:].split()
-            table[int(entry.name)] = (int(fields[1]), int(fields[19]))
-    return table
+    """PID -> (parent PID, kernel start ticks) of every process."""
+    stats = {int(entry.name): proc_stat(int(entry.name)) for entry in Path("/proc").iterdir() if entry.name.isdigit()}
+    return {pid: (stat["ppid"], stat["start_ticks"]) for pid, stat in stats.items() if stat}
 
 
 def _command(pid: int) -> str:

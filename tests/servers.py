@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from registry.processes import Process, proc_stat, session_members
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -54,15 +56,7 @@ class Server:
 
     def session_pids(self) -> set[int]:
         """This server and whatever it started that still lives in its session."""
-        pids = set()
-        for entry in Path("/proc").iterdir():
-            try:
-                raw = (entry / "stat").read_text() if entry.name.isdigit() else ""
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            if raw and int(raw[raw.rindex(")") + 2:].split()[3]) == self.pid:
-                pids.add(int(entry.name))
-        return pids
+        return set(session_members(Process("server", self.pid, proc_stat(self.pid).get("start_ticks", -1), str(self.log))))
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:

@@ -16,16 +16,21 @@ def test_migrations_create_every_table_and_reach_head(home):
         assert MigrationContext.configure(connection).get_current_revision() == head
 
 
+def _migrate(url: str, step, revision: str, then=None):
+    """``command.upgrade`` or ``downgrade`` to ``revision`` in one transaction, with ``then(connection)``
+    run in it afterwards; returns what ``then`` returns."""
+    config = alembic_config(url)
+    with engine_for(url).begin() as connection:
+        config.attributes["connection"] = connection
+        step(config, revision)
+        return then(connection) if then else None
+
+
 def test_migrations_downgrade_and_upgrade_cleanly(home):
     engine = engine_for(home.database_url)
-    config = alembic_config(home.database_url)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "base")
+    _migrate(home.database_url, command.downgrade, "base")
     assert "events" not in inspect(engine).get_table_names()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    _migrate(home.database_url, command.upgrade, "head")
     assert "events" in inspect(engine).get_table_names()
 
 
@@ -56,17 +61,15 @@ def test_expectations_stored_under_a_reference_move_to_the_model_name(home):
     """Rows written before 0004 held ``NAME@ALIAS`` or ``NAME/VERSION`` where the name belongs."""
     from sqlalchemy import text
 
-    engine = engine_for(home.database_url)
-    config = alembic_config(home.database_url)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0003")
+    def store_refs(connection):
         for ref in ("churn@champion", "churn/3", "models:/churn@prod", "churn", "other.model-2"):
             connection.execute(text("INSERT INTO model_expectations (model_name, expectation_type, kwargs, "
                                     "created_at, created_by) VALUES (:ref, 'expect_x', '{}', CURRENT_TIMESTAMP, "
                                     "'ana')"), {"ref": ref})
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-        names = connection.execute(text("SELECT model_name FROM model_expectations ORDER BY id")).scalars().all()
+
+    def stored_names(connection):
+        return connection.execute(text("SELECT model_name FROM model_expectations ORDER BY id")).scalars().all()
+
+    _migrate(home.database_url, command.downgrade, "0003", store_refs)
+    names = _migrate(home.database_url, command.upgrade, "head", stored_names)
     assert names == ["churn", "churn", "churn", "churn", "other.model-2"]
