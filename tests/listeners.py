@@ -29,12 +29,17 @@ class Listener:
 
     @property
     def loopback(self) -> bool:
-        address = ipaddress.ip_address(self.address)
-        mapped = getattr(address, "ipv4_mapped", None)
-        return address.is_loopback or bool(mapped and mapped.is_loopback)
+        return is_loopback(self.address)
 
     def __str__(self) -> str:
         return f"PID {self.pid} ({self.command}) listens on {self.address}:{self.port}"
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8, ::1, or IPv4 loopback mapped into IPv6."""
+    parsed = ipaddress.ip_address(address)
+    mapped = getattr(parsed, "ipv4_mapped", None)
+    return parsed.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def listening_sockets() -> dict[int, tuple[str, int]]:
@@ -90,7 +95,7 @@ class ListenerWatch:
         self.wide: list[Listener] = []
         self._reported = 0
         self._looks: dict[int, int] = {inode: UNOWNED_SAMPLES for inode in listening_sockets()}  # before us
-        self.ours.add((root, _process_table()[root][1]))
+        self.ours.add((root, proc_stat(root)["start_ticks"]))
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="listener-watch", daemon=True)
@@ -117,23 +122,20 @@ class ListenerWatch:
             return {pid for pid, (_, start) in table.items() if (pid, start) in self.ours}
 
     def sample(self) -> list[Listener]:
-        """Look now; returns every wide listener found so far."""
+        """Look now (ancestry too, so orphans stay ours); returns every wide listener found so far."""
+        ours = self.our_pids()
         sockets = listening_sockets()
         with self._lock:
-            new = {inode: where for inode, where in sockets.items() if self._looks.get(inode, 0) < UNOWNED_SAMPLES
-                   and not ipaddress.ip_address(where[0]).is_loopback}
-        if new:
-            owners = sockets_of(self.our_pids())
-            with self._lock:
-                for inode, (address, port) in new.items():
-                    if inode in owners:
-                        listener = Listener(address, port, owners[inode], _command(owners[inode]))
-                        if not listener.loopback:
-                            self.wide.append(listener)
-                        self._looks[inode] = UNOWNED_SAMPLES
-                    else:
-                        self._looks[inode] = self._looks.get(inode, 0) + 1
+            new = {inode: where for inode, where in sockets.items()
+                   if self._looks.get(inode, 0) < UNOWNED_SAMPLES and not is_loopback(where[0])}
+        owners = sockets_of(ours) if new else {}
         with self._lock:
+            for inode, (address, port) in new.items():
+                if inode in owners:
+                    self.wide.append(Listener(address, port, owners[inode], _command(owners[inode])))
+                    self._looks[inode] = UNOWNED_SAMPLES
+                else:
+                    self._looks[inode] = self._looks.get(inode, 0) + 1
             return list(self.wide)
 
     def unreported(self) -> list[Listener]:

@@ -10,8 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-
+from registry.processes import proc_stat
 from tests.listeners import listeners_of
 
 WIDE_SERVER = """
@@ -47,11 +46,12 @@ def test_the_watch_names_an_orphaned_descendant_listening_wide(tmp_path, listene
     _wait_for(lambda: grandchild.exists() and grandchild.read_text().isdigit())
     pid = int(grandchild.read_text())
     try:
-        assert pid in listener_watch.our_pids()  # seen while its parent lives
+        listener_watch.sample()  # what the watch's thread does twice a second, while the parent lives
         go.unlink()
         parent.wait(timeout=10)
         _wait_for(lambda: grandchild.read_text() == "listening")
-        assert Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] != str(parent.pid)
+        assert proc_stat(pid)["ppid"] != parent.pid
+        assert pid in listener_watch.our_pids()  # no longer a descendant, still the run's
 
         wide = listener_watch.unreported()
 
