@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +46,7 @@ CONTENDED_CORES = 0.2  # others' CPU above this is called out under the table
 READY_TIMEOUT = 120.0
 RUNNERS = {"modelyard": "(a) modelyard", "backend": "(a) backend direct", "mlflow": "(b) mlflow serve",
            "floor": "(c) in-process"}
-DEPLOY_STEPS = {"build": "build (download, load, bentoml build)", "_build_bento": "of which bentoml build",
+DEPLOY_STEPS = {"build": "build (download, load, bentoml build)", "bentoml build": "of which bentoml build",
                 "launch": "launch", "check_health": "wait for /readyz", "check_parity": "parity check",
                 "promote": "promote (gateway, alias)"}
 
@@ -245,40 +244,16 @@ def free_port() -> int:
 
 # --- the runners ---------------------------------------------------------------------------------
 
-@contextmanager
-def timed_steps(module, steps: dict[str, str], into: dict[str, float]):
-    """Time the named functions of ``module`` (those it still has) while the block runs."""
-    originals = {name: getattr(module, name) for name in steps if hasattr(module, name)}
-
-    def timed(name, function):
-        def wrapper(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                into[steps[name]] = into.get(steps[name], 0.0) + time.perf_counter() - started
-        return wrapper
-
-    for name, function in originals.items():
-        setattr(module, name, timed(name, function))
-    try:
-        yield into
-    finally:
-        for name, function in originals.items():
-            setattr(module, name, function)
-
-
 def bench_modelyard(bench: Bench, kind: str, ref: str, predictor) -> None:
     """(a): the real deploy path, timed as deploy-to-ready, then every concurrency; always undeployed."""
     from bento_services import deploy
 
-    steps: dict[str, float] = {}
+    seconds: dict[str, float] = {}
     started = time.perf_counter()
-    with timed_steps(deploy, DEPLOY_STEPS, steps):
-        info = deploy.deploy_model(ref, port=free_port(), settings=bench.settings)
+    info = deploy.deploy_model(ref, port=free_port(), settings=bench.settings, timings=seconds)
     try:
         bench.ready_s[(kind, "modelyard")] = time.perf_counter() - started
-        bench.deploy_steps[kind] = steps
+        bench.deploy_steps[kind] = {DEPLOY_STEPS[step]: value for step, value in seconds.items() if step in DEPLOY_STEPS}
         print(f"  [{kind}] deployed {ref} at {info.url} in {bench.ready_s[(kind, 'modelyard')]:.1f} s "
               f"(pids {info.pids})", flush=True)
         url = f"{info.url}/predict"
@@ -291,7 +266,7 @@ def bench_modelyard(bench: Bench, kind: str, ref: str, predictor) -> None:
             for runner, target, pids in targets:
                 bench.load_cell(kind, runner, target, concurrency, pids)
     finally:
-        deploy.undeploy(ref.split("/")[0], bench.settings)
+        deploy.undeploy(ref.split("/")[0], settings=bench.settings)
     bench.agreement.append(f"{kind}: (a) {agree}")
 
 
@@ -333,7 +308,7 @@ def _listener_pids(url: str) -> list[int]:
 
 
 def _wait_mlflow_ready(leader, url: str) -> None:
-    from bento_services.deploy import wait_ready
+    from bento_services.servers import wait_ready
 
     try:
         wait_ready(leader, url, READY_TIMEOUT, path="/ping")

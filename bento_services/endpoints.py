@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from bento_services.gateway import STATUS_PATH, write_route
-from registry.errors import ModelyardError
+from registry.errors import ConflictError, ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Endpoint
 from registry.processes import Process, is_running, launch, log_tail, stop
@@ -34,6 +34,10 @@ DRAIN_TIMEOUT = 120.0
 
 class EndpointError(ModelyardError):
     """The model's endpoint cannot be started or switched."""
+
+
+class PortTakenError(EndpointError, ConflictError):
+    """The port asked for is another model's, another program's, or not the one the model holds."""
 
 
 class EndpointInfo(BaseModel):
@@ -68,15 +72,15 @@ def endpoint_port(name: str, requested: int | None, settings: Settings) -> int:
         current = session.get(Endpoint, name)
         if current is not None:
             if requested not in (None, current.port):
-                raise EndpointError(f"model {name!r} is served on port {current.port}; undeploy it before "
-                                    f"moving its endpoint to port {requested}")
+                raise PortTakenError(f"model {name!r} is served on port {current.port}; undeploy it before "
+                                    f"moving its endpoint to port {requested}", field="port")
             return current.port
         taken = {row.port for row in session.scalars(select(Endpoint))}
     if requested is not None:
         if requested in taken:
-            raise EndpointError(f"port {requested} is the endpoint of another model")
+            raise PortTakenError(f"port {requested} is the endpoint of another model", field="port")
         if not port_is_free(requested, settings.serve_host):
-            raise EndpointError(f"port {requested} on {settings.serve_host} is in use by another program")
+            raise PortTakenError(f"port {requested} on {settings.serve_host} is in use by another program", field="port")
         return requested
     port = FIRST_PORT
     while port in taken or not port_is_free(port, settings.serve_host):
@@ -113,7 +117,7 @@ def route_to(name: str, port: int, upstream: str, route: dict, settings: Setting
     else:
         stop(processes, timeout=10.0)  # whatever is left of a dead gateway
         if not port_is_free(port, settings.serve_host):
-            raise EndpointError(f"port {port} on {settings.serve_host} is in use by another program")
+            raise PortTakenError(f"port {port} on {settings.serve_host} is in use by another program")
         processes = [_launch_gateway(name, port, settings)]
         _wait_for_route(local, upstream, processes[0])
     with session_scope(settings) as session:

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bento_services import deploy, endpoints
+from bento_services import chain, endpoints
+from bento_services.servers import stop_server
+from bento_services.steps import DeployContext, build_of, run_chain
+from registry.deployments import backend_url, is_healthy, recorded_processes
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment
-from registry.settings import Settings, get_settings
+from registry.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -34,45 +37,39 @@ class Repair:
     detail: str = ""
 
 
-def reconcile(settings: Settings | None = None) -> list[Repair]:
+def reconcile(*, settings: Settings, actor: str | None = None) -> list[Repair]:
     """Restart what died among running deployments; one ``Repair`` per running deployment."""
-    settings = settings or get_settings()
+    actor = actor or settings.user
     with session_scope(settings) as session:
         rows = list(session.scalars(select(Deployment).where(Deployment.status == "running").order_by(Deployment.id.desc())))
     latest = {}
     for row in rows:
         latest.setdefault(row.model_name, row)
-    return [_reconcile_one(row, settings) for row in latest.values()]
+    return [_reconcile_one(row, settings, actor) for row in latest.values()]
 
 
-def _reconcile_one(row: Deployment, settings: Settings) -> Repair:
+def _reconcile_one(row: Deployment, settings: Settings, actor: str) -> Repair:
     try:
-        if not deploy.is_healthy(row):
-            return _restart_backend(row, settings)  # routing to the new server restarts a dead gateway too
+        if not is_healthy(row):
+            return _restart_backend(row, settings, actor)  # routing to the new server restarts a dead gateway too
         endpoint = endpoints.get_endpoint(row.model_name, settings)
         if endpoint is None or endpoints.gateway_running(row.model_name, settings):
             return Repair(row.model_name, row.model_version, row.id, "ok")
-        endpoints.route_to(row.model_name, endpoint.port, deploy.backend_url(row),
+        endpoints.route_to(row.model_name, endpoint.port, backend_url(row),
                            {"model_name": row.model_name, "model_version": row.model_version}, settings)
-        _event(row, "endpoint_restarted", {"url": endpoint.url}, settings)
+        _event(row, "endpoint_restarted", {"url": endpoint.url}, settings, actor)
         return Repair(row.model_name, row.model_version, row.id, "gateway_restarted", endpoint.url)
     except Exception as error:  # one model's failure must not stop the others' repair
-        _event(row, "reconcile_failed", {"reason": f"{type(error).__name__}: {error}"[:2000]}, settings)
+        _event(row, "reconcile_failed", {"reason": f"{type(error).__name__}: {error}"[:2000]}, settings, actor)
         return Repair(row.model_name, row.model_version, row.id, "failed", f"{type(error).__name__}: {error}")
 
 
-def _restart_backend(row: Deployment, settings: Settings) -> Repair:
-    """The same bento on a new port, checked, then routed; the row keeps its id."""
-    deploy.stop_server(deploy.recorded_processes(row))  # whatever half of it is left
-    built = deploy.bento_of(row, settings)
-    launched = None
-    try:
-        launched = deploy.check_health(deploy.launch(built, settings))
-        deploy.check_parity(launched)
-    except Exception:
-        if launched:
-            deploy.stop_server(launched.process_list())
-        raise
+def _restart_backend(row: Deployment, settings: Settings, actor: str) -> Repair:
+    """The same bento on a new port, checked (``chain.RESTART``), then routed; the row keeps its id."""
+    stop_server(recorded_processes(row))  # whatever half of it is left
+    ctx = DeployContext(settings=settings, actor=actor, record_failures=False)
+    built = build_of(row, ctx)
+    launched = run_chain(chain.RESTART, built, ctx)
     endpoint = endpoints.get_endpoint(row.model_name, settings)
     if endpoint is not None:
         endpoints.route_to(row.model_name, endpoint.port, launched.url,
@@ -82,12 +79,12 @@ def _restart_backend(row: Deployment, settings: Settings) -> Repair:
         current.port, current.pids, current.bento_tag = launched.port, launched.processes, built.bento_tag
         current.status_reason = "restarted by reconcile"
     _event(row, "deployment_restarted", {"backend_url": launched.url,
-                                         "pids": [record["pid"] for record in launched.processes]}, settings)
+                                         "pids": [record["pid"] for record in launched.processes]}, settings, actor)
     where = f", served at {endpoint.url}" if endpoint else ""
     return Repair(row.model_name, row.model_version, row.id, "restarted", f"new server {launched.url}{where}")
 
 
-def _event(row: Deployment, action: str, details: dict, settings: Settings) -> None:
+def _event(row: Deployment, action: str, details: dict, settings: Settings, actor: str) -> None:
     with session_scope(settings) as session:
-        record_event(session, actor=settings.user, action=action, model_name=row.model_name,
+        record_event(session, actor=actor, action=action, model_name=row.model_name,
                      model_version=row.model_version, details={"deployment_id": row.id, **details})

@@ -14,6 +14,14 @@ from cli.output import errors
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
+# The option that sets each field the service layer names in its errors.
+FLAGS = {
+    "trusted_types": "--trust-type", "trust_pickle": "--trust-pickle", "flavor": "--flavor", "target": "--target",
+    "sample": "--sample", "name": "--name", "schedule": "--schedule", "input_path": "--input",
+    "output_path": "--output", "policy": "--policy", "output_format": "--format", "key_columns": "--key",
+    "port": "--port", "workflow": "--workflow",
+}
+
 
 def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -28,14 +36,16 @@ def handles_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from cli.stack.airflow import AirflowApiError, AirflowStackError
+        from cli.stack.airflow import AirflowStackError
         from registry.errors import ModelyardError
 
         quiet_libraries()
         try:
             return command(*args, **kwargs)
-        except (ModelyardError, AirflowStackError, AirflowApiError) as error:
-            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        except (ModelyardError, AirflowStackError) as error:
+            flag = FLAGS.get(getattr(error, "field", None) or "")
+            hint = f" ({flag})" if flag else ""
+            errors.print(f"[red]error:[/red] {error}{hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper

@@ -75,9 +75,10 @@ def demo(
         _demo_airflow(result, port)  # deploys through the deploy_model DAG, as the Models page does
     else:
         from bento_services.deploy import deploy_model
+        from registry.settings import get_settings
 
         console.print(f"[dim]-[/dim] deploying {name}@champion as an online service")
-        deploy_model(f"{name}@champion")
+        deploy_model(f"{name}@champion", settings=get_settings())
     answer = ask_endpoint(name)
     console.print(f"Online: [bold]{answer.url}[/bold] serves {name}/{answer.model_version}; "
                   f"POST /predict -> {answer.predict}; V2 infer -> {answer.v2}")
@@ -85,26 +86,28 @@ def demo(
 
 
 def _demo_airflow(result, port: int) -> None:
-    """Start the embedded Airflow, run batch_scoring and deploy_model as DAG runs through the
-    REST API, stop Airflow (the deployed server keeps running: it is not Airflow's)."""
-    from cli.stack.airflow import start
+    """Run batch_scoring and deploy_model as DAG runs through the REST API of the embedded Airflow,
+    which is left running with the Models page (a stack this home already runs is reused)."""
+    from cli.stack.airflow import AirflowStackError, admin_password, running_api, start
     from registry.settings import get_settings
 
-    console.print("[dim]-[/dim] starting the embedded Airflow and triggering batch_scoring, then deploy_model")
-    stack = start(get_settings(), api_port=port)
+    settings = get_settings()
     try:
-        with stack.api() as api:
-            api.wait_for_dag("batch_scoring", timeout=120)
-            conf = {"model_ref": f"{result.scoring.model_name}@champion", "input_path": result.scoring.input_path,
-                    "output_path": result.scoring.output_path.replace("scored", "scored_by_airflow"),
-                    "policy": "quarantine", "output_format": "parquet"}
-            run_dag(api, "batch_scoring", conf, timeout=900)
-            api.wait_for_dag("deploy_model", timeout=120)
-            run_dag(api, "deploy_model", {"model_ref": f"{result.scoring.model_name}@champion", "port": 0},
-                    timeout=600)
-    finally:
-        stack.stop()
-    console.print(f"Browse it yourself: `modelyard stack up --port {port}`, then open http://127.0.0.1:{port} (user admin).")
+        api = running_api(settings)
+        console.print(f"[dim]-[/dim] using the embedded Airflow already running at {api.base_url}")
+    except AirflowStackError:
+        console.print("[dim]-[/dim] starting the embedded Airflow (scheduler, dag-processor, api-server with the Models page)")
+        api = start(settings, api_port=port).api()
+    with api:
+        api.wait_for_dag("batch_scoring", timeout=120)
+        conf = {"model_ref": f"{result.scoring.model_name}@champion", "input_path": result.scoring.input_path,
+                "output_path": result.scoring.output_path.replace("scored", "scored_by_airflow"),
+                "policy": "quarantine", "output_format": "parquet"}
+        run_dag(api, "batch_scoring", conf, timeout=900)
+        api.wait_for_dag("deploy_model", timeout=120)
+        run_dag(api, "deploy_model", {"model_ref": f"{result.scoring.model_name}@champion", "port": 0}, timeout=600)
+    console.print(f"Models page: [bold]{api.base_url}/plugin/models[/bold] (login admin, password "
+                  f"{admin_password(settings)}); Airflow stays up: `modelyard stack down` stops it.")
 
 
 @db.command("upgrade")

@@ -96,8 +96,8 @@ def runs(
 @handles_errors
 def associate(
     ref: Annotated[str, typer.Argument(help="NAME@ALIAS follows the alias at each run; NAME/VERSION pins.")],
-    input_path: Annotated[str, typer.Option("--input", "-i", help="Input file, folder or glob.")],
-    output_path: Annotated[str, typer.Option("--output", "-o", help="Output folder; Airflow templates like {{ ds }} allowed.")],
+    input_path: Annotated[str, typer.Option("--input", "-i", help="Input file, folder or glob, under a data root.")],
+    output_path: Annotated[str, typer.Option("--output", "-o", help="Output folder under a data root; Airflow templates like {{ ds }} allowed.")],
     workflow: Annotated[str, typer.Option(help="The scoring workflow (DAG) to plug into.")] = "batch_scoring",
     schedule: Annotated[Optional[str], typer.Option(help="Cron expression or preset (@daily); none: on demand.")] = None,
     policy: Annotated[str, typer.Option(help="fail|quarantine")] = "fail",
@@ -109,9 +109,8 @@ def associate(
     """Associate a model with a scoring workflow; a scheduled DAG appears for it."""
     from registry.associations import create_association
 
-    options = {"output_format": fmt, **({"key_columns": key} if key else {})}
     info = create_association(ref, workflow=workflow, input_path=input_path, output_path=output_path,
-                              schedule=schedule, policy=policy, name=name, options=options)
+                              schedule=schedule, policy=policy, name=name, output_format=fmt, key_columns=key)
     if as_json:
         print_json(info.model_dump_json(indent=2))
     else:

@@ -24,9 +24,10 @@ def deploy(
 ):
     """Build a bento for the version, serve it, check it, then point `production` at it."""
     from bento_services.deploy import deploy_model
+    from registry.settings import get_settings
 
-    errors.print(f"[dim]-[/dim] deploying {ref}: build, launch, health check, parity check")
-    _print_deployment(deploy_model(ref, port=port), as_json)
+    errors.print(f"[dim]-[/dim] deploying {ref}: build, launch, health check, parity check, promote")
+    _print_deployment(deploy_model(ref, port=port, settings=get_settings()), as_json)
 
 
 @handles_errors
@@ -36,9 +37,10 @@ def rollback(
 ):
     """Serve the previously deployed version again at the same URL (from its bento)."""
     from bento_services.deploy import rollback as roll_back
+    from registry.settings import get_settings
 
-    errors.print(f"[dim]-[/dim] rolling {name} back: launch, health check, parity check")
-    _print_deployment(roll_back(name), as_json)
+    errors.print(f"[dim]-[/dim] rolling {name} back: launch, health check, parity check, promote")
+    _print_deployment(roll_back(name, settings=get_settings()), as_json)
 
 
 def _print_deployment(info, as_json: bool) -> None:
@@ -53,8 +55,9 @@ def _print_deployment(info, as_json: bool) -> None:
 def undeploy(name: Annotated[str, typer.Argument(help="Registered model name.")]):
     """Stop a model's running deployment (its artifacts and bento stay)."""
     from bento_services.deploy import undeploy as stop_deployment
+    from registry.settings import get_settings
 
-    info = stop_deployment(name)
+    info = stop_deployment(name, settings=get_settings())
     console.print(f"stopped {info.model_name}/{info.model_version} ({info.url})")
 
 
@@ -63,9 +66,10 @@ def undeploy(name: Annotated[str, typer.Argument(help="Registered model name.")]
 def deployments_list(as_json: JsonOption = False):
     """Every deployment, newest first, with a live health check of the running ones."""
     from cli.output import deployments_table
-    from bento_services.deploy import list_deployments
+    from registry.deployments import list_deployments
+    from registry.settings import get_settings
 
-    found = list_deployments()
+    found = list_deployments(settings=get_settings())
     if as_json:
         print_json([deployment.model_dump(mode="json") for deployment in found])
     else:
@@ -79,8 +83,9 @@ def deployments_reconcile(as_json: JsonOption = False):
     from dataclasses import asdict
 
     from bento_services.reconcile import reconcile
+    from registry.settings import get_settings
 
-    repairs = reconcile()
+    repairs = reconcile(settings=get_settings())
     if as_json:
         print_json([asdict(repair) for repair in repairs])
         return

@@ -23,7 +23,7 @@ def stack_up(port: Annotated[int, typer.Option(help="Port of the Airflow UI and 
 
     started = start(get_settings(), api_port=port)
     console.print(f"Airflow is up at {started.base_url} (user {started.username}, password {started.password})")
-    for repair in reconcile(get_settings()):
+    for repair in reconcile(settings=get_settings()):
         console.print(f"deployment {repair.model_name}/{repair.model_version}: {repair.action} {repair.detail}".rstrip())
     console.print("stop it with `modelyard stack down`")
 

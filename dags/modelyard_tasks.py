@@ -26,6 +26,11 @@ def _dask_address() -> str | None:
     return f"tcp://{connection.host}:{connection.port or 8786}"
 
 
+def acting_user(context) -> str:
+    """Who triggered the run (the Models page's or the REST API's user), else the DAG itself."""
+    return context["dag_run"].triggering_user_name or f"airflow:{context['dag'].dag_id}"
+
+
 def _run_id() -> str:
     """One scoring run id per DAG run, so a retried task replaces its own output."""
     context = get_current_context()
@@ -80,7 +85,7 @@ def score_batch(request: dict, model: dict, validation: dict) -> dict:
     from registry.settings import get_settings
 
     settings = get_settings().model_copy(update={"dask_scheduler": _dask_address()})
-    request = ScoringRequest(**request, run_id=_run_id())
+    request = ScoringRequest(**request, run_id=_run_id(), requested_by=acting_user(get_current_context()))
     return score(request, ResolvedModel(**model), settings=settings).model_dump(mode="json")
 
 

@@ -7,11 +7,12 @@ the task, so the run shows red and the reason is in its log and in the events. I
 Celery queue `MODELYARD_SERVING_QUEUE`, on the machine that hosts the model servers.
 """
 
-import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import dag, task
+
+from serving_tasks import SERVING_QUEUE
 
 
 @task
@@ -21,8 +22,10 @@ def reconcile() -> list[dict]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from bento_services.reconcile import reconcile as reconcile_deployments
+    from registry.settings import get_settings
 
-    repairs = [asdict(repair) for repair in reconcile_deployments()]
+    repaired = reconcile_deployments(settings=get_settings(), actor="airflow:reconcile_deployments")
+    repairs = [asdict(repair) for repair in repaired]
     failed = [repair for repair in repairs if repair["action"] == "failed"]
     if failed:
         raise AirflowFailException(f"could not restart: {failed}")
@@ -39,7 +42,7 @@ def reconcile() -> list[dict]:
     doc_md=__doc__,
     tags=["modelyard", "serving"],
     default_args={"owner": "modelyard", "retries": 1, "retry_delay": timedelta(minutes=1),
-                  "queue": os.environ.get("MODELYARD_SERVING_QUEUE", "default")},
+                  "queue": SERVING_QUEUE},
 )
 def reconcile_deployments():
     reconcile()

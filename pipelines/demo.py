@@ -20,6 +20,7 @@ from registry.download import download_model
 from registry.importing import import_model
 from registry.modeldoc import build_modeldoc, write_modeldoc
 from registry.registration import RegisteredVersion
+from registry.errors import ModelyardError
 from registry.settings import Settings, get_settings
 
 EXTERNAL_MODEL = "wine_xgboost"
@@ -46,10 +47,11 @@ def ask_endpoint(name: str, settings: Settings | None = None, rows: int = 2) -> 
     """Two breast cancer rows through the model's running endpoint, as JSON records and as a V2 tensor."""
     import httpx
 
-    from bento_services.deploy import list_deployments
+    from registry.deployments import list_deployments
     from pipelines.training import load_dataset
 
-    running = [row for row in list_deployments(settings, live=False) if row.model_name == name and row.status == "running"]
+    found = list_deployments(settings=settings or get_settings(), live=False, model_name=name)
+    running = [row for row in found if row.status == "running"]
     if not running:
         raise LookupError(f"model {name!r} has no running deployment")
     url = running[0].url
@@ -98,6 +100,14 @@ def write_batch_input(path: Path, copies: int = 20) -> Path:
     return path
 
 
+def demo_data_folder(settings: Settings) -> Path:
+    """The demo's batch data: under the first local data root, where associations may read and write."""
+    local = [root for root in settings.data_roots if "://" not in root]
+    if not local:
+        raise ModelyardError("the demo writes its batch data locally: configure a local folder among the data roots")
+    return Path(local[0]) / "demo"
+
+
 def _nightly_association(first: RegisteredVersion, source: Path, out: Path, settings: Settings) -> AssociationInfo:
     existing = [a for a in list_associations(first.name, settings) if a.name == "demo_nightly"]
     if existing:
@@ -132,13 +142,14 @@ def run_demo(
     write_modeldoc(build_modeldoc(f"{first.name}@champion", settings), "html", modeldoc)
     download = download_model(f"{first.name}@champion", out / f"{first.name}.zip", settings).path
     progress("batch scoring a day's data on a local Dask cluster (bad rows quarantined)")
-    source = write_batch_input(out / "batch" / "input.parquet")
+    batch = demo_data_folder(settings)
+    source = write_batch_input(batch / "input.parquet")
     scoring = score_batch(ScoringRequest(
         model_ref=f"{first.name}@champion", input_path=str(source),
-        output_path=str(out / "batch" / "scored"), policy="quarantine"), settings=settings)
+        output_path=str(batch / "scored"), policy="quarantine"), settings=settings)
     log_to_mlflow(scoring, settings)
     progress("associating the champion with the batch_scoring workflow, nightly")
-    association = _nightly_association(first, source, out / "batch", settings)
+    association = _nightly_association(first, source, batch, settings)
     return DemoResult(
         trained=trained, imported=imported, models=list_models(settings), modeldoc=modeldoc,
         download=download, scoring=scoring, association=association,

@@ -101,34 +101,63 @@ def read_card(client, version, location: str | None = None) -> ModelCard:
 
 
 def list_models(settings: Settings | None = None) -> list[ModelSummary]:
-    """Every registered model with its latest version, aliases and key validation metric."""
+    """Every registered model with its latest version, aliases and key validation metric.
+
+    A fixed number of store calls whatever the number of models: every model, every version and
+    the runs of the latest versions are each fetched in pages, then matched here."""
     client = mlflow_client(settings)
-    summaries, token = [], None
+    models = _every_page(lambda token: client.search_registered_models(max_results=1000, page_token=token,
+                                                                        order_by=["name ASC"]))
+    by_name: dict[str, list] = {}
+    for version in _every_page(lambda token: client.search_model_versions(max_results=10000, page_token=token)):
+        by_name.setdefault(version.name, []).append(version)
+    latest = {name: max(versions, key=lambda v: int(v.version)) for name, versions in by_name.items()}
+    metrics = run_metrics(client, [version.run_id for version in latest.values() if version.run_id])
+    return [_summarise(model, latest.get(model.name), len(by_name.get(model.name, [])), metrics) for model in models]
+
+
+def _every_page(search) -> list:
+    found, token = [], None
     while True:
-        page = client.search_registered_models(max_results=200, page_token=token, order_by=["name ASC"])
-        summaries.extend(_summarise(client, model) for model in page)
+        page = search(token)
+        found.extend(page)
         token = page.token
         if not token:
-            return summaries
+            return found
 
 
-def _summarise(client, model) -> ModelSummary:
-    versions = client.search_model_versions(f"name = '{model.name}'", order_by=["version_number DESC"])
-    latest = versions[0] if versions else None
+def run_metrics(client, run_ids: list[str], chunk: int = 100) -> dict[str, dict[str, float]]:
+    """Run id -> metrics, fetched a hundred runs per search."""
+    if not run_ids:
+        return {}
+    experiments = [e.experiment_id for e in _every_page(lambda token: client.search_experiments(page_token=token))]
+    found: dict[str, dict[str, float]] = {}
+    for start in range(0, len(run_ids), chunk):
+        ids = ", ".join(f"'{run_id}'" for run_id in run_ids[start:start + chunk])
+        runs = _every_page(lambda token: client.search_runs(experiments, f"attributes.run_id IN ({ids})",
+                                                            max_results=chunk, page_token=token))
+        found.update({run.info.run_id: run.data.metrics for run in runs})
+    return found
+
+
+def _key_metric(task: str | None, metrics: dict[str, float]) -> tuple[str | None, float | None]:
+    if task not in KEY_METRIC:
+        return None, None
+    metric = f"validation_{KEY_METRIC[task]}"
+    if metric not in metrics and task == "classification":
+        metric = "validation_accuracy"
+    value = metrics.get(metric)
+    return (metric, value) if value is not None else (None, None)
+
+
+def _summarise(model, latest, count: int, metrics: dict[str, dict[str, float]]) -> ModelSummary:
     tags = latest.tags if latest else {}
     task = tags.get("modelyard.task")
-    metric, value = None, None
-    if latest is not None and latest.run_id and task in KEY_METRIC:
-        metric = f"validation_{KEY_METRIC[task]}"
-        metrics = client.get_run(latest.run_id).data.metrics
-        if metric not in metrics and task == "classification":
-            metric = "validation_accuracy"
-        value = metrics.get(metric)
-        metric = metric if value is not None else None
+    metric, value = _key_metric(task, metrics.get(latest.run_id, {}) if latest and latest.run_id else {})
     return ModelSummary(
         name=model.name,
         latest_version=int(latest.version) if latest else None,
-        versions=len(versions),
+        versions=count,
         aliases={alias: int(number) for alias, number in (model.aliases or {}).items()},
         flavor=tags.get("modelyard.flavor"),
         task=task,
@@ -139,6 +168,123 @@ def _summarise(client, model) -> ModelSummary:
         created_at=_when(model.creation_timestamp),
         updated_at=_when(model.last_updated_timestamp),
     )
+
+
+class VersionSummary(BaseModel):
+    """One version as the Models page lists it: its metrics side by side with the others'."""
+
+    name: str
+    version: int
+    aliases: list[str]
+    description: str | None
+    created_at: datetime
+    flavor: str | None
+    task: str | None
+    origin: str | None
+    run_id: str | None
+    training_metrics: dict[str, float]
+    validation_metrics: dict[str, float]
+    plots: list[dict[str, str]]
+
+
+def list_versions(name: str, *, settings: Settings, plots: bool = True) -> list[VersionSummary]:
+    """Every version of the model, newest first, with training and validation metrics (and, with
+    ``plots``, the evaluation plots each one has)."""
+    from registry.errors import ModelNotFoundError
+    from registry.store import registered_model_exists
+
+    client = mlflow_client(settings)
+    if not registered_model_exists(client, name):
+        raise ModelNotFoundError(f"model {name!r} is not registered", field="name")
+    aliases: dict[int, list[str]] = {}
+    for alias, number in (client.get_registered_model(name).aliases or {}).items():
+        aliases.setdefault(int(number), []).append(alias)
+    versions = _every_page(lambda token: client.search_model_versions(
+        f"name = '{name}'", order_by=["version_number DESC"], max_results=1000, page_token=token))
+    metrics = run_metrics(client, [version.run_id for version in versions if version.run_id])
+    return [_version_summary(client, version, sorted(aliases.get(int(version.version), [])),
+                             metrics.get(version.run_id or "", {}), plots) for version in versions]
+
+
+def _version_summary(client, version, aliases: list[str], metrics: dict[str, float], plots: bool) -> VersionSummary:
+    from registry.modeldoc.build import PLOT_TITLES
+
+    names = plot_names(client, version) if plots else []
+    return VersionSummary(
+        name=version.name, version=int(version.version), aliases=aliases, description=version.description or None,
+        created_at=_when(version.creation_timestamp), flavor=version.tags.get("modelyard.flavor"),
+        task=version.tags.get("modelyard.task"), origin=version.tags.get("modelyard.origin"), run_id=version.run_id,
+        training_metrics={k.removeprefix("training_"): v for k, v in metrics.items() if k.startswith("training_")},
+        validation_metrics={k.removeprefix("validation_"): v for k, v in metrics.items()
+                            if k.startswith("validation_")},
+        plots=[{"name": plot, "title": PLOT_TITLES.get(plot, plot.replace("_", " "))} for plot in names],
+    )
+
+
+def plot_names(client, version) -> list[str]:
+    """The evaluation plots (``plots/*.png``) stored with a version's logged model."""
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    from registry.registration import PLOTS_DIR
+
+    location = client.get_logged_model(model_id_of(version)).artifact_location
+    try:
+        listed = mlflow.artifacts.list_artifacts(artifact_uri=f"{location.rstrip('/')}/{PLOTS_DIR}")
+    except (MlflowException, OSError):
+        return []
+    return sorted(Path(item.path).stem for item in listed if item.path.endswith(".png"))
+
+
+def plot_png(ref: str | ModelRef, plot: str, *, settings: Settings) -> bytes:
+    """One evaluation plot of a version, as PNG bytes."""
+    import tempfile
+
+    import mlflow.artifacts
+
+    from registry.errors import ModelNotFoundError
+    from registry.registration import PLOTS_DIR
+
+    ref = parse_ref(ref) if isinstance(ref, str) else ref
+    client = mlflow_client(settings)
+    version = resolve_version(ref, client)
+    if plot not in plot_names(client, version):
+        raise ModelNotFoundError(f"{ref} has no plot {plot!r}", field="plot")
+    location = client.get_logged_model(model_id_of(version)).artifact_location
+    with tempfile.TemporaryDirectory(prefix="modelyard-plot-") as scratch:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=f"{location.rstrip('/')}/{PLOTS_DIR}/{plot}.png",
+                                                   dst_path=scratch)
+        return Path(path).read_bytes()
+
+
+def input_example(ref: str | ModelRef, *, settings: Settings, rows: int = 1) -> list[dict[str, Any]] | None:
+    """The first ``rows`` of a version's input example as records (what ``/predict`` takes), if it has one."""
+    import tempfile
+
+    from mlflow.models import Model
+
+    ref = parse_ref(ref) if isinstance(ref, str) else ref
+    client = mlflow_client(settings)
+    location = client.get_logged_model(model_id_of(resolve_version(ref, client))).artifact_location
+    mlmodel = _artifact_text(location, "MLmodel")
+    if mlmodel is None or "saved_input_example_info" not in mlmodel:
+        return None
+    with tempfile.TemporaryDirectory(prefix="modelyard-example-") as scratch:
+        import mlflow.artifacts
+
+        for name in ("MLmodel", *_example_files(mlmodel)):
+            mlflow.artifacts.download_artifacts(artifact_uri=f"{location.rstrip('/')}/{name}", dst_path=scratch)
+        example = Model.load(scratch).load_input_example(scratch)
+    if example is None:
+        return None
+    return json.loads(example.head(rows).to_json(orient="records"))
+
+
+def _example_files(mlmodel: str) -> list[str]:
+    import yaml
+
+    info = yaml.safe_load(mlmodel).get("saved_input_example_info") or {}
+    return [info["artifact_path"]] if info.get("artifact_path") else []
 
 
 def _schema(schema) -> list[dict[str, Any]]:
@@ -210,7 +356,7 @@ def _datasets(run) -> list[DatasetInfo]:
     return result
 
 
-def set_alias(ref: str, alias: str, settings: Settings | None = None) -> VersionDetail:
+def set_alias(ref: str, alias: str, settings: Settings | None = None, *, actor: str | None = None) -> VersionDetail:
     """Point ``alias`` at the version ``ref`` means now, and record who moved it from where."""
     settings = settings or get_settings()
     model_ref = parse_ref(ref)
@@ -220,7 +366,7 @@ def set_alias(ref: str, alias: str, settings: Settings | None = None) -> Version
     previous = client.get_registered_model(model_ref.name).aliases.get(alias)
     with session_scope(settings) as session:
         record_event(
-            session, actor=settings.user, action="alias_set", model_name=model_ref.name,
+            session, actor=actor or settings.user, action="alias_set", model_name=model_ref.name,
             model_version=int(version.version),
             details={"alias": alias, "previous_version": int(previous) if previous else None},
         )
@@ -228,7 +374,8 @@ def set_alias(ref: str, alias: str, settings: Settings | None = None) -> Version
     return show_version(ModelRef(model_ref.name, int(version.version)), settings)
 
 
-def set_description(ref: str, text: str, settings: Settings | None = None) -> VersionDetail:
+def set_description(ref: str, text: str, settings: Settings | None = None, *,
+                    actor: str | None = None) -> VersionDetail:
     """The user's description of a version; kept in MLflow, so it survives ModelDoc rebuilds."""
     settings = settings or get_settings()
     model_ref = parse_ref(ref)
@@ -236,7 +383,7 @@ def set_description(ref: str, text: str, settings: Settings | None = None) -> Ve
     version = resolve_version(model_ref, client)
     with session_scope(settings) as session:
         record_event(
-            session, actor=settings.user, action="description_set", model_name=model_ref.name,
+            session, actor=actor or settings.user, action="description_set", model_name=model_ref.name,
             model_version=int(version.version), details={"length": len(text)},
         )
         client.update_model_version(model_ref.name, version.version, description=text)

@@ -59,7 +59,8 @@ def _stage(ref: ModelRef, scratch: Path, staging: Path, settings: Settings) -> t
     return concrete.name, concrete.version
 
 
-def download_model(ref: str, output: str | Path, settings: Settings | None = None) -> DownloadResult:
+def download_model(ref: str, output: str | Path, settings: Settings | None = None, *,
+                   actor: str | None = None) -> DownloadResult:
     """Write ``output`` (a .zip) with everything needed to run and understand the version."""
     settings = settings or get_settings()
     model_ref = parse_ref(ref)
@@ -77,7 +78,7 @@ def download_model(ref: str, output: str | Path, settings: Settings | None = Non
         ]
         manifest = {
             "name": name, "version": version, "model_uri": f"models:/{name}/{version}",
-            "created_at": datetime.now(timezone.utc).isoformat(), "created_by": settings.user,
+            "created_at": datetime.now(timezone.utc).isoformat(), "created_by": actor or settings.user,
             "files": [entry.model_dump() for entry in entries],
         }
         with atomic_path(output) as temporary:
@@ -86,7 +87,7 @@ def download_model(ref: str, output: str | Path, settings: Settings | None = Non
                     archive.write(staging / entry.path, entry.path)
                 archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
     with session_scope(settings) as session:
-        record_event(session, actor=settings.user, action="downloaded", model_name=name,
+        record_event(session, actor=actor or settings.user, action="downloaded", model_name=name,
                      model_version=version, details={"output": str(output)})
     return DownloadResult(name=name, version=version, path=output, files=entries,
                           bytes=output.stat().st_size)

@@ -2,7 +2,23 @@
 
 
 class ModelyardError(Exception):
-    """Base class: the CLI prints the message and exits non-zero, the API answers 4xx."""
+    """Base class: the CLI prints the message and exits non-zero, the API answers 4xx.
+
+    ``field`` names the input to blame when there is one (``schedule``, ``input_path``), so a
+    form can show the message beside it; messages name inputs the same way, never a CLI flag.
+    """
+
+    def __init__(self, message: str = "", *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidFieldError(ModelyardError):
+    """One input is wrong; the message says why and ``field`` says which."""
+
+
+class ConflictError(ModelyardError):
+    """The request is well formed but clashes with what exists (a taken name or port)."""
 
 
 class InvalidReferenceError(ModelyardError):
@@ -13,7 +29,7 @@ class ModelNotFoundError(ModelyardError):
     """The reference names a model, version or alias that does not exist."""
 
 
-class ModelExistsError(ModelyardError):
+class ModelExistsError(ConflictError):
     """A registered model of that name exists already."""
 
 

@@ -51,7 +51,8 @@ def check_expectation(expectation_type: str, kwargs: dict[str, Any]) -> None:
 
 
 def attach_expectation(
-    model_ref: str, expectation_type: str, kwargs: dict[str, Any], settings: Settings | None = None
+    model_ref: str, expectation_type: str, kwargs: dict[str, Any], settings: Settings | None = None, *,
+    actor: str | None = None,
 ) -> ExpectationInfo:
     """Attach to the model ``model_ref`` names (``NAME``, ``NAME/VERSION`` or ``NAME@ALIAS``):
     expectations hold for every version, as batch scoring looks them up by the model's name.
@@ -64,10 +65,10 @@ def attach_expectation(
     check_expectation(expectation_type, kwargs)
     with session_scope(settings) as session:
         row = ModelExpectation(model_name=model_name, expectation_type=expectation_type, kwargs=kwargs,
-                               created_by=settings.user)
+                               created_by=actor or settings.user)
         session.add(row)
         session.flush()
-        record_event(session, actor=settings.user, action="expectation_attached", model_name=model_name,
+        record_event(session, actor=actor or settings.user, action="expectation_attached", model_name=model_name,
                      details={"id": row.id, "type": expectation_type, "kwargs": kwargs})
         return ExpectationInfo.model_validate(row)
 
@@ -80,7 +81,8 @@ def list_expectations(model_name: str, settings: Settings | None = None) -> list
         return [ExpectationInfo.model_validate(row) for row in rows]
 
 
-def remove_expectation(expectation_id: int, settings: Settings | None = None) -> ExpectationInfo:
+def remove_expectation(expectation_id: int, settings: Settings | None = None, *,
+                       actor: str | None = None) -> ExpectationInfo:
     settings = settings or get_settings()
     with session_scope(settings) as session:
         row = session.get(ModelExpectation, expectation_id)
@@ -88,6 +90,6 @@ def remove_expectation(expectation_id: int, settings: Settings | None = None) ->
             raise ModelNotFoundError(f"no expectation with id {expectation_id}")
         info = ExpectationInfo.model_validate(row)
         session.delete(row)
-        record_event(session, actor=settings.user, action="expectation_removed", model_name=info.model_name,
+        record_event(session, actor=actor or settings.user, action="expectation_removed", model_name=info.model_name,
                      details={"id": expectation_id, "type": info.expectation_type})
         return info

@@ -48,8 +48,7 @@ def detect_flavor(path: Path) -> Flavor:
     if flavor is None:
         raise ImportModelError(
             f"cannot tell the flavor of {path.name}: expected .skops, .pkl/.joblib, .onnx, "
-            ".json/.ubj (XGBoost), .txt (LightGBM) or an MLflow model folder; or pass --flavor"
-        )
+            ".json/.ubj (XGBoost), .txt (LightGBM) or an MLflow model folder; or name its flavor", field="flavor")
     return flavor
 
 
@@ -64,9 +63,8 @@ def _load_sklearn(path: Path, trust_pickle: bool, trusted: list[str]) -> tuple[A
     if path.suffix.lower() in _PICKLE_SUFFIXES:
         if not trust_pickle:
             raise ImportModelError(
-                f"{path.name} is a pickle: loading it runs any code it contains. Pass "
-                "--trust-pickle if you trust its origin, or save the model with skops instead"
-            )
+                f"{path.name} is a pickle: loading it runs any code it contains. Trust pickles only if you "
+                "trust its origin, or save the model with skops instead", field="trust_pickle")
         import joblib
 
         model = joblib.load(path)
@@ -74,11 +72,9 @@ def _load_sklearn(path: Path, trust_pickle: bool, trusted: list[str]) -> tuple[A
         untrusted = skops.io.get_untrusted_types(file=path)
         refused = sorted(set(untrusted) - set(trusted))
         if refused:
-            flags = " ".join(f"--trust-type {name}" for name in refused)
             raise UntrustedTypesError(
                 f"{path.name} contains types skops does not trust by default: "
-                f"{', '.join(refused)}; if you trust this file, pass {flags}"
-            )
+                f"{', '.join(refused)}; if you trust this file, add them to the trusted types", field="trusted_types")
         model = skops.io.load(path, trusted=untrusted)
     if not hasattr(model, "predict"):
         raise ImportModelError(f"{path.name} holds a {type(model).__name__}, not a fitted model")
@@ -270,8 +266,8 @@ def fit_sample(
         if extra:
             raise SampleMismatchError(
                 f"sample {sample_name} has columns the model does not take: {', '.join(map(str, extra))}"
-                + ("" if target else " (pass --target if one of them is the label)")
-            )
+                + ("" if target else " (name it as the target if one of them is the label)"),
+                field="target" if not target else "sample")
         names = list(model.feature_names)
     else:
         if model.n_features is not None and features.shape[1] != model.n_features:
@@ -325,8 +321,7 @@ def import_model(
         names, features, labels = fit_sample(model, read_sample(sample_path), target, sample_path.name)
     if not names:
         raise ImportModelError(
-            f"{path.name} carries no feature names: pass --sample with one column per feature"
-        )
+            f"{path.name} carries no feature names: give a sample with one column per feature", field="sample")
     card = ModelCard(
         flavor=model.flavor, task=model.task, feature_names=names, classes=model.classes,
         target=target, origin="imported", source=str(path),

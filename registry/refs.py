@@ -59,6 +59,6 @@ def check_model_name(name: str) -> str:
 def check_alias(alias: str) -> str:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", alias) or alias.lower() == "latest":
         raise InvalidReferenceError(
-            f"invalid alias {alias!r}: start with a letter; 'latest' is reserved"
+            f"invalid alias {alias!r}: start with a letter; 'latest' is reserved", field="alias"
         )
     return alias

@@ -259,7 +259,7 @@ def _create_version(client, package: ModelPackage, run_id: str, logged, settings
 
 
 def register_package(
-    package: ModelPackage, *, new_model: bool = False, settings: Settings | None = None
+    package: ModelPackage, *, new_model: bool = False, settings: Settings | None = None, actor: str | None = None,
 ) -> RegisteredVersion:
     """Register ``package`` as a new version of ``package.name``.
 
@@ -272,8 +272,8 @@ def register_package(
     client = mlflow_client(settings)
     if new_model and registered_model_exists(client, name):
         raise ModelExistsError(
-            f"model {name!r} already exists: choose another --name, or pass --new-version"
-        )
+            f"model {name!r} already exists: choose another name, or register it as a new version of it",
+            field="name")
     card = package.card
     with tempfile.TemporaryDirectory(prefix="modelyard-register-") as scratch:
         model_dir = Path(scratch) / "model"
@@ -287,7 +287,7 @@ def register_package(
                 version = _create_version(client, package, run_id, logged, settings, undo)
                 client.set_terminated(run_id, "FINISHED")
                 record_event(
-                    session, actor=settings.user,
+                    session, actor=actor or settings.user,
                     action="imported" if card.origin == "imported" else "registered",
                     model_name=name, model_version=int(version.version),
                     details={"run_id": run_id, "model_id": logged.model_id,

@@ -30,17 +30,33 @@ class ScoringRunInfo(BaseModel):
     finished_at: datetime | None
     duration_s: float | None
     rows_per_s: float | None
+    validation: dict[str, Any]
     drift: dict[str, Any]
     mlflow_run_id: str | None
     error: str | None
 
 
 def list_scoring_runs(
-    model_name: str | None = None, *, limit: int = 20, settings: Settings | None = None
+    model_name: str | None = None, *, model_version: int | None = None, limit: int = 20,
+    settings: Settings | None = None,
 ) -> list[ScoringRunInfo]:
-    """Newest first."""
+    """Newest first (of one model, and one version of it, when named)."""
     query = select(ScoringRun).order_by(ScoringRun.started_at.desc()).limit(limit)
     if model_name is not None:
         query = query.where(ScoringRun.model_name == model_name)
+    if model_version is not None:
+        query = query.where(ScoringRun.model_version == model_version)
     with session_scope(settings or get_settings()) as session:
         return [ScoringRunInfo.model_validate(row) for row in session.scalars(query)]
+
+
+def last_runs(*, settings: Settings) -> dict[str, ScoringRunInfo]:
+    """Each model's most recent scoring run, in one query."""
+    from sqlalchemy import func
+
+    newest = (select(ScoringRun.model_name, func.max(ScoringRun.started_at).label("started"))
+              .group_by(ScoringRun.model_name).subquery())
+    query = select(ScoringRun).join(newest, (ScoringRun.model_name == newest.c.model_name)
+                                    & (ScoringRun.started_at == newest.c.started))
+    with session_scope(settings) as session:
+        return {row.model_name: ScoringRunInfo.model_validate(row) for row in session.scalars(query)}

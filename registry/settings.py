@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     serve_keep_bentos: int = Field(
         default=3, ge=1, description="Bentos kept per model (the newest, plus any a deployment runs)."
     )
+    data_roots: list[str] | None = Field(
+        default=None, description="Folders or s3:// prefixes that scheduled workflows may read and write "
+                                  "(JSON list); the home's data folder when unset."
+    )
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> "Settings":
@@ -63,6 +67,9 @@ class Settings(BaseSettings):
             self.artifact_root = str(self.home / "artifacts")
         if self.database_url is None:
             self.database_url = f"sqlite:///{self.home / 'modelyard.db'}"
+        if self.data_roots is None:
+            (self.home / "data").mkdir(exist_ok=True)
+            self.data_roots = [str(self.home / "data")]
         return self
 
     @property

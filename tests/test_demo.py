@@ -20,9 +20,10 @@ def test_demo_trains_imports_documents_scores_and_schedules(tmp_path):
     demo = tmp_path / "demo"
     assert (demo / "modeldoc-breast_cancer_classifier.html").stat().st_size > 50_000
     assert (demo / "breast_cancer_classifier.zip").exists()
-    scored = pd.read_parquet(demo / "batch" / "scored")
-    rejected = pd.read_parquet(demo / "batch" / "scored" / "_rejects")
-    assert len(scored) + len(rejected) == len(pd.read_parquet(demo / "batch" / "input.parquet"))
+    batch = tmp_path / "data" / "demo"  # the home's data root: associations may read and write there
+    scored = pd.read_parquet(batch / "scored")
+    rejected = pd.read_parquet(batch / "scored" / "_rejects")
+    assert len(scored) + len(rejected) == len(pd.read_parquet(batch / "input.parquet"))
     assert {3, 7} <= set(rejected["customer_id"])
     assert "Online: http://127.0.0.1:" in result.stdout and "V2 infer ->" in result.stdout
     stopped = subprocess.run([modelyard, "undeploy", "breast_cancer_classifier"], capture_output=True, text=True,

@@ -64,5 +64,7 @@ def test_deployed_models_live_on_the_serving_queue_worker():
     assert serving["environment"]["MODELYARD_SERVE_HOST"] == "0.0.0.0"  # reachable from outside the container
     assert serving["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"  # the shared settings are kept
     assert any(port.startswith("3000-") for port in serving["ports"])
-    for dag in ("deploy_model.py", "reconcile_deployments.py"):
-        assert 'os.environ.get("MODELYARD_SERVING_QUEUE", "default")' in (ROOT / "dags" / dag).read_text()
+    assert 'os.environ.get("MODELYARD_SERVING_QUEUE", "default")' in (ROOT / "dags" / "serving_tasks.py").read_text()
+    for dag in ("deploy_model.py", "rollback_model.py", "undeploy_model.py"):
+        assert "default_args=SERVING_DEFAULTS" in (ROOT / "dags" / dag).read_text()
+    assert '"queue": SERVING_QUEUE' in (ROOT / "dags" / "reconcile_deployments.py").read_text()

@@ -1,4 +1,4 @@
-"""The embedded Airflow: its environment, its processes, and its REST API as the harness uses them.
+"""The embedded Airflow: its environment and its processes (its REST API: ``registry.workflows``).
 
 Everything Airflow keeps (SQLite database, logs, secrets, passwords) lives under
 ``MODELYARD_HOME/airflow``; the repository's ``airflow.cfg`` holds the shared settings and this
@@ -17,14 +17,13 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING
 
 import httpx
-import tenacity
 
 from registry import processes
 from registry.processes import Process
+from registry.workflows import AirflowRest, poll
 
 if TYPE_CHECKING:
     from registry.settings import Settings
@@ -33,7 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 SQL_CONN_VAR = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 FERNET_VAR = "AIRFLOW__CORE__FERNET_KEY"
 USERNAME = "admin"
-FINAL_RUN_STATES = frozenset({"success", "failed"})
 STOP_TIMEOUT = 15.0  # seconds of grace before SIGKILL; a clean stop takes 4-6 s
 
 # `airflow standalone` is not used, for three reasons. Its scheduler starts the worker log
@@ -48,21 +46,8 @@ COMPONENTS: dict[str, list[str]] = {
     "api-server": ["api-server"],
 }
 
-T = TypeVar("T")
-
-
 class AirflowStackError(RuntimeError):
     """The embedded Airflow could not be migrated, started or found."""
-
-
-class AirflowApiError(RuntimeError):
-    """The Airflow REST API answered with an error status."""
-
-    def __init__(self, response: httpx.Response):
-        self.status_code = response.status_code
-        request = response.request
-        detail = response.text[:1000]
-        super().__init__(f"{request.method} {request.url.path} -> {response.status_code}: {detail}")
 
 
 def airflow_home(settings: Settings) -> Path:
@@ -79,23 +64,29 @@ def base_url(api_port: int) -> str:
 
 
 def airflow_env(
-    settings: Settings, *, dags_folder: Path | None = None, api_port: int = 8080
+    settings: Settings, *, dags_folder: Path | None = None, api_port: int = 8080, users: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment of every Airflow process of the embedded stack (creates its secrets once)."""
+    """The environment of every Airflow process of the embedded stack (creates its secrets once).
+
+    ``users`` adds logins beside ``admin`` (name -> role: viewer, user, op or admin)."""
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
         **_modelyard_env(settings),
         **_paths_env(home, dags_folder),
-        **_auth_env(home),
+        **_auth_env(home, {USERNAME: "admin", **(users or {})}),
         **_runtime_env(api_port),
     }
 
 
+def passwords(settings: Settings) -> dict[str, str]:
+    """Each login's password, generated with the passwords file by ``airflow_env``."""
+    return json.loads(_passwords_file(airflow_home(settings)).read_text())
+
+
 def admin_password(settings: Settings) -> str:
-    """The admin password, generated with the passwords file by ``airflow_env``."""
-    return json.loads(_passwords_file(airflow_home(settings)).read_text())[USERNAME]
+    return passwords(settings)[USERNAME]
 
 
 def migrate(settings: Settings, **kw) -> None:
@@ -110,12 +101,13 @@ def migrate(settings: Settings, **kw) -> None:
 
 
 def start(
-    settings: Settings, *, api_port: int, dags_folder: Path | None = None, timeout: float = 180.0
+    settings: Settings, *, api_port: int, dags_folder: Path | None = None, timeout: float = 180.0,
+    users: dict[str, str] | None = None,
 ) -> AirflowStack:
     """Migrate, start scheduler, dag-processor and api-server, and return once all are healthy."""
     _refuse_if_running(settings)
     migrate(settings, dags_folder=dags_folder, api_port=api_port)
-    env = airflow_env(settings, dags_folder=dags_folder, api_port=api_port)
+    env = airflow_env(settings, dags_folder=dags_folder, api_port=api_port, users=users)
     stack = AirflowStack(base_url(api_port), [], USERNAME, admin_password(settings), env, run_file(settings))
     logs = airflow_home(settings) / "logs-stack"
     try:
@@ -130,12 +122,12 @@ def start(
     return stack
 
 
-def running_api(settings: Settings) -> AirflowApi:
+def running_api(settings: Settings) -> AirflowRest:
     """A client for the stack this home has running (``modelyard stack up``), or a clear error."""
     recorded, extra = processes.read_run_file(run_file(settings))
     if not recorded or not all(processes.is_running(process) for process in recorded):
         raise AirflowStackError(f"no Airflow stack runs for {settings.home}: start one with `modelyard stack up`")
-    return AirflowApi(extra["base_url"], USERNAME, admin_password(settings))
+    return AirflowRest(extra["base_url"], USERNAME, admin_password(settings))
 
 
 def stop_recorded(settings: Settings, *, timeout: float = STOP_TIMEOUT) -> list[Process]:
@@ -162,8 +154,8 @@ class AirflowStack:
     def pids(self) -> dict[str, int]:
         return {process.name: process.pid for process in self.processes}
 
-    def api(self) -> AirflowApi:
-        return AirflowApi(self.base_url, self.username, self.password)
+    def api(self) -> AirflowRest:
+        return AirflowRest(self.base_url, self.username, self.password)
 
     def running(self) -> list[str]:
         """Names of the components whose process is alive."""
@@ -182,140 +174,6 @@ class AirflowStack:
         self.run_file.unlink(missing_ok=True)
 
 
-class AirflowApi:
-    """The REST API v2 calls the harness needs, authenticated with a JWT from ``/auth/token``."""
-
-    def __init__(self, base_url: str, username: str, password: str, *, timeout: float = 30.0):
-        auth = _TokenAuth(f"{base_url}/auth/token", username, password)
-        self._client = httpx.Client(base_url=base_url, auth=auth, timeout=timeout)
-
-    def __enter__(self) -> AirflowApi:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._client.close()
-
-    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
-        """Start a run now (no logical date, so runs never collide) and return its run_id."""
-        body = {"logical_date": None, "conf": conf or {}}
-        return self._call("POST", f"/api/v2/dags/{_q(dag_id)}/dagRuns", json=body)["dag_run_id"]
-
-    def unpause(self, dag_id: str) -> None:
-        self._call("PATCH", f"/api/v2/dags/{_q(dag_id)}", json={"is_paused": False})
-
-    def dag_exists(self, dag_id: str) -> bool:
-        response = self._client.get(f"/api/v2/dags/{_q(dag_id)}")
-        if response.status_code == 404:
-            return False
-        _raise_for_status(response)
-        return True
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 60.0) -> None:
-        """Wait until the dag-processor has parsed the DAG; a timeout names the import errors."""
-        if _poll(lambda: self.dag_exists(dag_id) or None, timeout=timeout) is None:
-            errors = self.import_errors()
-            raise TimeoutError(f"DAG {dag_id!r} not parsed after {timeout}s; import errors: {errors}")
-
-    def run_state(self, dag_id: str, run_id: str) -> str:
-        return self._call("GET", f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}")["state"]
-
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> str:
-        """Wait until the run succeeds or fails and return that state; a timeout says where it stood."""
-        def final_state() -> str | None:
-            state = self.run_state(dag_id, run_id)
-            return state if state in FINAL_RUN_STATES else None
-
-        state = _poll(final_state, timeout=timeout)
-        if state is None:
-            raise TimeoutError(
-                f"run {run_id} of {dag_id} still {self.run_state(dag_id, run_id)!r} after {timeout}s; "
-                f"tasks: {self.task_states(dag_id, run_id)}"
-            )
-        return state
-
-    def runs(self, dag_id: str) -> list[dict]:
-        """Every run of the DAG (id, run_type, state, logical date), scheduled ones included."""
-        return self._pages(f"/api/v2/dags/{_q(dag_id)}/dagRuns", "dag_runs")
-
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        """State of each task instance; mapped instances are keyed ``task_id[index]``."""
-        path = f"/api/v2/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances"
-        return {
-            instance["task_id"] + (f"[{instance['map_index']}]" if instance["map_index"] >= 0 else ""):
-            instance["state"]
-            for instance in self._pages(path, "task_instances")
-        }
-
-    def import_errors(self) -> dict[str, str]:
-        """DAG files that failed to parse, with the error of each."""
-        errors = self._pages("/api/v2/importErrors", "import_errors")
-        return {error["filename"]: error["stack_trace"] for error in errors}
-
-    def _pages(self, path: str, key: str, limit: int = 100) -> list[dict]:
-        items: list[dict] = []
-        while True:
-            page = self._call("GET", path, params={"limit": limit, "offset": len(items)})
-            items += page[key]
-            if not page[key] or len(items) >= page["total_entries"]:
-                return items
-
-    def _call(self, method: str, path: str, **kw) -> dict:
-        response = self._client.request(method, path, **kw)
-        _raise_for_status(response)
-        return response.json()
-
-
-class _TokenAuth(httpx.Auth):
-    """Bearer JWT from the SimpleAuthManager, fetched on first use and again when it expires."""
-
-    requires_response_body = True
-
-    def __init__(self, token_url: str, username: str, password: str):
-        self._token_url = token_url
-        self._credentials = {"username": username, "password": password}
-        self._token: str | None = None
-
-    def auth_flow(self, request: httpx.Request):
-        if self._token is None:
-            self._token = yield from self._fetch_token()
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        response = yield request
-        if response.status_code == 401:
-            self._token = yield from self._fetch_token()
-            request.headers["Authorization"] = f"Bearer {self._token}"
-            yield request
-
-    def _fetch_token(self):
-        response = yield httpx.Request("POST", self._token_url, json=self._credentials)
-        _raise_for_status(response)
-        return response.json()["access_token"]
-
-
-def _raise_for_status(response: httpx.Response) -> None:
-    if response.is_error:
-        raise AirflowApiError(response)
-
-
-def _q(part: str) -> str:
-    """Run ids contain ``+`` and ``:``: quote path parts so they reach Airflow unchanged."""
-    return quote(part, safe="")
-
-
-def _poll(check: Callable[[], T | None], *, timeout: float, interval: float = 1.0) -> T | None:
-    """Call ``check`` until it returns a value or ``timeout`` passes (then None); retry network errors."""
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_delay(timeout),
-        wait=tenacity.wait_fixed(interval),
-        retry=tenacity.retry_if_result(lambda result: result is None)
-        | tenacity.retry_if_exception_type(httpx.TransportError),
-        retry_error_callback=lambda _state: None,
-    )
-    return retrying(check)
-
-
 def _wait_until_healthy(stack: AirflowStack, timeout: float) -> None:
     """Wait for the api-server to answer and report the database, scheduler and dag-processor healthy."""
     def healthy() -> bool | None:
@@ -327,7 +185,7 @@ def _wait_until_healthy(stack: AirflowStack, timeout: float) -> None:
         parts = (health["metadatabase"], health["scheduler"], health.get("dag_processor") or {})
         return all(part.get("status") == "healthy" for part in parts) or None
 
-    if _poll(healthy, timeout=timeout) is None:
+    if poll(healthy, timeout=timeout) is None:
         raise AirflowStackError(f"Airflow not healthy after {timeout}s:\n{_log_tails(stack.processes)}")
 
 
@@ -351,8 +209,9 @@ def _refuse_if_running(settings: Settings) -> None:
 
 def _modelyard_env(settings: Settings) -> dict[str, str]:
     """Settings passed on as MODELYARD_* variables, so tasks see the same home and services."""
-    values = {**settings.model_dump(exclude_unset=True, exclude_none=True), "home": settings.home}
-    return {f"MODELYARD_{name.upper()}": str(value) for name, value in values.items()}
+    values = {**settings.model_dump(mode="json", exclude_unset=True, exclude_none=True), "home": str(settings.home)}
+    return {f"MODELYARD_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in values.items()}
 
 
 def _paths_env(home: Path, dags_folder: Path | None) -> dict[str, str]:
@@ -367,15 +226,18 @@ def _paths_env(home: Path, dags_folder: Path | None) -> dict[str, str]:
     }
 
 
-def _auth_env(home: Path) -> dict[str, str]:
-    """SimpleAuthManager with a fixed admin, and secrets shared by all components across restarts."""
+def _auth_env(home: Path, users: dict[str, str]) -> dict[str, str]:
+    """SimpleAuthManager with fixed users, and secrets shared by all components across restarts."""
     keys = _persisted_json(home / "stack-secrets.json", _new_secrets)
-    _persisted_json(_passwords_file(home), lambda: {USERNAME: secrets.token_urlsafe(16)})
+    known = _persisted_json(_passwords_file(home), dict)
+    if set(users) - set(known):  # a password for each new login, once
+        known = {**{name: secrets.token_urlsafe(16) for name in users}, **known}
+        _passwords_file(home).write_text(json.dumps(known))
     return {
         "AIRFLOW__CORE__AUTH_MANAGER": (
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
         ),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{name}:{role}" for name, role in users.items()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_passwords_file(home)),
         "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
         "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
@@ -396,6 +258,7 @@ def _runtime_env(api_port: int) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": base_url(api_port),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",  # new DAG files (default 300 s)
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",  # changed files (default 30 s)
+        "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": "10",  # a removed association's DAG goes (default 50 s)
         # The repo's cfg enables the scheduler health server for compose; embedded, it would bind
         # 0.0.0.0:8974. /api/v2/monitor/health reports the scheduler instead.
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",

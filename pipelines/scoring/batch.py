@@ -187,9 +187,9 @@ def score_batch(
         commit_output(staging, request.output_path, result.model_dump(mode="json"), settings)
     except BaseException as error:
         discard_staging(staging, settings)
-        runs.record_failed(run_id, error, settings)
+        runs.record_failed(run_id, error, settings, actor=request.requested_by or settings.user)
         raise
-    runs.record_finished(result, settings)
+    runs.record_finished(result, settings, actor=request.requested_by or settings.user)
     return result
 
 

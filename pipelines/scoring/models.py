@@ -26,6 +26,7 @@ class ScoringRequest(BaseModel):
         default=0.25, description="Allowed overshoot of the training range, as a share of it."
     )
     extra_expectations: list[dict[str, Any]] = []
+    requested_by: str | None = Field(default=None, description="Who asked for the run (events name them).")
 
 
 class ResolvedModel(BaseModel):

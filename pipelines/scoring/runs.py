@@ -33,16 +33,16 @@ def record_started(run_id: str, request: ScoringRequest, model: ResolvedModel, s
         ))
 
 
-def record_failed(run_id: str, error: BaseException, settings: Settings) -> None:
+def record_failed(run_id: str, error: BaseException, settings: Settings, *, actor: str) -> None:
     with session_scope(settings) as session:
         run = session.get(ScoringRun, run_id)
         if run is not None:
             run.status, run.error, run.finished_at = "failed", str(error), datetime.now(timezone.utc)
-            record_event(session, actor=settings.user, action="scoring_failed", model_name=run.model_name,
+            record_event(session, actor=actor, action="scoring_failed", model_name=run.model_name,
                          model_version=run.model_version, details={"run_id": run_id, "error": str(error)[:500]})
 
 
-def record_finished(result: ScoringResult, settings: Settings) -> None:
+def record_finished(result: ScoringResult, settings: Settings, *, actor: str) -> None:
     with session_scope(settings) as session:
         run = session.get(ScoringRun, result.run_id)
         run.status = result.status
@@ -52,7 +52,7 @@ def record_finished(result: ScoringResult, settings: Settings) -> None:
         run.validation = result.validation.model_dump(mode="json")
         run.prediction_summary = result.prediction_summary
         run.drift = result.drift
-        record_event(session, actor=settings.user, action="scored", model_name=result.model_name,
+        record_event(session, actor=actor, action="scored", model_name=result.model_name,
                      model_version=result.model_version,
                      details={"run_id": result.run_id, "rows_scored": result.rows_scored,
                               "rows_rejected": result.rows_rejected, "output": result.output_path})

@@ -7,17 +7,16 @@ import json
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
 
+from registry.associations import AssociationInfo, list_associations
 from registry.catalog import VersionDetail, download_model_dir, show_version
-from registry.metadata.db import session_scope
-from registry.metadata.tables import Association, Deployment, ScoringRun
+from registry.deployments import DeploymentInfo, list_deployments
 from registry.profiling import DataProfile
 from registry.refs import ModelRef, parse_ref
 from registry.registration import IMPORTANCE_FILE, PLOTS_DIR, PROFILE_FILE
+from registry.scoring_runs import ScoringRunInfo, list_scoring_runs
 from registry.settings import Settings, get_settings
 
 PLOT_TITLES = {
@@ -41,9 +40,9 @@ class ModelDoc(BaseModel):
     dataset: DataProfile | None
     feature_importance: dict[str, float]
     plots: list[Plot]
-    deployments: list[dict[str, Any]]
-    associations: list[dict[str, Any]]
-    scoring_runs: list[dict[str, Any]]
+    deployments: list[DeploymentInfo]
+    associations: list[AssociationInfo]
+    scoring_runs: list[ScoringRunInfo]
 
 
 def _libraries(detail: VersionDetail) -> dict[str, str]:
@@ -51,14 +50,6 @@ def _libraries(detail: VersionDetail) -> dict[str, str]:
     if detail.mlflow_version:
         pins.setdefault("mlflow", detail.mlflow_version)
     return pins
-
-
-def _rows(session, table, *conditions, order, limit=20) -> list[dict[str, Any]]:
-    rows = session.scalars(select(table).where(*conditions).order_by(order).limit(limit))
-    return [
-        {column.name: getattr(row, column.name) for column in table.__table__.columns}
-        for row in rows
-    ]
 
 
 def _read_model_dir(model_dir: Path) -> tuple[DataProfile | None, dict[str, float], list[Plot]]:
@@ -89,14 +80,6 @@ def build_modeldoc(
             profile, importance, plots = _read_model_dir(
                 download_model_dir(concrete, Path(scratch), settings)
             )
-    with session_scope(settings) as session:
-        deployments = _rows(session, Deployment, Deployment.model_name == detail.name,
-                            order=Deployment.id.desc())
-        associations = _rows(session, Association, Association.model_ref.like(f"{detail.name}%"),
-                             order=Association.id.desc())
-        scoring_runs = _rows(session, ScoringRun, ScoringRun.model_name == detail.name,
-                             ScoringRun.model_version == detail.version,
-                             order=ScoringRun.started_at.desc())
     return ModelDoc(
         generated_at=datetime.now(timezone.utc),
         model=detail,
@@ -104,7 +87,7 @@ def build_modeldoc(
         dataset=profile,
         feature_importance=importance,
         plots=plots,
-        deployments=deployments,
-        associations=[a for a in associations if parse_ref(a["model_ref"]).name == detail.name],
-        scoring_runs=scoring_runs,
+        deployments=list_deployments(settings=settings, live=False, model_name=detail.name)[:20],
+        associations=list_associations(detail.name, settings),
+        scoring_runs=list_scoring_runs(detail.name, model_version=detail.version, settings=settings),
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bento_services.deploy import wait_ready
+from bento_services.servers import wait_ready
 from registry.processes import Process, children, launch, stop
 from tests.servers import free_port
 

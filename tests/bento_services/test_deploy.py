@@ -16,10 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bento_services import deploy
-from bento_services.deploy import DeploymentError, NoDeploymentError, deploy_model, list_deployments, rollback, undeploy
+from bento_services import servers
+from bento_services.deploy import deploy_model, rollback, undeploy
 from bento_services.endpoints import EndpointError, gateway_processes
 from bento_services.reconcile import reconcile
+from bento_services.steps import DeploymentError, NoDeploymentError
+from registry.deployments import list_deployments
 from registry.processes import Process, is_running, session_members
 from registry.settings import Settings
 from tests.servers import free_port
@@ -50,8 +52,8 @@ def port() -> int:
 def first(settings, port):
     info = deploy_model(f"{NAME}/1", port=port, settings=settings)
     yield info
-    if any(row.status == "running" for row in list_deployments(settings, live=False)):
-        undeploy(NAME, settings)  # a failed test must not leave servers behind
+    if any(row.status == "running" for row in list_deployments(settings=settings, live=False)):
+        undeploy(NAME, settings=settings)  # a failed test must not leave servers behind
     for process in gateway_processes(NAME, settings):
         assert not is_running(process)
 
@@ -65,7 +67,7 @@ def _recorded(settings: Settings, deployment_id: int) -> list[Process]:
 
 
 def _row(settings: Settings, deployment_id: int):
-    return next(row for row in list_deployments(settings, live=False) if row.id == deployment_id)
+    return next(row for row in list_deployments(settings=settings, live=False) if row.id == deployment_id)
 
 
 def _production(settings: Settings) -> int | None:
@@ -177,7 +179,7 @@ def test_a_version_switch_under_load_loses_no_request(settings, first, second):
 @pytest.fixture(scope="module")
 def rolled_back(settings, second):
     started = time.monotonic()
-    info = rollback(NAME, settings)
+    info = rollback(NAME, settings=settings)
     return info, time.monotonic() - started
 
 
@@ -199,12 +201,12 @@ def test_reconcile_restarts_a_killed_server_and_keeps_its_record(settings, rolle
     deadline = time.monotonic() + 10
     while not _gone(before) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert list_deployments(settings)[0].healthy is False
-    (repair,) = reconcile(settings)
+    assert list_deployments(settings=settings)[0].healthy is False
+    (repair,) = reconcile(settings=settings)
     assert (repair.deployment_id, repair.action) == (info.id, "restarted"), repair
     row = _row(settings, info.id)
     assert (row.status, row.model_version, row.url) == ("running", 1, info.url)
-    assert row.port != info.port and list_deployments(settings)[0].healthy is True
+    assert row.port != info.port and list_deployments(settings=settings)[0].healthy is True
     assert _served_version(info.url) == 1
     assert "deployment_restarted" in _actions(settings)
 
@@ -218,10 +220,10 @@ def test_reconcile_restarts_a_killed_gateway(settings, rolled_back):
         time.sleep(0.1)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{info.url}/readyz", timeout=2.0)
-    (repair,) = reconcile(settings)
+    (repair,) = reconcile(settings=settings)
     assert repair.action == "gateway_restarted"
     assert _served_version(info.url) == 1
-    assert [repair.action for repair in reconcile(settings)] == ["ok"]
+    assert [repair.action for repair in reconcile(settings=settings)] == ["ok"]
     assert "endpoint_restarted" in _actions(settings)
 
 
@@ -238,22 +240,22 @@ def corrupted_version(settings, rolled_back) -> int:
 
 def test_a_broken_model_fails_its_deploy_and_the_current_one_keeps_serving(settings, rolled_back, corrupted_version):
     info, _ = rolled_back
-    with pytest.raises(DeploymentError, match="failed at step 'load'") as raised:
+    with pytest.raises(DeploymentError, match="failed at step 'build': RuntimeError: load: ") as raised:
         deploy_model(f"{NAME}/{corrupted_version}", settings=settings)
-    assert raised.value.step == "load"
-    failed = list_deployments(settings)[0]
+    assert raised.value.step == "build"
+    failed = list_deployments(settings=settings)[0]
     assert (failed.model_version, failed.status, failed.healthy) == (corrupted_version, "failed", None)
-    assert failed.status_reason.startswith("step 'load'")
+    assert failed.status_reason.startswith("step 'build': RuntimeError: load: ")
     assert _production(settings) == 1 and _served_version(info.url) == 1
     assert "deploy_failed" in _actions(settings)
 
 
 def test_a_deploy_that_never_gets_ready_stops_what_it_started(settings, rolled_back, corrupted_version, monkeypatch):
     info, _ = rolled_back
-    monkeypatch.setattr(deploy, "READY_TIMEOUT", 3.0)
-    with pytest.raises(DeploymentError, match="failed at step 'ready'"):
+    monkeypatch.setattr(servers, "READY_TIMEOUT", 3.0)
+    with pytest.raises(DeploymentError, match="failed at step 'check_health'"):
         deploy_model(f"{NAME}/2", settings=settings)
-    failed = list_deployments(settings)[0]
+    failed = list_deployments(settings=settings)[0]
     assert (failed.model_version, failed.status) == (2, "failed")
     processes = _recorded(settings, failed.id)
     assert processes and _gone(processes)
@@ -261,7 +263,7 @@ def test_a_deploy_that_never_gets_ready_stops_what_it_started(settings, rolled_b
 
 
 def test_old_bentos_are_pruned_but_never_the_one_serving(settings, first, second, rolled_back):
-    from bento_services.deploy import prune_bentos
+    from bento_services.bentos import prune_bentos
 
     bentos = settings.home / "bentoml" / "bentos" / NAME
     before = sorted(path.name for path in bentos.iterdir() if path.is_dir())
@@ -275,10 +277,10 @@ def test_old_bentos_are_pruned_but_never_the_one_serving(settings, first, second
 
 def test_undeploy_stops_the_server_and_the_gateway(settings, rolled_back):
     info, _ = rolled_back
-    listed = list_deployments(settings)
+    listed = list_deployments(settings=settings)
     assert [(row.id, row.healthy) for row in listed if row.status == "running"] == [(info.id, True)]
     processes = _recorded(settings, info.id) + gateway_processes(NAME, settings)
-    stopped = undeploy(NAME, settings)
+    stopped = undeploy(NAME, settings=settings)
     assert (stopped.id, stopped.status) == (info.id, "stopped")
     assert _gone(processes)
     assert "undeployed" in _actions(settings)
@@ -286,6 +288,6 @@ def test_undeploy_stops_the_server_and_the_gateway(settings, rolled_back):
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{info.url}/readyz", timeout=2.0)
     with pytest.raises(NoDeploymentError, match="no running deployment"):
-        undeploy(NAME, settings)
+        undeploy(NAME, settings=settings)
     with pytest.raises(NoDeploymentError, match="no running deployment to roll back"):
-        rollback(NAME, settings)
+        rollback(NAME, settings=settings)

@@ -11,7 +11,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from bento_services.deploy import _bentoml_env
+from bento_services.bentos import bentoml_env
 from registry import processes
 from registry.settings import Settings
 from tests.conftest import OUTSIDE_TOOLS
@@ -33,7 +33,7 @@ def locked_uv() -> str:
 
 def test_bentoml_subprocesses_run_the_locked_uv_from_the_venv(tmp_path):
     assert os.environ["PATH"].split(os.pathsep)[0] == str(OUTSIDE_TOOLS)  # a uv to be fooled by is there
-    env = _bentoml_env(Settings(home=tmp_path / "home"))
+    env = bentoml_env(Settings(home=tmp_path / "home"))
 
     done = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=tmp_path, capture_output=True, text=True)
 

@@ -95,7 +95,7 @@ def test_score_and_associate_from_the_command_line(scoring_home, tmp_path):
     from pipelines.training import load_dataset
 
     settings = scoring_home
-    env = {**os.environ, "MODELYARD_HOME": str(settings.home),
+    env = {**os.environ, "MODELYARD_HOME": str(settings.home), "MODELYARD_DATA_ROOTS": json.dumps([str(tmp_path)]),
            "MODELYARD_ASSOCIATIONS_SNAPSHOT": str(tmp_path / "associations.json")}
     features, _ = load_dataset("diabetes")
     features.insert(0, "visit", range(len(features)))
@@ -125,7 +125,8 @@ def test_score_and_associate_from_the_command_line(scoring_home, tmp_path):
         capture_output=True, text=True, env=env)
     assert associated.returncode == 0, associated.stderr
     assert "score__cli_daily" in associated.stdout
-    listed = json.loads(subprocess.run([MODELYARD, "associations", "list", "--json"], capture_output=True,
+    listed = json.loads(subprocess.run([MODELYARD, "associations", "list", "--model", "diabetes_regressor", "--json"],
+                                       capture_output=True,
                                        text=True, env=env, check=True).stdout)
     assert [a["dag_id"] for a in listed] == ["score__cli_daily"]
     subprocess.run([MODELYARD, "associations", "remove", "cli_daily"], env=env, check=True, capture_output=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bento_services import chain
+
 DAGS = Path(__file__).parents[2] / "dags"
 HEAVY = ("pandas", "numpy", "mlflow", "dask", "distributed", "great_expectations", "sklearn",
          "bentoml", "registry", "pipelines")
@@ -24,7 +26,8 @@ def _dagbag():
 def test_dag_files_import_no_heavy_library_at_parse_time(tmp_path):
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "import batch_scoring, associations, train_models, deploy_model, reconcile_deployments\n"
+        "import batch_scoring, associations, train_models, deploy_model, rollback_model, undeploy_model, "
+        "reconcile_deployments\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
     )
     env = {**os.environ, "MODELYARD_HOME": str(tmp_path)}
@@ -45,12 +48,17 @@ def test_dagbag_has_no_import_errors_and_the_designed_tasks(airflow_db, tmp_path
     for dag in bag.dags.values():
         assert dag.doc_md and "modelyard" in dag.tags
         assert all(task.owner for task in dag.tasks)
-        if dag.dag_id != "deploy_model":  # a half-done deploy is abandoned and recorded, not retried
+        if "serving" not in dag.tags or dag.dag_id == "reconcile_deployments":
             assert all(task.retries >= 1 for task in dag.tasks)
-    deploy = bag.get_dag("deploy_model")
-    assert [task.task_id for task in deploy.task_group.topological_sort()] == [
-        "build", "launch", "health_check", "parity_check", "promote"]
-    assert set(deploy.params.keys()) == {"model_ref", "port"}
+        else:  # a half-done deploy is abandoned and recorded, not retried
+            assert all(task.retries == 0 for task in dag.tasks)
+    chains = {"deploy_model": chain.DEPLOY, "rollback_model": chain.ROLLBACK, "undeploy_model": chain.UNDEPLOY}
+    for dag_id, steps in chains.items():
+        tasks = bag.get_dag(dag_id).task_group.topological_sort()
+        assert [task.task_id for task in tasks] == list(steps)
+        assert [task.task_display_name for task in tasks] == [chain.LABELS[step] for step in steps]
+    assert set(bag.get_dag("deploy_model").params.keys()) == {"model_ref", "port"}
+    assert set(bag.get_dag("rollback_model").params.keys()) == {"model_name"}
     assert bag.get_dag("reconcile_deployments").task_ids == ["reconcile"]
     assert not bag.get_dag("reconcile_deployments").is_paused_upon_creation
     assert bag.get_dag("train_models").task_ids == ["train_models"]
@@ -132,7 +140,8 @@ def test_generated_association_dag_scores_with_templated_output(airflow_db, scor
     set_alias("breast_cancer_classifier/1", "champion_dag", scoring_env)
     info = create_association("breast_cancer_classifier@champion_dag", input_path=_input(tmp_path),
                               output_path=str(tmp_path / "daily" / "{{ ds }}"), schedule="@daily",
-                              policy="quarantine", name="bc_daily", settings=scoring_env)
+                              policy="quarantine", name="bc_daily",
+                              settings=scoring_env.model_copy(update={"data_roots": [str(tmp_path)]}))
     run = _dagbag().get_dag(info.dag_id).test()
     assert run.state == DagRunState.SUCCESS
     (day,) = list((tmp_path / "daily").iterdir())
@@ -159,7 +168,7 @@ def test_deploy_model_dag_stops_at_build_for_an_unknown_model(airflow_db, home):
     assert run.state == DagRunState.FAILED
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["build"] == TaskInstanceState.FAILED
-    assert {states[task] for task in ("launch", "health_check", "parity_check", "promote")} == {
+    assert {states[task] for task in ("launch", "check_health", "check_parity", "promote")} == {
         TaskInstanceState.UPSTREAM_FAILED}
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from cli.stack import airflow
+from registry.workflows import AirflowApiError
 from pipelines.training import load_dataset
 from registry.associations import create_association
 from tests.servers import free_port
@@ -55,7 +56,7 @@ def test_triggered_batch_scoring_succeeds_under_the_scheduler(stack, tmp_path):
 
 def test_wrong_param_type_is_refused_by_the_api(stack):
     _, api = stack
-    with pytest.raises(airflow.AirflowApiError) as error:
+    with pytest.raises(AirflowApiError) as error:
         api.trigger("batch_scoring", {"model_ref": "breast_cancer_classifier/1", "input_path": "/in",
                                       "output_path": "/out", "policy": "ignore"})
     assert error.value.status_code == 400
@@ -65,7 +66,8 @@ def test_association_dag_appears_and_the_scheduler_runs_it_on_schedule(stack, tm
     settings, api = stack
     info = create_association("breast_cancer_classifier/1", input_path=_input(tmp_path),
                               output_path=str(tmp_path / "scheduled" / "{{ ds }}"), schedule="@once",
-                              policy="quarantine", name="scheduled_once", settings=settings)
+                              policy="quarantine", name="scheduled_once",
+                              settings=settings.model_copy(update={"data_roots": [str(tmp_path)]}))
     api.wait_for_dag(info.dag_id, timeout=180)  # the dag-processor re-parses and finds the new DAG
     deadline = time.monotonic() + 180
     while not (runs := api.runs(info.dag_id)) and time.monotonic() < deadline:
@@ -75,31 +77,3 @@ def test_association_dag_appears_and_the_scheduler_runs_it_on_schedule(stack, tm
     assert api.wait_for_run(info.dag_id, run["dag_run_id"], timeout=400) == "success"
     (day,) = list((tmp_path / "scheduled").iterdir())
     assert len(pd.read_parquet(day)) > 500
-
-
-def test_deploy_model_dag_starts_a_server_that_outlives_its_task(stack):
-    """Triggered like the Models page's Deploy action; the server keeps serving after the run."""
-    import httpx
-
-    from bento_services.deploy import list_deployments, undeploy
-    from bento_services.endpoints import gateway_processes
-    from registry.processes import is_running
-
-    settings, api = stack
-    api.wait_for_dag("deploy_model", timeout=120)
-    port = free_port()
-    run_id = api.trigger("deploy_model", {"model_ref": "breast_cancer_classifier/1", "port": port})
-    try:
-        assert api.wait_for_run("deploy_model", run_id, timeout=400) == "success", api.task_states("deploy_model", run_id)
-        assert list(api.task_states("deploy_model", run_id).values()) == ["success"] * 5
-        (deployment,) = [row for row in list_deployments(settings) if row.status == "running"]
-        assert deployment.url == f"http://127.0.0.1:{port}" and deployment.model_version == 1
-        time.sleep(5)  # every task process of the run has exited by now
-        assert list_deployments(settings)[0].healthy is True
-        assert all(is_running(process) for process in gateway_processes("breast_cancer_classifier", settings))
-        features, _ = load_dataset("breast_cancer")
-        answer = httpx.post(f"{deployment.url}/predict", json=features.iloc[:2].to_dict(orient="records"), timeout=30)
-        assert answer.status_code == 200 and answer.json()["model_version"] == 1
-    finally:
-        if any(row.status == "running" for row in list_deployments(settings, live=False)):
-            undeploy("breast_cancer_classifier", settings)

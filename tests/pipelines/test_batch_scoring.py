@@ -160,7 +160,7 @@ def test_regression_model_and_scoring_runs_in_the_modeldoc(settings, tmp_path):
     assert result.prediction_summary["count"] == result.rows_scored
     assert 0 < result.prediction_summary["mean"] < 400
     doc = build_modeldoc("diabetes_regressor/1", settings)
-    assert result.run_id in [run["id"] for run in doc.scoring_runs]
+    assert result.run_id in [run.id for run in doc.scoring_runs]
 
 
 @pytest.mark.parametrize("attached_to", ["diabetes_regressor", "diabetes_regressor@expected", "diabetes_regressor/1"])

@@ -89,7 +89,7 @@ def _nothing_registered(settings):
         ("model.h5", {}, ImportModelError, "cannot tell the flavor of model.h5"),
         ("missing.onnx", {}, ImportModelError, "does not exist"),
         ("logistic.joblib", {}, ImportModelError, "is a pickle: loading it runs any code"),
-        ("forest.skops", {}, UntrustedTypesError, f"pass --trust-type {TREE}"),
+        ("forest.skops", {}, UntrustedTypesError, f"{TREE}; if you trust this file, add them to the trusted types"),
         ("logistic.skops", {"flavor": "keras"}, ImportModelError, "unknown flavor 'keras'"),
         ("logistic.skops", {"flavor": "onnx"}, ImportModelError, "not a readable onnx model"),
         ("logistic.skops", {"target": "nope"}, SampleMismatchError, "target column 'nope' is not in sample"),
@@ -113,7 +113,7 @@ def test_sample_with_missing_column_is_refused(home, external, tmp_path):
 
 
 def test_sample_with_extra_column_is_refused_with_a_hint(home, external):
-    with pytest.raises(SampleMismatchError, match=r"does not take: label \(pass --target"):
+    with pytest.raises(SampleMismatchError, match=r"does not take: label \(name it as the target"):
         import_model(external.folder / "logistic.skops", "bad", sample=external.sample_csv)
     assert _nothing_registered(home)
 

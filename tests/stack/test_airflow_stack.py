@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from cli.stack import airflow
+from registry.workflows import AirflowApiError
 from registry import processes
 from registry.settings import Settings
 from tests.listeners import listeners_of
@@ -129,7 +130,7 @@ def test_failing_task_ends_the_run_failed(stack, api):
 
 
 def test_unknown_dag_is_a_specific_error(stack, api):
-    with pytest.raises(airflow.AirflowApiError) as error:
+    with pytest.raises(AirflowApiError) as error:
         api.trigger("no_such_dag", {})
     assert error.value.status_code == 404
 

@@ -1,0 +1,97 @@
+"""Asking for a deploy, a rollback or an undeploy as a workflow run, and following that run.
+
+A front that must not host model servers itself (the Models page runs in the api-server; under
+compose only the serving worker may) triggers the serving DAGs through a ``Workflows`` object,
+as the user who acts. What a user can fix is checked first, so a bad request is refused at once
+with the field to blame instead of failing a run a minute later. ``serving_run`` follows a run
+and adds what it made: the deployment with its URL and a ready-to-copy ``curl`` line, or the
+step that failed and why (the previous deployment is still serving then).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from typing import Any
+
+from bento_services import chain, endpoints
+from bento_services.steps import NoDeploymentError, rollback_target
+from registry.deployments import DeploymentInfo, for_request, running
+from registry.errors import InvalidFieldError, ModelyardError
+from registry.refs import ModelRef, check_alias
+from registry.settings import Settings
+from registry.workflows import StepFailure, WorkflowRun, Workflows, follow
+
+_RECORDED_FAILURE = re.compile(r"^step '(?P<step>[^']+)': (?P<reason>.*)$", re.DOTALL)
+
+
+def model_ref(name: str, ref: str) -> ModelRef:
+    """``ref`` of model ``name``: a version number or an alias (the ``ref`` field of a request)."""
+    ref = str(ref).strip()
+    if ref.isdigit() and int(ref) >= 1:
+        return ModelRef(name, int(ref))
+    try:
+        return ModelRef(name, alias=check_alias(ref))
+    except ModelyardError as error:
+        raise InvalidFieldError(f"{ref!r} is neither a version number nor an alias: {error}", field="ref") from None
+
+
+def request_deploy(name: str, ref: str, *, port: int | None, workflows: Workflows, settings: Settings) -> WorkflowRun:
+    """Trigger ``deploy_model`` for the version ``ref`` means now (pinned here, so the run serves
+    what the user picked even if the alias moves meanwhile)."""
+    from registry.store import mlflow_client, resolve_version
+
+    wanted = model_ref(name, ref)
+    try:
+        version = int(resolve_version(wanted, mlflow_client(settings)).version)
+    except ModelyardError as error:
+        error.field = error.field if error.field and error.field != "name" else "ref"
+        raise
+    endpoints.endpoint_port(name, port, settings)  # a taken port, before minutes of work
+    conf = {"model_ref": str(ModelRef(name, version)), "port": port or 0}
+    return serving_run(workflows, chain.DEPLOY_DAG, workflows.trigger(chain.DEPLOY_DAG, conf), settings=settings)
+
+
+def request_rollback(name: str, *, workflows: Workflows, settings: Settings) -> WorkflowRun:
+    """Trigger ``rollback_model`` once there is a version to roll back to."""
+    rollback_target(name, settings)
+    run_id = workflows.trigger(chain.ROLLBACK_DAG, {"model_name": name})
+    return serving_run(workflows, chain.ROLLBACK_DAG, run_id, settings=settings)
+
+
+def request_undeploy(name: str, *, workflows: Workflows, settings: Settings) -> WorkflowRun:
+    """Trigger ``undeploy_model`` for a model that has a running deployment."""
+    if not running(name, settings=settings):
+        raise NoDeploymentError(f"model {name!r} has no running deployment")
+    run_id = workflows.trigger(chain.UNDEPLOY_DAG, {"model_name": name})
+    return serving_run(workflows, chain.UNDEPLOY_DAG, run_id, settings=settings)
+
+
+def serving_run(workflows: Workflows, dag_id: str, run_id: str, *, settings: Settings) -> WorkflowRun:
+    """The run's steps, plus the deployment it made or the step it failed at."""
+    run = follow(workflows, dag_id, run_id)
+    made = for_request(run_id, settings=settings)
+    if made is not None and made.status == "failed":
+        recorded = _RECORDED_FAILURE.match(made.status_reason or "")
+        failure = StepFailure(step=recorded["step"], reason=recorded["reason"]) if recorded else \
+            StepFailure(step="?", reason=made.status_reason or "")
+        return run.model_copy(update={"failure": failure})
+    if run.state == "failed":
+        failed = next((step.name for step in run.steps if step.state == "failed"), "?")
+        return run.model_copy(update={"failure": StepFailure(
+            step=failed, reason="the task failed before recording a deployment: its log in Airflow says why")})
+    if made is not None and run.state == "success":
+        return run.model_copy(update={"deployment": _with_curl(made, settings)})
+    return run
+
+
+def _with_curl(deployment: DeploymentInfo, settings: Settings) -> dict[str, Any]:
+    """The deployment as JSON, plus a ``curl`` line that asks it the model's input example."""
+    from registry.catalog import input_example
+
+    example = input_example(ModelRef(deployment.model_name, deployment.model_version), settings=settings)
+    body = json.dumps(example if example is not None else [{}])
+    curl = (f"curl -s -X POST {deployment.url}/predict -H 'Content-Type: application/json' "
+            f"-d {shlex.quote(body)}")
+    return {**deployment.model_dump(mode="json"), "curl": curl}

@@ -1,0 +1,86 @@
+"""Backend servers: ``bentoml serve`` of a bento in its own session, waited for, stopped by PID.
+
+Processes are recorded with PID and kernel start time (``registry.processes``), so a stop never
+signals a PID the system has reused, and never looks at a process name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bento_services.bento_build import bento_model_tag
+from bento_services.bentos import bentoml_env
+from registry.processes import Process, children, is_running, launch, log_tail, stop
+from registry.settings import Settings
+
+READY_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+
+
+def version_dir(settings: Settings, name: str, version: int) -> Path:
+    """Where a deployed version keeps its model directory, logs and request log."""
+    return settings.home / "deployments" / name / f"v{version}"
+
+
+def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings) -> Process:
+    """``bentoml serve`` the bento on ``127.0.0.1:port`` in its own session, logging to its version folder."""
+    folder = version_dir(settings, name, version)
+    env = {
+        **bentoml_env(settings), "MODELYARD_SERVE_MODEL_TAG": bento_model_tag(name, version),
+        "MODELYARD_SERVE_MODEL_NAME": name, "MODELYARD_SERVE_MODEL_VERSION": str(version),
+        "MODELYARD_SERVE_MAX_BODY_BYTES": str(settings.serve_max_body_bytes),
+    }
+    for inherited in ("MODELYARD_SERVE_REQUEST_LOG_DIR", "MODELYARD_SERVE_MODEL_DIR"):
+        env.pop(inherited, None)
+    if settings.serve_request_log:
+        env["MODELYARD_SERVE_REQUEST_LOG_DIR"] = str(folder / "requests")
+    command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
+    return launch(f"bentoml-{name}-v{version}", command, env=env, log=folder / "serve.log")
+
+
+def wait_ready(leader: Process, url: str, timeout: float | None = None, path: str = "/readyz") -> None:
+    """Until ``url + path`` answers 200; an exit or a timeout is an error with the log's end."""
+    timeout = timeout or READY_TIMEOUT
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_running(leader):
+            raise RuntimeError(f"{leader.name} exited before it was ready:\n{log_tail(leader)}")
+        try:
+            if httpx.get(f"{url}{path}", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url}{path} did not answer 200 within {timeout:.0f} s:\n{log_tail(leader)}")
+
+
+def stop_server(processes: list[Process]) -> list[Process]:
+    """SIGTERM the leader and its workers by PID, including workers it forks meanwhile (a
+    server stopped while starting spawns them late, in their own sessions); SIGKILL what
+    is left after ``STOP_TIMEOUT``. Returns every process it signalled."""
+    known, signalled = list(processes), set()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while True:
+        if known and is_running(known[0]):
+            pids = {process.pid for process in known}
+            known += [child for child in children(known[0]) if child.pid not in pids]
+        alive = [process for process in known if is_running(process)]
+        if not alive or time.monotonic() > deadline:
+            break
+        for process in alive:
+            if process.pid not in signalled:
+                signalled.add(process.pid)
+                try:
+                    os.kill(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass  # it exited since is_running looked
+        time.sleep(0.2)
+    if alive:
+        stop(list(reversed(known)), sig=signal.SIGKILL, timeout=5.0)  # workers first, then the leader
+    return known

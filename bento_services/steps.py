@@ -1,0 +1,291 @@
+"""The serving steps, each defined once; ``bento_services.chain`` names them and their order.
+
+A step takes what the step before it made (a reference or a model name to start) and a
+``DeployContext`` (settings, who acts, the workflow run that asked), and returns what the next
+one needs: ``build`` and ``previous_build`` make a ``Build``; ``launch``, ``check_health`` and
+``check_parity`` pass a ``Launch`` on; ``promote`` records and routes it (``DeploymentInfo``).
+``run_step`` runs one by name, so the CLI (a whole chain in one process) and the DAGs (one task
+per step, values as JSON) compose the same code. A failure stops what was started (by PID),
+records the deployment as failed with the step and the reason, and leaves the previous
+deployment serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from bento_services import endpoints
+from bento_services.bentos import bento_dir, build_bento, prune_bentos
+from bento_services.parity import compare, load_locally
+from bento_services.records import record_failed, record_running, retire
+from bento_services.servers import serve, stop_server, version_dir, wait_ready
+from registry.deployments import DeploymentInfo, backend_url, is_healthy, running
+from registry.errors import ConflictError, ModelyardError
+from registry.metadata.db import session_scope
+from registry.metadata.tables import Deployment
+from registry.processes import Process, children, log_tail
+from registry.refs import ModelRef, parse_ref
+from registry.settings import Settings
+
+logger = logging.getLogger(__name__)
+PRODUCTION_ALIAS = "production"
+
+
+class DeploymentError(ModelyardError):
+    """A deploy that failed at ``step``; nothing it started is left running."""
+
+    def __init__(self, step: str, ref: str, reason: str):
+        self.step, self.ref, self.reason = step, ref, reason
+        super().__init__(f"deploying {ref} failed at step '{step}': {reason}")
+
+
+class NoDeploymentError(ConflictError):
+    """There is no running deployment of that model (or none to roll back to)."""
+
+
+class DeployContext(BaseModel):
+    """What every step of one deploy shares."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    settings: Settings
+    actor: str
+    request_id: str | None = None  # the Airflow run that asked for it, if one did
+    port: int | None = None  # the model's stable endpoint port, honoured on its first deploy
+    action: str = "deployed"  # the event ``promote`` writes: deployed, rolled_back
+    record_failures: bool = True  # reconcile keeps its row and only stops what it started
+    timings: dict[str, float] = {}  # seconds per step (and ``bentoml build`` within build)
+
+
+class Build(BaseModel):
+    """What ``build`` made: a bento of one exact version, and where its model directory is."""
+
+    model_name: str
+    model_version: int
+    bento_tag: str
+    model_dir: str
+
+    @property
+    def ref(self) -> str:
+        return str(ModelRef(self.model_name, self.model_version))
+
+
+class Launch(BaseModel):
+    """A backend server of a build, by PID; ``processes`` grows with its workers once healthy."""
+
+    build: Build
+    port: int
+    processes: list[dict[str, Any]]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def process_list(self) -> list[Process]:
+        return [Process(**record) for record in self.processes]
+
+
+# --- the steps ------------------------------------------------------------------------------
+
+def build(ref: str, ctx: DeployContext) -> Build:
+    """Resolve ``ref`` to one version, download it, check it loads, build its bento."""
+    from registry.store import mlflow_client, resolve_version
+
+    model_ref = parse_ref(ref)
+    version = int(resolve_version(model_ref, mlflow_client(ctx.settings)).version)
+    part, tag = "download", None
+    try:
+        model_dir = _download(str(ModelRef(model_ref.name, version)), version_dir(ctx.settings, model_ref.name, version),
+                              ctx.settings)
+        part = "load"
+        load_locally(model_dir)
+        part = "bentoml build"
+        started = time.perf_counter()
+        tag = build_bento(model_dir, model_ref.name, version, ctx.settings)
+        ctx.timings["bentoml build"] = time.perf_counter() - started
+    except Exception as error:
+        failed = Build(model_name=model_ref.name, model_version=version, bento_tag=tag or "", model_dir="")
+        raise abandon("build", RuntimeError(f"{part}: {type(error).__name__}: {error}"), failed, ctx) from error
+    return Build(model_name=model_ref.name, model_version=version, bento_tag=tag, model_dir=str(model_dir))
+
+
+def previous_build(name: str, ctx: DeployContext) -> Build:
+    """The bento of the version deployed before the current one (built again if it was pruned)."""
+    return build_of(rollback_target(name, ctx.settings), ctx)
+
+
+def build_of(row: Deployment, ctx: DeployContext) -> Build:
+    """An earlier deployment's bento, or a fresh build of its version if the bento is gone."""
+    folder = version_dir(ctx.settings, row.model_name, row.model_version) / "model"
+    if bento_dir(row.bento_tag, ctx.settings).exists() and folder.exists():
+        return Build(model_name=row.model_name, model_version=row.model_version, bento_tag=row.bento_tag,
+                     model_dir=str(folder))
+    return build(str(ModelRef(row.model_name, row.model_version)), ctx)
+
+
+def launch(built: Build, ctx: DeployContext) -> Launch:
+    """``bentoml serve`` the bento in its own session on a spare loopback port."""
+    port = endpoints.spare_port()
+    leader = serve(built.bento_tag, built.model_name, built.model_version, port, ctx.settings)
+    return Launch(build=built, port=port, processes=[asdict(leader)])
+
+
+def check_health(launched: Launch, ctx: DeployContext) -> Launch:
+    """Wait until the server answers ``/readyz``; then record its worker PIDs too."""
+    leader = launched.process_list()[0]
+    try:
+        wait_ready(leader, launched.url)
+    finally:
+        known = {process.pid for process in launched.process_list()}
+        workers = [asdict(child) for child in children(leader) if child.pid not in known]
+        launched = launched.model_copy(update={"processes": launched.processes + workers})
+    return launched
+
+
+def check_parity(launched: Launch, ctx: DeployContext) -> Launch:
+    """``/predict`` on the input example must give the in-process predictor's answer."""
+    predictor, example = load_locally(Path(launched.build.model_dir))
+    compare(launched.url, predictor, example)
+    return launched
+
+
+def promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
+    """Route the model's endpoint to this server, make it ``production``, record it, then
+    retire the deployment it replaces once nothing is in flight to that one."""
+    from registry.catalog import set_alias
+
+    settings, built = ctx.settings, launched.build
+    previous = running(built.model_name, settings=settings)
+    stable_port = endpoints.endpoint_port(built.model_name, ctx.port, settings)
+    route = {"model_name": built.model_name, "model_version": built.model_version}
+    try:
+        endpoint = endpoints.route_to(built.model_name, stable_port, launched.url, route, settings)
+        set_alias(built.ref, PRODUCTION_ALIAS, settings, actor=ctx.actor)
+    except Exception:
+        if previous and is_healthy(previous[0]):  # traffic may have moved already: give it back
+            endpoints.route_to(built.model_name, stable_port, backend_url(previous[0]),
+                               {"model_name": built.model_name, "model_version": previous[0].model_version},
+                               settings)
+        raise
+    info = record_running(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
+                          port=launched.port, processes=launched.processes, url=endpoint.url,
+                          backend_url=launched.url, action=ctx.action, actor=ctx.actor, request_id=ctx.request_id,
+                          settings=settings)
+    endpoints.set_deployment(built.model_name, info.id, settings)
+    for old in previous:
+        endpoints.wait_drained(endpoint.local_url, backend_url(old))
+        retire(old, status="replaced", reason=f"replaced by deployment {info.id}", action="deployment_replaced",
+               actor=ctx.actor, settings=settings)
+    prune_bentos(built.model_name, settings)
+    return info
+
+
+def undeploy(name: str, ctx: DeployContext) -> DeploymentInfo:
+    """Stop the model's gateway and running deployment by their PIDs; files and bentos stay."""
+    found = running(name, settings=ctx.settings)
+    if not found:
+        raise NoDeploymentError(f"model {name!r} has no running deployment")
+    endpoints.stop_endpoint(name, ctx.settings)
+    retired = [retire(row, status="stopped", reason="undeployed", action="undeployed", actor=ctx.actor,
+                      settings=ctx.settings) for row in reversed(found)]
+    return retired[-1]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step as the fronts run it: its function and the type of what it takes."""
+
+    run: Callable[[Any, DeployContext], Any]
+    takes: type = field(default=str)
+
+
+STEPS: dict[str, Step] = {
+    "build": Step(build), "previous_build": Step(previous_build), "launch": Step(launch, Build),
+    "check_health": Step(check_health, Launch), "check_parity": Step(check_parity, Launch),
+    "promote": Step(promote, Launch), "undeploy": Step(undeploy),
+}
+
+
+def run_step(name: str, value: Any, ctx: DeployContext) -> Any:
+    """Run one step on ``value`` (a model, or its JSON form from a DAG task before this one)."""
+    step = STEPS[name]
+    if step.takes is not str and not isinstance(value, step.takes):
+        value = step.takes.model_validate(value)
+    started = time.perf_counter()
+    try:
+        return step.run(value, ctx)
+    except Exception as error:
+        if isinstance(value, str) or isinstance(error, DeploymentError):
+            raise  # a first step records its own failure once it knows the version; before, there is nothing
+        raise abandon(name, error, value, ctx) from error
+    finally:
+        ctx.timings[name] = ctx.timings.get(name, 0.0) + time.perf_counter() - started
+
+
+def run_chain(names: Sequence[str], value: Any, ctx: DeployContext) -> Any:
+    """The named steps in order, each on what the one before returned."""
+    for name in names:
+        value = run_step(name, value, ctx)
+    return value
+
+
+def abandon(step: str, error: BaseException, value: Build | Launch, ctx: DeployContext) -> BaseException:
+    """Stop what a failed step started, record why (unless reconciling), return the error to raise."""
+    launched = value if isinstance(value, Launch) else None
+    built = launched.build if launched else value
+    processes = stop_server(launched.process_list()) if launched else []
+    if not ctx.record_failures:
+        return error
+    reason = f"{type(error).__name__}: {error}"
+    if processes:
+        reason += f"\n--- end of {processes[0].log} ---\n{log_tail(processes[0], 1500)}"
+    record_failed(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
+                  port=launched.port if launched else None, processes=processes, step=step, reason=reason,
+                  actor=ctx.actor, request_id=ctx.request_id, settings=ctx.settings)
+    return DeploymentError(step, built.ref, reason)
+
+
+def rollback_target(name: str, settings: Settings) -> Deployment:
+    """The deployment before the running one, of another version, whose bento is known."""
+    found = running(name, settings=settings)
+    if not found:
+        raise NoDeploymentError(f"model {name!r} has no running deployment to roll back from")
+    current = found[0]
+    with session_scope(settings) as session:
+        query = (select(Deployment).where(Deployment.model_name == name, Deployment.id < current.id,
+                                          Deployment.status.in_(["replaced", "stopped"]),
+                                          Deployment.model_version != current.model_version,
+                                          Deployment.bento_tag.is_not(None))
+                 .order_by(Deployment.id.desc()).limit(1))
+        target = session.scalars(query).first()
+    if target is None:
+        raise NoDeploymentError(f"model {name!r} has no earlier deployed version to roll back to "
+                                f"(version {current.model_version} is the only one)")
+    return target
+
+
+def _download(ref: str, folder: Path, settings: Settings) -> Path:
+    """The version's model directory at ``folder/model``, fetched afresh each deploy."""
+    import shutil
+    import tempfile
+
+    from registry.catalog import download_model_dir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="model.", dir=folder))
+    target = folder / "model"
+    try:
+        downloaded = download_model_dir(ref, staging, settings)
+        shutil.rmtree(target, ignore_errors=True)  # a service of this version has its own copy in its bento
+        downloaded.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

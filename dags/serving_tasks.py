@@ -1,0 +1,49 @@
+"""Task bodies of the serving DAGs: one task per serving step. Not a DAG file (see .airflowignore).
+
+Each task runs ``bento_services.steps.run_step`` under its step's name on what the task before
+it returned (JSON over XCom), acting for the user who triggered the run and recording the run
+id, so the Models page can find the deployment a run made or why it failed. A failed step has
+stopped what it started and recorded itself: it fails for good, never retried.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from airflow.sdk import get_current_context, task
+
+from bento_services import chain
+from modelyard_tasks import acting_user
+
+SERVING_QUEUE = os.environ.get("MODELYARD_SERVING_QUEUE", "default")  # parse time: no Settings import
+SERVING_DEFAULTS = {"owner": "modelyard", "retries": 0, "queue": SERVING_QUEUE}
+
+
+def serving_chain(steps: Sequence[str], first, *, action: str = "deployed"):
+    """The steps as a line of tasks, the first taking ``first`` (a templated param)."""
+    value = first
+    for name in steps:
+        value = _step_task(name, action)(value)
+    return value
+
+
+def _step_task(name: str, action: str):
+    @task(task_id=name, task_display_name=chain.LABELS[name])
+    def step(value):
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from bento_services.steps import DeployContext, run_step
+        from registry.errors import ModelyardError
+        from registry.settings import get_settings
+
+        context = get_current_context()
+        ctx = DeployContext(settings=get_settings(), actor=acting_user(context), request_id=context["run_id"],
+                            port=context["params"].get("port") or None, action=action)
+        try:
+            return run_step(name, value, ctx).model_dump(mode="json")
+        except ModelyardError as error:
+            raise AirflowFailException(str(error)) from error
+
+    step.__doc__ = f"The serving step `{name}` (bento_services.steps.{name})."
+    return step

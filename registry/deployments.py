@@ -1,0 +1,120 @@
+"""The record of online deployments, as every front reads it (``bento_services`` writes it).
+
+A deployment is one launch of a model version as a server; the latest ``running`` one per
+model is desired state. Health is read off the machine: the recorded processes alive (by PID
+and start time) and the server answering ``/readyz``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from registry.metadata.db import session_scope
+from registry.metadata.tables import Deployment
+from registry.processes import Process, is_running
+from registry.settings import Settings
+
+HEALTH_TIMEOUT = 2.0
+
+
+class DeploymentInfo(BaseModel):
+    """One launch of a model version, with a live health check when one was asked for.
+
+    ``url`` is the model's stable endpoint; ``backend_url`` the server of this deployment."""
+
+    id: int
+    model_name: str
+    model_version: int
+    bento_tag: str | None
+    url: str | None
+    port: int | None
+    pids: list[int]
+    status: str
+    status_reason: str | None
+    request_id: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    healthy: bool | None = None
+
+    @property
+    def backend_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.port}" if self.port else None
+
+
+def list_deployments(*, settings: Settings, live: bool = True, model_name: str | None = None) -> list[DeploymentInfo]:
+    """Every deployment (of one model, if named), newest first; running ones get a health check when ``live``."""
+    query = select(Deployment).order_by(Deployment.id.desc())
+    if model_name is not None:
+        query = query.where(Deployment.model_name == model_name)
+    with session_scope(settings) as session:
+        rows = list(session.scalars(query))
+    return _with_health(rows, live)
+
+
+def current_deployments(*, settings: Settings, live: bool = True) -> dict[str, DeploymentInfo]:
+    """Each model's running deployment, else its latest (failed or stopped) one, in two queries;
+    running ones health-checked side by side. A failed deploy leaves the previous one serving,
+    and that is what a model's row shows."""
+    newest = select(func.max(Deployment.id)).group_by(Deployment.model_name)
+    serving = select(func.max(Deployment.id)).where(Deployment.status == "running").group_by(Deployment.model_name)
+    with session_scope(settings) as session:
+        rows = list(session.scalars(select(Deployment).where(Deployment.id.in_(newest) | Deployment.id.in_(serving))
+                                    .order_by(Deployment.id)))
+    chosen: dict[str, Deployment] = {}
+    for row in rows:  # oldest first: a running row is kept over a later one that is not
+        if row.model_name not in chosen or chosen[row.model_name].status != "running":
+            chosen[row.model_name] = row
+    return {info.model_name: info for info in _with_health(list(chosen.values()), live)}
+
+
+def running(name: str, *, settings: Settings) -> list[Deployment]:
+    """The model's deployments recorded as running, newest first (one, but for a failed retire)."""
+    with session_scope(settings) as session:
+        query = select(Deployment).where(Deployment.model_name == name, Deployment.status == "running")
+        return list(session.scalars(query.order_by(Deployment.id.desc())))
+
+
+def for_request(request_id: str, *, settings: Settings) -> DeploymentInfo | None:
+    """The deployment a workflow run (its Airflow run id) recorded, running or failed."""
+    with session_scope(settings) as session:
+        row = session.scalars(select(Deployment).where(Deployment.request_id == request_id)
+                              .order_by(Deployment.id.desc())).first()
+        return info_of(row, healthy=None) if row else None
+
+
+def recorded_processes(row: Deployment) -> list[Process]:
+    return [Process(**record) for record in row.pids]
+
+
+def backend_url(row: Deployment) -> str:
+    return f"http://127.0.0.1:{row.port}"
+
+
+def is_healthy(row: Deployment) -> bool:
+    """Every recorded process alive and the backend answering ``/readyz``."""
+    if not row.pids or not all(is_running(process) for process in recorded_processes(row)):
+        return False
+    try:
+        return httpx.get(f"{backend_url(row)}/readyz", timeout=HEALTH_TIMEOUT).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def info_of(row: Deployment, *, healthy: bool | None) -> DeploymentInfo:
+    fields: dict[str, Any] = {column: getattr(row, column) for column in DeploymentInfo.model_fields
+                              if column not in ("pids", "healthy")}
+    return DeploymentInfo(**fields, pids=[record["pid"] for record in row.pids], healthy=healthy)
+
+
+def _with_health(rows: list[Deployment], live: bool) -> list[DeploymentInfo]:
+    checked = [row for row in rows if live and row.status == "running"]
+    with ThreadPoolExecutor(max_workers=min(8, len(checked) or 1)) as pool:
+        health = dict(zip((row.id for row in checked), pool.map(is_healthy, checked)))
+    return [info_of(row, healthy=health.get(row.id)) for row in rows]
