@@ -1,0 +1,86 @@
+"""The platform as a user meets it: the embedded Airflow with the Models page, one login per role.
+
+One session-wide stack (scheduler, dag-processor, api-server with the plugin) on a home of its
+own, shared by the API tests and the browser tests; whatever it deploys is undeployed by PID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from cli.stack import airflow
+from registry.settings import Settings
+from registry.workflows import AirflowRest
+from tests.servers import free_port
+
+MODEL = "diabetes_regressor"
+ROLES = {"viewer1": "viewer", "user1": "user", "op1": "op", "admin1": "admin"}
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    stack: airflow.AirflowStack
+    passwords: dict[str, str]
+
+    @property
+    def base_url(self) -> str:
+        return self.stack.base_url
+
+    def token(self, user: str) -> str:
+        response = httpx.post(f"{self.base_url}/auth/token", json={"username": user, "password": self.passwords[user]})
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+    def client(self, user: str | None) -> httpx.Client:
+        """A client of the Models API as ``user`` (None: no login at all)."""
+        headers = {"Authorization": f"Bearer {self.token(user)}"} if user else {}
+        return httpx.Client(base_url=f"{self.base_url}/modelyard/api", headers=headers, timeout=60.0)
+
+    def rest(self, user: str = "admin1") -> AirflowRest:
+        return AirflowRest(self.base_url, user, self.passwords[user])
+
+    def wait_run(self, client: httpx.Client, run: dict, timeout: float = 400.0) -> dict:
+        """Poll a workflow run as the page does, until it succeeds or fails."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while run["state"] not in ("success", "failed"):
+            assert time.monotonic() < deadline, f"run still {run['state']}: {run}"
+            time.sleep(1.0)
+            response = client.get(f"/workflow-runs/{run['dag_id']}/{quote(run['run_id'], safe='')}")
+            assert response.status_code == 200, response.text
+            run = response.json()
+        return run
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory):
+    """Two versions of the diabetes model and one of the breast cancer model, behind a running stack."""
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    settings = Settings(home=tmp_path_factory.mktemp("platform"))
+    for name in (MODEL, MODEL, "breast_cancer_classifier"):
+        train_demo_model(DEMO_MODELS[name], settings)
+    stack = airflow.start(settings, api_port=free_port(), users=ROLES, timeout=240)
+    platform = Platform(settings, stack, airflow.passwords(settings))
+    try:
+        with platform.rest() as rest:
+            for dag_id in ("deploy_model", "rollback_model", "undeploy_model", "batch_scoring"):
+                rest.wait_for_dag(dag_id, timeout=180)
+        yield platform
+    finally:
+        _undeploy_everything(settings)
+        stack.stop()
+
+
+def _undeploy_everything(settings: Settings) -> None:
+    from bento_services.deploy import undeploy
+    from registry.deployments import list_deployments
+
+    for name in {row.model_name for row in list_deployments(settings=settings, live=False) if row.status == "running"}:
+        undeploy(name, settings=settings)

@@ -1,0 +1,376 @@
+"""The Models page's JSON API on a real api-server with the plugin, as each role, over real HTTP.
+
+Every route, its 401/403/415/422 answers, and each action's effect in the registry, the metadata
+DB, Airflow (DAG runs, the generated DAG, the audit log) and the live endpoint. The tests share
+one stack and run in order; the deploy tests go from a first deploy to an undeploy.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from hashlib import sha256
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from registry.metadata.db import session_scope
+from registry.metadata.events import events_for
+from tests.plugins.conftest import MODEL
+
+pytestmark = pytest.mark.timeout(900)
+ROW = {"age": 0.02, "sex": -0.04, "bmi": 0.06, "bp": 0.02, "s1": -0.04,
+       "s2": -0.03, "s3": -0.04, "s4": 0.0, "s5": 0.02, "s6": -0.02}
+
+READS = [
+    "/whoami", "/models", f"/models/{MODEL}", f"/models/{MODEL}/versions/1/plots/residuals.png",
+    f"/models/{MODEL}/versions/1/modeldoc", f"/models/{MODEL}/versions/1/download",
+    "/workflow-runs/deploy_model/no_such_run", "/schedules/preview?cron=0%202%20*%20*%20*", "/workflows",
+]
+CHANGES = [
+    ("POST", f"/models/{MODEL}/deploy", {"ref": "1"}),
+    ("POST", f"/models/{MODEL}/rollback", {}),
+    ("POST", f"/models/{MODEL}/undeploy", {}),
+    ("PUT", f"/models/{MODEL}/versions/1/description", {"description": "changed"}),
+    ("PUT", f"/models/{MODEL}/aliases/champion", {"version": 1}),
+    ("POST", "/associations", {"model_ref": f"{MODEL}/1", "input_path": "/x", "output_path": "/y"}),
+    ("DELETE", "/associations/nightly", {}),
+    ("POST", "/associations/nightly/run", {}),
+    ("POST", f"/models/{MODEL}/expectations", {"expectation_type": "expect_column_values_to_not_be_null",
+                                              "kwargs": {"column": "bmi"}}),
+    ("DELETE", "/expectations/1", {}),
+]
+
+
+def _events(platform) -> list:
+    with session_scope(platform.settings) as session:
+        return events_for(session, model_name=MODEL)
+
+
+def _audit(platform, event: str) -> list[dict]:
+    """Airflow's own audit log entries of one event, oldest first."""
+    with platform.rest() as rest:
+        entries = rest.get("/api/v2/eventLogs", limit=1000, order_by="dttm")["event_logs"]
+    return [entry for entry in entries if entry["event"] == event]
+
+
+def _data(platform, *parts) -> str:
+    return "/".join([platform.settings.data_roots[0], *parts])
+
+
+def test_every_route_needs_a_login(platform):
+    with platform.client(None) as anonymous:
+        for path in READS:
+            assert anonymous.get(path).status_code == 401, path
+        for method, path, body in CHANGES:
+            assert anonymous.request(method, path, json=body).status_code == 401, path
+
+
+@pytest.mark.parametrize("user", ["viewer1", "user1"])
+def test_viewer_and_user_read_everything_and_change_nothing(platform, user):
+    def changes():  # a download is recorded too, as a read
+        return [event for event in _events(platform) if event.action != "downloaded"]
+
+    before = changes()
+    with platform.client(user) as client:
+        assert client.get("/whoami").json() == {"user": user, "role": user.removesuffix("1"), "can_change": False}
+        for path in READS:
+            expected = 404 if "no_such_run" in path else 200
+            assert client.get(path).status_code == expected, path
+        for method, path, body in CHANGES:
+            response = client.request(method, path, json=body)
+            assert response.status_code == 403, (path, response.text)
+            assert "needs the op or admin role" in response.json()["detail"]
+    assert changes() == before
+    with platform.rest() as rest:
+        assert rest.runs("deploy_model") == []
+
+
+def test_op_and_admin_may_change(platform):
+    for user in ("op1", "admin1"):
+        with platform.client(user) as client:
+            assert client.get("/whoami").json()["can_change"] is True
+
+
+def test_changes_take_a_json_body(platform):
+    with platform.client("admin1") as client:
+        form = client.put(f"/models/{MODEL}/versions/1/description", data={"description": "from a form"})
+        assert form.status_code == 415 and "JSON body" in form.json()["detail"]
+        empty = client.post(f"/models/{MODEL}/undeploy")
+        assert empty.status_code == 415
+        unknown_field = client.put(f"/models/{MODEL}/aliases/champion", json={"version": 1, "extra": True})
+        assert unknown_field.status_code == 422 and unknown_field.json()["detail"]["field"] == "extra"
+    assert not any(event.details.get("length") == len("from a form") for event in _events(platform))
+
+
+def test_the_list_shows_every_model_with_its_metric(platform):
+    with platform.client("viewer1") as client:
+        listed = client.get("/models").json()
+    assert listed["total"] == 2
+    rows = {row["name"]: row for row in listed["models"]}
+    assert set(rows) == {MODEL, "breast_cancer_classifier"}
+    row = rows[MODEL]
+    assert (row["latest_version"], row["versions"], row["flavor"], row["task"], row["origin"]) == (
+        2, 2, "sklearn", "regression", "trained")
+    assert row["key_metric"] == "validation_rmse" and row["key_metric_value"] > 0
+    assert (row["deployment"], row["associations"], row["last_run"]) == (None, [], None)
+    assert rows["breast_cancer_classifier"]["key_metric"] == "validation_roc_auc"
+
+
+def test_the_detail_view_has_every_version_its_metrics_and_plots(platform):
+    with platform.client("viewer1") as client:
+        detail = client.get(f"/models/{MODEL}").json()
+        assert [version["version"] for version in detail["versions"]] == [2, 1]
+        first = detail["versions"][1]
+        assert "rmse" in first["validation_metrics"] and set(first["validation_metrics"]) == set(
+            first["training_metrics"])
+        assert [plot["name"] for plot in first["plots"]] == ["feature_importance", "residuals"]
+        png = client.get(f"/models/{MODEL}/versions/1/plots/residuals.png")
+        assert png.headers["content-type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert client.get(f"/models/{MODEL}/versions/1/plots/nothing.png").status_code == 404
+        history = [(e["action"], e["model_version"]) for e in detail["events"] if e["action"] != "downloaded"]
+        assert history == [("registered", 2), ("registered", 1)]
+        missing = client.get("/models/no_such_model")
+    assert missing.status_code == 404 and missing.json()["detail"]["field"] == "name"
+
+
+def test_modeldoc_in_three_formats_and_its_description_edited_in_place(platform):
+    with platform.client("viewer1") as viewer:
+        html = viewer.get(f"/models/{MODEL}/versions/1/modeldoc")
+        assert html.headers["content-type"].startswith("text/html") and "<html" in html.text
+        markdown = viewer.get(f"/models/{MODEL}/versions/1/modeldoc", params={"format": "md", "download": 1})
+        assert markdown.headers["content-disposition"] == f'attachment; filename="{MODEL}-v1-modeldoc.md"'
+        assert viewer.get(f"/models/{MODEL}/versions/1/modeldoc", params={"format": "json"}).json()["model"][
+            "version"] == 1
+    text = "Ridge on the diabetes data <script>alert(1)</script>"
+    with platform.client("op1") as op:
+        changed = op.put(f"/models/{MODEL}/versions/1/description", json={"description": text})
+    assert changed.status_code == 200 and changed.json()["description"] == text
+    with platform.client("viewer1") as viewer:
+        html = viewer.get(f"/models/{MODEL}/versions/1/modeldoc").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+    described = [event for event in _events(platform) if event.action == "description_set"]
+    assert described[0].actor == "op1"
+    assert [entry["owner"] for entry in _audit(platform, "modelyard.describe")] == ["op1"]
+
+
+def test_download_streams_the_checksummed_zip(platform):
+    with platform.client("viewer1") as client:
+        response = client.get(f"/models/{MODEL}/versions/2/download")
+    assert response.headers["content-disposition"] == f'attachment; filename="{MODEL}-v2.zip"'
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    manifest = json.loads(archive.read("MANIFEST.json"))
+    assert (manifest["name"], manifest["version"], manifest["created_by"]) == (MODEL, 2, "viewer1")
+    for entry in manifest["files"]:
+        assert sha256(archive.read(entry["path"])).hexdigest() == entry["sha256"]
+    assert {"model/MLmodel", "modeldoc.html", "modeldoc.json", "requirements.txt"} <= {e["path"] for e in manifest["files"]}
+    newest = next(e for e in _events(platform) if e.action == "downloaded")
+    assert (newest.actor, newest.model_version) == ("viewer1", 2)
+
+
+def test_an_alias_is_set_and_moved(platform):
+    with platform.client("admin1") as client:
+        assert client.put(f"/models/{MODEL}/aliases/champion", json={"version": 1}).json()["aliases"] == ["champion"]
+        moved = client.put(f"/models/{MODEL}/aliases/champion", json={"version": 2})
+        assert moved.json()["aliases"] == ["champion"] and moved.json()["version"] == 2
+        bad = client.put(f"/models/{MODEL}/aliases/latest", json={"version": 2})
+        assert bad.status_code == 422 and "'latest' is reserved" in bad.json()["detail"]
+        assert client.get("/models").json()["models"][1]["aliases"] == {"champion": 2}
+    moves = [event for event in _events(platform) if event.action == "alias_set"]
+    assert [(e.actor, e.model_version, e.details["previous_version"]) for e in moves] == [
+        ("admin1", 2, 1), ("admin1", 1, None)]
+
+
+def test_schedule_preview_and_the_form_choices(platform):
+    with platform.client("viewer1") as client:
+        preview = client.get("/schedules/preview", params={"cron": "0 2 * * *"}).json()
+        assert preview["valid"] and len(preview["next_runs"]) == 3
+        assert all(when.endswith("T02:00:00+00:00") for when in preview["next_runs"])
+        bad = client.get("/schedules/preview", params={"cron": "every day"}).json()
+        assert not bad["valid"] and "invalid schedule 'every day'" in bad["error"]
+        assert client.get("/schedules/preview", params={"cron": ""}).json() == {"valid": True, "next_runs": [],
+                                                                                "error": None}
+        choices = client.get("/workflows").json()
+    assert choices == {"workflows": ["batch_scoring"], "policies": ["fail", "quarantine"],
+                       "formats": ["parquet", "csv"], "data_roots": platform.settings.data_roots}
+
+
+@pytest.mark.parametrize("change, field, status", [
+    ({"schedule": "every morning"}, "schedule", 422),
+    ({"input_path": "/etc"}, "input_path", 422),
+    ({"output_path": "relative/out"}, "output_path", 422),
+    ({"policy": "ignore"}, "policy", 422),
+    ({"output_format": "xlsx"}, "output_format", 422),
+    ({"model_ref": "no_such_model@champion"}, "model_ref", 404),
+    ({"model_ref": f"{MODEL}@nobody"}, "model_ref", 404),
+    ({"name": "has space"}, "name", 422),
+])
+def test_a_bad_association_is_refused_naming_its_field(platform, change, field, status):
+    body = {"model_ref": f"{MODEL}@champion", "input_path": _data(platform, "in"),
+            "output_path": _data(platform, "out"), **change}
+    with platform.client("admin1") as client:
+        response = client.post("/associations", json=body)
+        assert (response.status_code, response.json()["detail"]["field"]) == (status, field), response.text
+        assert client.get("/models").json()["models"][1]["associations"] == []
+
+
+def test_associate_makes_a_dag_that_appears_unpaused_and_runs_now(platform, tmp_path):
+    from pipelines.training import load_dataset
+
+    features, _ = load_dataset("diabetes")
+    features.to_parquet(_data(platform, "visits.parquet"))
+    body = {"model_ref": f"{MODEL}@champion", "schedule": "0 2 * * *", "input_path": _data(platform, "visits.parquet"),
+            "output_path": _data(platform, "scored", "{{ ds }}"), "policy": "quarantine", "name": "nightly"}
+    with platform.client("admin1") as client:
+        made = client.post("/associations", json=body)
+        assert made.status_code == 201, made.text
+        association = made.json()
+        assert (association["dag_id"], association["airflow_url"], association["created_by"]) == (
+            "score__nightly", "dags/score__nightly", "admin1")
+        assert association["next_run"].endswith("T02:00:00Z")
+        again = client.post("/associations", json=body)
+        assert again.status_code == 409 and again.json()["detail"]["field"] == "name"
+        started = time.monotonic()
+        with platform.rest() as rest:
+            rest.wait_for_dag("score__nightly", timeout=60)
+            appeared = time.monotonic() - started
+            assert rest.get("/api/v2/dags/score__nightly")["is_paused"] is False
+        print(f"score__nightly appeared in Airflow {appeared:.1f} s after the association was saved")
+        row = next(row for row in client.get("/models").json()["models"] if row["name"] == MODEL)
+        assert [(a["name"], a["schedule"]) for a in row["associations"]] == [("nightly", "0 2 * * *")]
+
+        run = client.post("/associations/nightly/run", json={})
+        assert run.status_code == 202, run.text
+        assert [step["name"] for step in run.json()["steps"]] == [
+            "resolve_model", "validate_input", "score_batch", "record_metrics"]
+        finished = platform.wait_run(client, run.json())
+        assert finished["state"] == "success" and finished["requested_by"] == "admin1", finished
+        row = next(row for row in client.get("/models").json()["models"] if row["name"] == MODEL)
+    assert row["last_run"]["status"] == "succeeded" and row["last_run"]["model_version"] == 2
+    assert row["last_run"]["rows_scored"] + row["last_run"]["rows_rejected"] == row["last_run"]["rows_in"] == 442
+    actions = {(e.action, e.actor) for e in _events(platform) if e.action in ("associated", "scored")}
+    assert {("associated", "admin1"), ("scored", "admin1")} <= actions  # the scheduler may run today's run too
+
+
+def test_removing_an_association_takes_its_dag_away(platform):
+    with platform.client("admin1") as client:
+        removed = client.request("DELETE", "/associations/nightly", json={})
+        assert removed.status_code == 200, removed.text
+        assert client.request("DELETE", "/associations/nightly", json={}).status_code == 404
+        row = next(row for row in client.get("/models").json()["models"] if row["name"] == MODEL)
+    assert row["associations"] == []
+    with platform.rest() as rest:
+        deadline = time.monotonic() + 45  # parsed at once, marked stale after STALE_DAG_THRESHOLD
+        while not rest.get("/api/v2/dags", dag_id_pattern="score__nightly", exclude_stale=False)["dags"][0]["is_stale"]:
+            assert time.monotonic() < deadline, "score__nightly is still active"
+            time.sleep(2)
+
+
+def test_expectations_are_attached_and_removed_by_name(platform):
+    with platform.client("op1") as client:
+        made = client.post(f"/models/{MODEL}/expectations", json={
+            "expectation_type": "expect_column_values_to_be_between", "kwargs": {"column": "bmi", "max_value": 1}})
+        assert made.status_code == 201 and made.json()["model_name"] == MODEL
+        typo = client.post(f"/models/{MODEL}/expectations", json={
+            "expectation_type": "expect_column_values_to_be_between", "kwargs": {"colum": "bmi"}})
+        assert typo.status_code == 400 and "extra fields not permitted" in typo.json()["detail"]
+        assert [e["id"] for e in client.get(f"/models/{MODEL}").json()["expectations"]] == [made.json()["id"]]
+        assert client.request("DELETE", f"/expectations/{made.json()['id']}", json={}).status_code == 200
+        assert client.get(f"/models/{MODEL}").json()["expectations"] == []
+
+
+def _answer(url: str) -> int:
+    response = httpx.post(f"{url}/predict", json=[ROW], timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["model_version"]
+
+
+def test_deploy_rollback_and_undeploy_run_on_the_scheduler_as_the_user(platform):
+    from tests.servers import free_port
+
+    port = free_port()
+    with platform.client("admin1") as client:
+        assert client.post(f"/models/{MODEL}/deploy", json={"ref": "9"}).json()["detail"] == {
+            "field": "ref", "message": f"model '{MODEL}' has no version 9"}
+        assert client.post(f"/models/{MODEL}/deploy", json={"ref": "not an alias"}).json()["detail"]["field"] == "ref"
+        assert client.post(f"/models/{MODEL}/rollback", json={}).status_code == 409
+
+        started = time.monotonic()
+        run = client.post(f"/models/{MODEL}/deploy", json={"ref": "1", "port": port})
+        assert run.status_code == 202, run.text
+        assert [step["label"] for step in run.json()["steps"]] == ["Build", "Launch", "Health", "Parity", "Promote"]
+        first = platform.wait_run(client, run.json())
+        print(f"deploy through the page: {time.monotonic() - started:.1f} s from request to live")
+        assert first["state"] == "success" and first["requested_by"] == "admin1", first
+        assert [step["state"] for step in first["steps"]] == ["success"] * 5
+        deployment = first["deployment"]
+        assert deployment["url"] == f"http://127.0.0.1:{port}" and deployment["created_by"] == "admin1"
+        assert deployment["curl"].startswith(f"curl -s -X POST {deployment['url']}/predict")
+        time.sleep(3)  # every task process of the run has exited; the server is not theirs
+        assert _answer(deployment["url"]) == 1
+        taken = client.post("/models/breast_cancer_classifier/deploy", json={"ref": "1", "port": port})
+        assert (taken.status_code, taken.json()["detail"]["field"]) == (409, "port")
+
+        second = platform.wait_run(client, client.post(f"/models/{MODEL}/deploy", json={"ref": "champion"}).json())
+        assert second["state"] == "success" and second["deployment"]["model_version"] == 2
+        assert second["deployment"]["url"] == deployment["url"] and _answer(deployment["url"]) == 2
+
+        back = platform.wait_run(client, client.post(f"/models/{MODEL}/rollback", json={}).json())
+        assert back["state"] == "success" and [s["name"] for s in back["steps"]][0] == "previous_build"
+        assert back["deployment"]["model_version"] == 1 and _answer(deployment["url"]) == 1
+        row = next(row for row in client.get("/models").json()["models"] if row["name"] == MODEL)
+        assert (row["deployment"]["status"], row["deployment"]["model_version"], row["deployment"]["healthy"]) == (
+            "running", 1, True)
+
+    actions = [(e.action, e.actor) for e in _events(platform) if e.action in ("deployed", "rolled_back")]
+    assert actions == [("rolled_back", "admin1"), ("deployed", "admin1"), ("deployed", "admin1")]
+    with platform.rest() as rest:
+        triggered = {run["triggering_user_name"] for dag in ("deploy_model", "rollback_model") for run in rest.runs(dag)}
+    assert triggered == {"admin1"}
+    deploys = _audit(platform, "modelyard.deploy")  # every attempt, the refused ones too, as Airflow logs them
+    assert {entry["owner"] for entry in deploys} == {"admin1"} and len(deploys) >= 3
+    assert {json.loads(entry["extra"])["ref"] for entry in deploys} >= {"1", "champion"}
+    assert [entry["owner"] for entry in _audit(platform, "modelyard.rollback")] == ["admin1", "admin1"]
+
+
+def test_a_failed_deploy_names_its_step_and_the_previous_version_keeps_serving(platform):
+    from pathlib import Path
+
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    broken = train_demo_model(DEMO_MODELS[MODEL], platform.settings)
+    [skops_file] = Path(broken.artifact_uri.removeprefix("file://")).rglob("model.skops")
+    skops_file.write_bytes(b"PK\x03\x04 not a model any more")
+    with platform.client("admin1") as client:
+        failed = platform.wait_run(client, client.post(f"/models/{MODEL}/deploy", json={"ref": str(broken.version)}).json())
+        row = next(row for row in client.get("/models").json()["models"] if row["name"] == MODEL)
+    assert failed["state"] == "failed" and failed["failure"]["step"] == "build", failed
+    assert "load: " in failed["failure"]["reason"]
+    assert [step["state"] for step in failed["steps"]] == ["failed"] + ["upstream_failed"] * 4
+    assert (row["deployment"]["status"], row["deployment"]["model_version"]) == ("running", 1)  # still serving
+    from registry.deployments import list_deployments
+
+    serving = [d for d in list_deployments(settings=platform.settings) if d.status == "running"]
+    assert [(d.model_version, d.healthy) for d in serving] == [(1, True)] and _answer(serving[0].url) == 1
+
+
+def test_undeploy_stops_the_endpoint(platform):
+    from registry.deployments import list_deployments
+
+    url = next(d.url for d in list_deployments(settings=platform.settings, live=False) if d.status == "running")
+    with platform.client("admin1") as client:
+        stopped = platform.wait_run(client, client.post(f"/models/{MODEL}/undeploy", json={}).json())
+        assert stopped["state"] == "success" and [s["name"] for s in stopped["steps"]] == ["undeploy"]
+        assert client.post(f"/models/{MODEL}/undeploy", json={}).status_code == 409
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/readyz", timeout=2.0)
+    assert [e.actor for e in _events(platform) if e.action == "undeployed"] == ["admin1"]
+
+
+def test_a_run_id_of_another_dag_is_refused(platform):
+    with platform.client("viewer1") as client:
+        response = client.get(f"/workflow-runs/train_models/{quote('manual__x', safe='')}")
+    assert response.status_code == 422 and response.json()["detail"]["field"] == "dag_id"
