@@ -1,4 +1,14 @@
 # The Modelyard image used by docker-compose.yaml: the locked environment plus the project.
+
+# The Models page's bundle, built from its lock file.
+FROM node:20-slim AS ui
+WORKDIR /ui
+COPY plugins/ui/package.json plugins/ui/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY plugins/ui/vite.config.js ./
+COPY plugins/ui/src src
+RUN npm run build
+
 FROM python:3.11-slim
 ENV UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never PATH=/app/.venv/bin:$PATH
 WORKDIR /app
@@ -13,6 +23,7 @@ COPY bento_services bento_services
 COPY cli cli
 COPY dags dags
 COPY plugins plugins
+COPY --from=ui /ui/dist plugins/ui/dist
 COPY airflow.cfg airflow.cfg
 RUN uv sync --frozen --no-dev
 CMD ["modelyard", "--help"]

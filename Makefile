@@ -9,7 +9,11 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-.PHONY: install system-packages demo test clean
+# The Models page (plugins/ui), built with npm from its lock file; Node 20 and npm come with the machine.
+UI := plugins/ui
+BUNDLE := $(UI)/dist/models.js
+
+.PHONY: install system-packages ui demo test clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -21,18 +25,31 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 
 install: $(VENV)/.synced
 
-demo: install
+$(UI)/node_modules/.installed: $(UI)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js 20) is needed to build the Models page"; exit 1; }
+	cd $(UI) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(BUNDLE): $(UI)/node_modules/.installed $(UI)/vite.config.js $(UI)/package.json $(wildcard $(UI)/src/*)
+	cd $(UI) && npm run --silent build
+
+ui: $(BUNDLE)
+
+demo: install ui
 	$(VENV)/bin/modelyard demo
 
-# The tests start a real PostgreSQL server on loopback.
+# The tests start a real PostgreSQL server on loopback and drive Debian's Chromium.
 system-packages:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-test: install system-packages
+test: install system-packages ui
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) $(TOOLS) var
+	rm -rf $(VENV) $(TOOLS) var $(UI)/node_modules $(UI)/dist

@@ -1,0 +1,107 @@
+// The per-model three-dot "Actions" menu, and the dialog each item opens.
+import { IconButton, Menu, Portal } from "@chakra-ui/react";
+import { useState } from "react";
+import { useNavigate } from "react-router-dom";
+
+import { AssociationDialog } from "./Associations.jsx";
+import { DeployDialog, WorkflowConfirmDialog } from "./DeployDialogs.jsx";
+import { DownloadDialog } from "./DownloadDialog.jsx";
+import { DocIcon, DownloadIcon, InfoIcon, KebabIcon, LinkIcon, RocketIcon, StopIcon, UndoIcon } from "./icons.jsx";
+import { ModelDocDialog } from "./ModelDocDialog.jsx";
+
+export const modelPath = (name) => `/plugin/models/${encodeURIComponent(name)}`;
+
+const ITEMS = [
+  { value: "deploy", label: "Deploy Model", icon: RocketIcon, changes: true },
+  { value: "undeploy", label: "Undeploy", icon: StopIcon, changes: true },
+  { value: "rollback", label: "Rollback", icon: UndoIcon, changes: true },
+  { value: "download", label: "Download", icon: DownloadIcon, changes: false },
+  { value: "associate", label: "Associate Scoring Workflow", icon: LinkIcon, changes: true },
+  { value: "modeldoc", label: "ModelDoc", icon: DocIcon, changes: false },
+  { value: "details", label: "Details", icon: InfoIcon, changes: false },
+];
+
+const Trigger = ({ size, variant, ...rest }) => (
+  <IconButton aria-label="Actions" data-testid="model-actions" size={size} title="Actions" variant={variant} {...rest}>
+    <KebabIcon />
+  </IconButton>
+);
+
+// onAction(value, model); "Details" opens the model's page, or calls onDetails when given (on
+// that page itself). The menu itself is only built once its button is first used: a page of
+// 50 rows then renders without 50 menu state machines.
+export const ModelActions = (props) => {
+  const [used, setUsed] = useState(false);
+  if (!used) {
+    return (
+      <Trigger
+        aria-haspopup="menu"
+        onClick={() => setUsed(true)}
+        onKeyDown={(event) => {
+          if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+            event.preventDefault();
+            setUsed(true);
+          }
+        }}
+        size={props.size ?? "sm"}
+        variant={props.variant ?? "ghost"}
+      />
+    );
+  }
+  return <ActionsMenu {...props} />;
+};
+
+const ActionsMenu = ({ model, canChange, onAction, onDetails, size = "sm", variant = "ghost" }) => {
+  const navigate = useNavigate();
+  const items = ITEMS.filter((item) => canChange || !item.changes);
+  return (
+    <Menu.Root
+      defaultOpen
+      onSelect={({ value }) => {
+        if (value === "details") {
+          if (onDetails) onDetails();
+          else navigate(modelPath(model.name));
+        } else onAction(value, model);
+      }}
+      positioning={{ placement: "bottom-end" }}
+    >
+      <Menu.Trigger asChild>
+        <Trigger size={size} variant={variant} />
+      </Menu.Trigger>
+      <Portal>
+        <Menu.Positioner>
+          <Menu.Content data-testid="model-actions-menu" minW="14rem">
+            {items.map(({ value, label, icon: ItemIcon }) => (
+              <Menu.Item key={value} value={value}>
+                <ItemIcon />
+                {label}
+              </Menu.Item>
+            ))}
+          </Menu.Content>
+        </Menu.Positioner>
+      </Portal>
+    </Menu.Root>
+  );
+};
+
+// The open dialog for {kind, model}, or nothing.
+export const ActionDialog = ({ action, canChange, onClose, onChanged }) => {
+  if (!action) return null;
+  const { kind, model } = action;
+  const props = { model, canChange, onClose, onChanged };
+  switch (kind) {
+    case "deploy":
+      return canChange ? <DeployDialog {...props} /> : null;
+    case "undeploy":
+    case "rollback":
+      return canChange ? <WorkflowConfirmDialog kind={kind} {...props} /> : null;
+    case "download":
+      return <DownloadDialog {...props} />;
+    case "associate":
+      return canChange ? <AssociationDialog {...props} /> : null;
+    case "modeldoc":
+      return <ModelDocDialog {...props} />;
+    default:
+      return null;
+  }
+};

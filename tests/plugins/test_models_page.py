@@ -1,0 +1,242 @@
+"""The Models page in a real browser (Debian's Chromium driven by Playwright) on the real stack.
+
+A user logs in on Airflow's own login page, opens **Models** from the navigation, and uses the
+three-dot Actions menu: Deploy Model (to a live endpoint that answers), Download (a zip whose
+manifest checks out), Associate Scoring Workflow (the DAG appears in Airflow) and ModelDoc. A
+viewer sees no change actions and gets 403 when forcing one. Screenshots of each step are
+saved under ``var/screenshots/models-page/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from hashlib import sha256
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.plugins.conftest import Platform
+
+pytestmark = pytest.mark.timeout(900)
+SHOTS = Path(__file__).parents[2] / "var" / "screenshots" / "models-page"
+MODEL = "breast_cancer_classifier"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium with apt-get")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+class Session:
+    """One user's browser tab on the platform, with what it asked of other hosts and what broke."""
+
+    def __init__(self, browser, platform: Platform, *, width=1280, height=800, color_scheme="light"):
+        self.platform = platform
+        self.context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True,
+                                           color_scheme=color_scheme)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.elsewhere: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("request", self._note_request)
+
+    def _note_request(self, request) -> None:
+        if not request.url.startswith((self.platform.base_url, "data:", "blob:", "about:")):
+            self.elsewhere.append(request.url)
+
+    def log_in(self, user: str) -> None:
+        """Through Airflow's own login form, as a person would."""
+        page = self.page
+        page.goto(self.platform.base_url)
+        page.get_by_label("Username").fill(user)
+        page.get_by_label("Password").fill(self.platform.passwords[user])
+        page.get_by_role("button", name="Sign in").click()
+        self.nav_entry().wait_for(timeout=60_000)
+
+    def nav_entry(self):
+        """The top-level Models entry of Airflow's navigation."""
+        return self.page.get_by_test_id("nav-sidebar").get_by_role("link", name="Models")
+
+    def open_models(self) -> None:
+        self.nav_entry().click()
+        self.page.get_by_test_id("models-table").wait_for(timeout=60_000)
+
+    def shot(self, name: str) -> Path:
+        path = SHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def row(self, name: str = MODEL):
+        return self.page.locator(f'[data-testid="model-row"][data-model="{name}"]')
+
+    def action(self, item: str, name: str = MODEL) -> None:
+        self.row(name).get_by_test_id("model-actions").click()
+        self.page.get_by_role("menuitem", name=item).click()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def admin(browser, platform):
+    session = Session(browser, platform)
+    session.log_in("admin1")
+    yield session
+    assert session.errors == [], session.errors
+    assert session.elsewhere == [], f"the page asked other hosts: {session.elsewhere}"
+    session.close()
+
+
+def test_the_list_and_the_actions_menu(admin):
+    from playwright.sync_api import expect
+
+    page = admin.page
+    admin.open_models()
+    assert page.url.endswith("/plugin/models")
+    expect(page.get_by_test_id("model-row")).to_have_count(2)
+    expect(admin.row()).to_contain_text("roc_auc")
+    admin.shot("list")
+    admin.row().get_by_test_id("model-actions").click()
+    for item in ("Deploy Model", "Undeploy", "Rollback", "Download", "Associate Scoring Workflow", "ModelDoc", "Details"):
+        expect(page.get_by_role("menuitem", name=item)).to_be_visible()
+    admin.shot("actions-menu")
+    page.keyboard.press("Escape")
+    page.get_by_test_id("models-search").fill("diabetes")
+    expect(page.get_by_test_id("model-row")).to_have_count(1)
+
+
+def test_deploy_from_the_menu_until_the_endpoint_answers(admin):
+    from playwright.sync_api import expect
+
+    from tests.servers import free_port
+
+    page = admin.page
+    admin.open_models()
+    admin.action("Deploy Model")
+    page.get_by_test_id("deploy-port").fill(str(free_port()))
+    page.get_by_test_id("deploy-confirm").click()
+    expect(page.get_by_test_id("workflow-step")).to_have_count(5, timeout=30_000)
+    expect(page.locator('[data-testid="workflow-step"][data-step="build"]')).not_to_have_attribute(
+        "data-state", "none", timeout=120_000)
+    admin.shot("deploy-progress")
+    expect(page.get_by_test_id("workflow-state")).to_have_attribute("data-state", "success", timeout=400_000)
+    url = page.get_by_test_id("deploy-url").inner_text().strip()
+    curl = page.get_by_test_id("deploy-curl").inner_text()
+    admin.shot("deploy-live")
+    assert url.startswith("http://127.0.0.1:") and curl.startswith(f"curl -s -X POST {url}/predict")
+    example = json.loads(curl.split(" -d ", 1)[1].strip().strip("'"))
+    answer = httpx.post(f"{url}/predict", json=example, timeout=30)
+    assert answer.status_code == 200 and answer.json()["model_version"] == 1
+    page.keyboard.press("Escape")
+    expect(admin.row().get_by_test_id("deployment-url")).to_have_text(url, timeout=30_000)
+
+
+def test_download_a_version_as_a_checksummed_zip(admin):
+    page = admin.page
+    admin.open_models()
+    admin.action("Download")
+    with page.expect_download() as downloading:
+        page.get_by_test_id("download-link").click()
+    download = downloading.value
+    assert download.suggested_filename == f"{MODEL}-v1.zip"
+    archive = zipfile.ZipFile(io.BytesIO(Path(download.path()).read_bytes()))
+    manifest = json.loads(archive.read("MANIFEST.json"))
+    assert (manifest["name"], manifest["version"], manifest["created_by"]) == (MODEL, 1, "admin1")
+    assert all(sha256(archive.read(entry["path"])).hexdigest() == entry["sha256"] for entry in manifest["files"])
+
+
+def test_associate_a_scoring_workflow_and_see_its_dag(admin, platform):
+    from playwright.sync_api import expect
+
+    page = admin.page
+    root = platform.settings.data_roots[0]
+    admin.open_models()
+    admin.action("Associate Scoring Workflow")
+    form = page.get_by_test_id("association-form")
+    form.wait_for()
+    page.get_by_test_id("assoc-schedule").fill("0 2 * * *")
+    expect(page.get_by_test_id("cron-next-runs").locator("li")).to_have_count(3, timeout=15_000)
+    page.get_by_test_id("assoc-input_path").fill("/etc/passwd")
+    page.get_by_test_id("assoc-output_path").fill(f"{root}/page/{{{{ ds }}}}")
+    page.get_by_test_id("assoc-name").fill("page_nightly")
+    page.get_by_test_id("assoc-save").click()
+    error = page.locator('[data-testid="field-error"][data-field="input_path"]')
+    expect(error).to_contain_text("outside the data roots", timeout=30_000)
+    admin.shot("association-form")
+    page.get_by_test_id("assoc-input_path").fill(f"{root}/page-input")
+    page.get_by_test_id("assoc-save").click()
+    expect(page.get_by_test_id("assoc-created")).to_contain_text("score__page_nightly", timeout=30_000)
+    admin.shot("association-created")
+    with platform.rest() as rest:
+        rest.wait_for_dag("score__page_nightly", timeout=60)
+        assert rest.get("/api/v2/dags/score__page_nightly")["is_paused"] is False
+
+
+def test_the_modeldoc_inside_the_page(admin):
+    from playwright.sync_api import expect
+
+    page = admin.page
+    admin.open_models()
+    admin.action("ModelDoc")
+    frame = page.frame_locator('[data-testid="modeldoc-frame"]')
+    expect(frame.locator("body")).to_contain_text(MODEL, timeout=60_000)
+    expect(frame.locator("body")).to_contain_text("roc_auc")
+    admin.shot("modeldoc")
+    assert page.get_by_test_id("modeldoc-frame").get_attribute("sandbox") == ""
+
+
+def test_the_detail_view_and_dark_mode(browser, platform):
+    from playwright.sync_api import expect
+
+    session = Session(browser, platform, width=1920, height=1080, color_scheme="dark")
+    try:
+        session.log_in("admin1")
+        session.page.goto(f"{platform.base_url}/plugin/models/{MODEL}")
+        expect(session.page.get_by_test_id("model-detail")).to_be_visible(timeout=60_000)
+        expect(session.page.get_by_test_id("versions-table")).to_contain_text("roc_auc")
+        expect(session.page.get_by_test_id("events-table")).to_contain_text("deployed")
+        session.shot("detail-dark")
+        session.open_models()
+        session.shot("list-dark-1920")
+        assert session.errors == []
+    finally:
+        session.close()
+
+
+def test_a_viewer_sees_no_change_action_and_is_refused_one(browser, platform):
+    from playwright.sync_api import expect
+
+    viewer = Session(browser, platform)
+    try:
+        viewer.log_in("viewer1")
+        viewer.open_models()
+        viewer.row().get_by_test_id("model-actions").click()
+        for item in ("Download", "ModelDoc", "Details"):
+            expect(viewer.page.get_by_role("menuitem", name=item)).to_be_visible()
+        for item in ("Deploy Model", "Undeploy", "Rollback", "Associate Scoring Workflow"):
+            expect(viewer.page.get_by_role("menuitem", name=item)).to_have_count(0)
+        viewer.shot("viewer-menu")
+        forced = viewer.page.evaluate("""async (model) => {
+            const url = new URL(`modelyard/api/models/${model}/undeploy`, document.baseURI);
+            const response = await fetch(url, {method: "POST", credentials: "same-origin",
+                                               headers: {"Content-Type": "application/json"}, body: "{}"});
+            return [response.status, await response.json()];
+        }""", MODEL)
+        assert forced[0] == 403 and "needs the op or admin role" in forced[1]["detail"]
+        assert viewer.errors == []
+    finally:
+        viewer.close()
