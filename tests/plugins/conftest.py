@@ -66,7 +66,9 @@ def platform(tmp_path_factory):
     settings = Settings(home=tmp_path_factory.mktemp("platform"))
     for name in (MODEL, MODEL, "breast_cancer_classifier"):
         train_demo_model(DEMO_MODELS[name], settings)
-    stack = airflow.start(settings, api_port=free_port(), users=ROLES, timeout=240)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(airflow.SQL_CONN_VAR, raising=False)  # its own database, not the one dag.test() writes
+        stack = airflow.start(settings, api_port=free_port(), users=ROLES, timeout=240)
     platform = Platform(settings, stack, airflow.passwords(settings))
     try:
         with platform.rest() as rest:
