@@ -91,6 +91,13 @@ def _served_version(url: str) -> int:
     return response.json()["model_version"]
 
 
+def _kill(process: Process) -> None:
+    """SIGKILL a recorded process if it is still that process: PIDs wrap at 32768 here, and the
+    other test worker starts servers too."""
+    if is_running(process):
+        os.kill(process.pid, signal.SIGKILL)
+
+
 def _gone(processes: list[Process]) -> bool:
     return not any(is_running(process) or session_members(process) for process in processes)
 
@@ -197,7 +204,7 @@ def test_reconcile_restarts_a_killed_server_and_keeps_its_record(settings, rolle
     info, _ = rolled_back
     before = _recorded(settings, info.id)
     for process in reversed(before):
-        os.kill(process.pid, signal.SIGKILL)
+        _kill(process)
     deadline = time.monotonic() + 10
     while not _gone(before) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -214,7 +221,7 @@ def test_reconcile_restarts_a_killed_server_and_keeps_its_record(settings, rolle
 def test_reconcile_restarts_a_killed_gateway(settings, rolled_back):
     info, _ = rolled_back
     gateway = gateway_processes(NAME, settings)
-    os.kill(gateway[0].pid, signal.SIGKILL)
+    _kill(gateway[0])
     deadline = time.monotonic() + 10
     while not _gone(gateway) and time.monotonic() < deadline:
         time.sleep(0.1)
