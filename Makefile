@@ -49,7 +49,7 @@ system-packages:
 
 test: install system-packages ui
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=25  # work units: tests/conftest.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var $(UI)/node_modules $(UI)/dist

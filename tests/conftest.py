@@ -43,6 +43,41 @@ from tests.servers import Server, free_port  # noqa: E402
 BUCKET = "modelyard-artifacts"
 
 
+# ``make test`` runs two xdist workers. A work unit is a module, run whole and in order on one
+# worker (its tests build on each other), except that tests/plugins is one unit: its modules share
+# one session-wide platform (a whole Airflow stack), which two workers would start twice. The
+# slowest units go first (with ``--no-loadscope-reorder``), so the two workers finish together.
+SLOWEST_FIRST = (
+    "tests/plugins", "tests/cli/test_serving_cli.py", "tests/dags/test_scheduled_path.py",
+    "tests/benchmarks/test_batch_scoring_benchmark.py", "tests/bento_services/test_deploy.py",
+    "tests/benchmarks/test_online_serving_benchmark.py", "tests/test_demo.py",
+)
+
+
+def work_unit(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    return "tests/plugins" if path.startswith("tests/plugins/") else path
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        unit = work_unit(item.nodeid)
+        return SLOWEST_FIRST.index(unit) if unit in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: a module's tests keep their order
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ByWorkUnit(config, log)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def listener_watch():
     """Every socket a process of this run listens on beyond loopback, sampled all run long."""
