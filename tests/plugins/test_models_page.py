@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from hashlib import sha256
 from pathlib import Path
@@ -18,27 +19,21 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.models_page import CHROMIUM, chromium
 from tests.plugins.conftest import Platform
 
 pytestmark = pytest.mark.timeout(900)
 SHOTS = Path(__file__).parents[2] / "var" / "screenshots" / "models-page"
 MODEL = "breast_cancer_classifier"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium with apt-get")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 class Session:
@@ -184,6 +179,11 @@ def test_associate_a_scoring_workflow_and_see_its_dag(admin, platform):
     with platform.rest() as rest:
         rest.wait_for_dag("score__page_nightly", timeout=60)
         assert rest.get("/api/v2/dags/score__page_nightly")["is_paused"] is False
+    listed = page.locator('[data-testid="association-dialog"] [data-testid="association"][data-name="page_nightly"]')
+    listed.get_by_role("button", name="Run now").click()
+    expect(page.get_by_test_id("workflow-step")).to_have_count(4, timeout=30_000)
+    expect(page.get_by_test_id("workflow-airflow-link")).to_have_attribute("href", re.compile("dags/score__page_nightly/runs/"))
+    admin.shot("association-run-now")
 
 
 def test_the_modeldoc_inside_the_page(admin):
@@ -195,8 +195,12 @@ def test_the_modeldoc_inside_the_page(admin):
     frame = page.frame_locator('[data-testid="modeldoc-frame"]')
     expect(frame.locator("body")).to_contain_text(MODEL, timeout=60_000)
     expect(frame.locator("body")).to_contain_text("roc_auc")
-    admin.shot("modeldoc")
     assert page.get_by_test_id("modeldoc-frame").get_attribute("sandbox") == ""
+    page.get_by_test_id("description-edit").fill("Edited in the page: <b>not bold</b>")
+    page.get_by_test_id("description-save").click()
+    expect(page.get_by_test_id("description-saved")).to_be_visible(timeout=30_000)
+    expect(frame.locator("body")).to_contain_text("Edited in the page: <b>not bold</b>", timeout=30_000)
+    admin.shot("modeldoc")
 
 
 def test_the_detail_view_and_dark_mode(browser, platform):
@@ -209,6 +213,10 @@ def test_the_detail_view_and_dark_mode(browser, platform):
         expect(session.page.get_by_test_id("model-detail")).to_be_visible(timeout=60_000)
         expect(session.page.get_by_test_id("versions-table")).to_contain_text("roc_auc")
         expect(session.page.get_by_test_id("events-table")).to_contain_text("deployed")
+        session.page.get_by_test_id("alias-name").fill("staging")
+        session.page.get_by_test_id("alias-save").click()
+        expect(session.page.get_by_test_id("alias-saved")).to_be_visible(timeout=30_000)
+        expect(session.page.get_by_test_id("model-detail")).to_contain_text("staging")
         session.shot("detail-dark")
         session.open_models()
         session.shot("list-dark-1920")
@@ -240,3 +248,30 @@ def test_a_viewer_sees_no_change_action_and_is_refused_one(browser, platform):
         assert viewer.errors == []
     finally:
         viewer.close()
+
+
+def test_many_models_stay_usable(browser, platform):
+    """Runs last: fills the platform's registry with 60 models the way benchmarks/models_page.py
+    does (and with its measuring functions), then pages and sorts them in the browser."""
+    from playwright.sync_api import expect
+
+    from benchmarks.models_page import browser_list, http_list, seed_models
+
+    names = seed_models(platform.settings, 60, train=False)  # the platform's two models and 58 more
+    cold, warm, total = http_list(platform.base_url, platform.token("viewer1"))
+    assert total == len(names) == 60
+    opened, sorted_s, shown = browser_list(browser, platform.base_url, platform.token("viewer1"))
+    print(f"60 more models: list API {warm:.3f} s warm, page shows its first {shown} rows in {opened:.1f} s")
+    assert shown == 50  # one page of 50
+    session = Session(browser, platform)
+    try:
+        session.log_in("viewer1")
+        session.open_models()
+        expect(session.page.get_by_test_id("page-indicator")).to_contain_text("2")
+        session.page.get_by_test_id("next").click()
+        expect(session.page.get_by_test_id("model-row")).to_have_count(10)
+        session.page.get_by_test_id("models-search").fill(names[-1])
+        expect(session.page.get_by_test_id("model-row")).to_have_count(1)
+        session.shot("many-models-search")
+    finally:
+        session.close()
