@@ -261,7 +261,7 @@ def test_many_models_stay_usable(browser, platform):
     cold, warm, total = http_list(platform.base_url, platform.token("viewer1"))
     assert total == len(names) == 60
     opened, sorted_s, shown = browser_list(browser, platform.base_url, platform.token("viewer1"))
-    print(f"60 more models: list API {warm:.3f} s warm, page shows its first {shown} rows in {opened:.1f} s")
+    print(f"60 models: list API {warm:.3f} s warm, page shows its first {shown} rows in {opened:.1f} s")
     assert shown == 50  # one page of 50
     session = Session(browser, platform)
     try:
