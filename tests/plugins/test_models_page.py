@@ -71,6 +71,10 @@ class Session:
         self.page.get_by_test_id("models-table").wait_for(timeout=60_000)
 
     def shot(self, name: str) -> Path:
+        """A screenshot once the page's finite animations (a menu fading in) have ended; a
+        spinner's never does."""
+        self.page.wait_for_function("""() => document.getAnimations().every(
+            a => a.playState !== 'running' || a.effect.getComputedTiming().endTime === Infinity)""", timeout=10_000)
         path = SHOTS / f"{name}.png"
         self.page.screenshot(path=str(path))
         return path
@@ -108,6 +112,9 @@ def test_the_list_and_the_actions_menu(admin):
     admin.row().get_by_test_id("model-actions").click()
     for item in ("Deploy Model", "Undeploy", "Rollback", "Download", "Associate Scoring Workflow", "ModelDoc", "Details"):
         expect(page.get_by_role("menuitem", name=item)).to_be_visible()
+    for item in ("Undeploy", "Rollback"):  # nothing of this model is serving yet
+        expect(page.get_by_role("menuitem", name=item)).to_be_disabled()
+    expect(page.get_by_role("menuitem", name="Deploy Model")).to_be_enabled()
     admin.shot("actions-menu")
     page.keyboard.press("Escape")
     page.get_by_test_id("models-search").fill("diabetes")
@@ -138,6 +145,9 @@ def test_deploy_from_the_menu_until_the_endpoint_answers(admin):
     assert answer.status_code == 200 and answer.json()["model_version"] == 1
     page.keyboard.press("Escape")
     expect(admin.row().get_by_test_id("deployment-url")).to_have_text(url, timeout=30_000)
+    admin.row().get_by_test_id("model-actions").click()
+    expect(page.get_by_role("menuitem", name="Undeploy")).to_be_enabled()
+    page.keyboard.press("Escape")
 
 
 def test_download_a_version_as_a_checksummed_zip(admin):

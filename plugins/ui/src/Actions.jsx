@@ -13,8 +13,8 @@ export const modelPath = (name) => `/plugin/models/${encodeURIComponent(name)}`;
 
 const ITEMS = [
   { value: "deploy", label: "Deploy Model", icon: RocketIcon, changes: true },
-  { value: "undeploy", label: "Undeploy", icon: StopIcon, changes: true },
-  { value: "rollback", label: "Rollback", icon: UndoIcon, changes: true },
+  { value: "undeploy", label: "Undeploy", icon: StopIcon, changes: true, needsServing: true },
+  { value: "rollback", label: "Rollback", icon: UndoIcon, changes: true, needsServing: true },
   { value: "download", label: "Download", icon: DownloadIcon, changes: false },
   { value: "associate", label: "Associate Scoring Workflow", icon: LinkIcon, changes: true },
   { value: "modeldoc", label: "ModelDoc", icon: DocIcon, changes: false },
@@ -54,6 +54,7 @@ export const ModelActions = (props) => {
 const ActionsMenu = ({ model, canChange, onAction, onDetails, size = "sm", variant = "ghost" }) => {
   const navigate = useNavigate();
   const items = ITEMS.filter((item) => canChange || !item.changes);
+  const serving = model.deployment?.status === "running"; // Undeploy and Rollback act on a running one
   return (
     <Menu.Root
       defaultOpen
@@ -71,12 +72,20 @@ const ActionsMenu = ({ model, canChange, onAction, onDetails, size = "sm", varia
       <Portal>
         <Menu.Positioner>
           <Menu.Content data-testid="model-actions-menu" minW="14rem">
-            {items.map(({ value, label, icon: ItemIcon }) => (
-              <Menu.Item key={value} value={value}>
-                <ItemIcon />
-                {label}
-              </Menu.Item>
-            ))}
+            {items.map(({ value, label, icon: ItemIcon, needsServing }) => {
+              const idle = needsServing && !serving;
+              return (
+                <Menu.Item
+                  disabled={idle}
+                  key={value}
+                  title={idle ? `${model.name} has no running deployment` : undefined}
+                  value={value}
+                >
+                  <ItemIcon />
+                  {label}
+                </Menu.Item>
+              );
+            })}
           </Menu.Content>
         </Menu.Positioner>
       </Portal>
