@@ -12,7 +12,6 @@ import {
   Image,
   Input,
   Link,
-  NativeSelect,
   Stack,
   Table,
   Text,
@@ -32,6 +31,7 @@ import {
   Loading,
   Muted,
   Section,
+  SelectField,
   StateBadge,
   Time,
   versionOptions,
@@ -132,20 +132,16 @@ const AliasForm = ({ modelName, versions, aliases, onChanged }) => {
           </datalist>
           <FieldError error={aliasError} field="alias" />
         </Field.Root>
-        <Field.Root invalid={Boolean(versionError)} w="14rem">
-          <Field.Label>Version</Field.Label>
-          <NativeSelect.Root size="sm">
-            <NativeSelect.Field data-testid="alias-version" onChange={(event) => setVersion(event.target.value)} value={version}>
-              {versionOptions(versions).map((option) => (
-                <option key={option.value} value={option.value}>
-                  {option.label}
-                </option>
-              ))}
-            </NativeSelect.Field>
-            <NativeSelect.Indicator />
-          </NativeSelect.Root>
-          <FieldError error={versionError} field="version" />
-        </Field.Root>
+        <SelectField
+          error={versionError}
+          field="version"
+          label="Version"
+          onChange={setVersion}
+          options={versionOptions(versions)}
+          testId="alias-version"
+          value={version}
+          w="14rem"
+        />
         <Button colorPalette="brand" data-testid="alias-save" loading={busy} mt={6} size="sm" type="submit">
           Set alias
         </Button>
@@ -254,19 +250,15 @@ const Plots = ({ modelName, versions }) => {
   const current = versions.find((v) => String(v.version) === version);
   return (
     <Stack gap={3}>
-      <HStack>
-        <Text fontSize="sm">Version</Text>
-        <NativeSelect.Root size="sm" w="14rem">
-          <NativeSelect.Field data-testid="plots-version" onChange={(event) => setVersion(event.target.value)} value={version}>
-            {versionOptions(versions).map((option) => (
-              <option key={option.value} value={option.value}>
-                {option.label}
-              </option>
-            ))}
-          </NativeSelect.Field>
-          <NativeSelect.Indicator />
-        </NativeSelect.Root>
-      </HStack>
+      <SelectField
+        label="Version"
+        onChange={setVersion}
+        options={versionOptions(versions)}
+        orientation="horizontal"
+        testId="plots-version"
+        value={version}
+        w="20rem"
+      />
       {(current?.plots ?? []).length ? (
         <Grid gap={4} templateColumns="repeat(auto-fill, minmax(280px, 1fr))">
           {current.plots.map((plot) => (

@@ -1,10 +1,10 @@
 // ModelDoc: the rendered HTML in a sandboxed iframe (srcdoc, sandbox=""), download links, and the
 // version's description edited in place.
-import { Box, Button, Field, HStack, NativeSelect, Stack, Text, Textarea, chakra } from "@chakra-ui/react";
+import { Box, Button, Field, HStack, Stack, Text, Textarea, chakra } from "@chakra-ui/react";
 import { useEffect, useState } from "react";
 
 import { api, apiText, apiUrl, useApi } from "./api.js";
-import { ErrorAlert, Loading, versionOptions } from "./common.jsx";
+import { ErrorAlert, Loading, SelectField, versionOptions } from "./common.jsx";
 import { DownloadIcon } from "./icons.jsx";
 import { Modal } from "./Modal.jsx";
 
@@ -149,23 +149,14 @@ export const ModelDocDialog = ({ model, canChange, onClose, onChanged }) => {
       ) : (
         <Stack gap={3} h="100%" minH={0}>
           <HStack alignItems="flex-end" flexWrap="wrap" gap={4} justifyContent="space-between">
-            <Field.Root w="auto">
-              <Field.Label>Version</Field.Label>
-              <NativeSelect.Root size="sm" w="16rem">
-                <NativeSelect.Field
-                  data-testid="modeldoc-version"
-                  onChange={(event) => setVersion(event.target.value)}
-                  value={version}
-                >
-                  {versionOptions(versions).map((option) => (
-                    <option key={option.value} value={option.value}>
-                      {option.label}
-                    </option>
-                  ))}
-                </NativeSelect.Field>
-                <NativeSelect.Indicator />
-              </NativeSelect.Root>
-            </Field.Root>
+            <SelectField
+              label="Version"
+              onChange={setVersion}
+              options={versionOptions(versions)}
+              testId="modeldoc-version"
+              value={version}
+              w="16rem"
+            />
             {version && (
               <HStack flexWrap="wrap" gap={2}>
                 <Text color="fg.muted" fontSize="sm">
