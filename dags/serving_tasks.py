@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import pendulum
 from airflow.sdk import get_current_context, task
 
 from bento_services import chain
@@ -19,15 +18,6 @@ from modelyard_tasks import acting_user
 
 SERVING_QUEUE = os.environ.get("MODELYARD_SERVING_QUEUE", "default")  # parse time: no Settings import
 SERVING_DEFAULTS = {"owner": "modelyard", "retries": 0, "queue": SERVING_QUEUE}
-# What the triggered serving DAGs (deploy, rollback, undeploy) declare alike.
-SERVING_DAG = {
-    "schedule": None,
-    "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
-    "catchup": False,
-    "tags": ["modelyard", "serving"],
-    "default_args": SERVING_DEFAULTS,
-    "render_template_as_native_obj": True,
-}
 
 
 def serving_chain(steps: Sequence[str], first, *, action: str = "deployed"):
