@@ -262,6 +262,7 @@ def _runtime_env(api_port: int) -> dict[str, str]:
         # The repo's cfg enables the scheduler health server for compose; embedded, it would bind
         # 0.0.0.0:8974. /api/v2/monitor/health reports the scheduler instead.
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "PYTHONFAULTHANDLER": "1",  # a component that crashes leaves its Python traceback in its log
     }
 
 

@@ -6,6 +6,8 @@ own, shared by the API tests and the browser tests; whatever it deploys is undep
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -13,6 +15,7 @@ import httpx
 import pytest
 
 from cli.stack import airflow
+from registry import processes
 from registry.settings import Settings
 from registry.workflows import AirflowRest
 from tests.servers import free_port
@@ -78,6 +81,31 @@ def platform(tmp_path_factory):
     finally:
         _undeploy_everything(settings)
         stack.stop()
+
+
+@pytest.fixture(autouse=True)
+def _stack_stays_up(platform):
+    """A component that dies fails the test it died in, saying how it ended and what it logged
+    last, instead of every later test with 'connection refused'."""
+    yield
+    dead = [process for process in platform.stack.processes
+            if processes.proc_stat(process.pid).get("state") in (None, "Z")]
+    if dead:
+        pytest.fail("\n".join(f"Airflow {process.name} (PID {process.pid}) {_how_it_ended(process.pid)}; "
+                               f"its log ends:\n{processes.log_tail(process)}" for process in dead), pytrace=False)
+
+
+def _how_it_ended(pid: int) -> str:
+    """The exit status of a component this test process launched (reaped here, before anyone else)."""
+    try:
+        waited, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return "ended (its exit status was already collected)"
+    if waited == 0:
+        return "has not exited yet"
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
 
 
 def _undeploy_everything(settings: Settings) -> None:
