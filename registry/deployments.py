@@ -59,16 +59,21 @@ def list_deployments(*, settings: Settings, live: bool = True, model_name: str |
 
 
 def current_deployments(*, settings: Settings, live: bool = True) -> dict[str, DeploymentInfo]:
-    """Each model's running deployment, else its latest (failed or stopped) one, in two queries;
-    running ones health-checked side by side. A failed deploy leaves the previous one serving,
-    and that is what a model's row shows."""
-    newest = select(func.max(Deployment.id)).group_by(Deployment.model_name)
-    serving = select(func.max(Deployment.id)).where(Deployment.status == "running").group_by(Deployment.model_name)
+    """Each model's running deployment, else the one that changed last (failed, stopped or
+    replaced), in one query; running ones health-checked side by side. A failed deploy leaves the
+    previous one serving, and that is what a model's row shows; an undeploy after a failed deploy
+    shows the undeploy."""
+    changed_last = (select(Deployment.model_name, func.max(Deployment.updated_at).label("at"))
+                    .group_by(Deployment.model_name).subquery())
+    query = (select(Deployment)
+             .outerjoin(changed_last, (Deployment.model_name == changed_last.c.model_name)
+                        & (Deployment.updated_at == changed_last.c.at))
+             .where((Deployment.status == "running") | changed_last.c.at.is_not(None))
+             .order_by(Deployment.id))
     with session_scope(settings) as session:
-        rows = list(session.scalars(select(Deployment).where(Deployment.id.in_(newest) | Deployment.id.in_(serving))
-                                    .order_by(Deployment.id)))
+        rows = list(session.scalars(query))
     chosen: dict[str, Deployment] = {}
-    for row in rows:  # oldest first: a running row is kept over a later one that is not
+    for row in rows:  # a running row is kept over any other
         if row.model_name not in chosen or chosen[row.model_name].status != "running":
             chosen[row.model_name] = row
     return {info.model_name: info for info in _with_health(list(chosen.values()), live)}
