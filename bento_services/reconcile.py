@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from bento_services import chain, endpoints
+from bento_services.model_lock import model_lock
 from bento_services.servers import stop_server
 from bento_services.steps import DeployContext, build_of, run_chain
-from registry.deployments import backend_url, is_healthy, recorded_processes
+from registry.deployments import backend_url, is_healthy, recorded_processes, running
+from registry.errors import ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment
@@ -42,10 +44,22 @@ def reconcile(*, settings: Settings, actor: str | None = None) -> list[Repair]:
     actor = actor or settings.user
     with session_scope(settings) as session:
         rows = list(session.scalars(select(Deployment).where(Deployment.status == "running").order_by(Deployment.id.desc())))
-    latest = {}
+    latest: dict[str, Deployment] = {}
     for row in rows:
         latest.setdefault(row.model_name, row)
-    return [_reconcile_one(row, settings, actor) for row in latest.values()]
+    repairs = [_reconcile_model(row, settings, actor) for row in latest.values()]
+    return [repair for repair in repairs if repair is not None]
+
+
+def _reconcile_model(seen: Deployment, settings: Settings, actor: str) -> Repair | None:
+    """Under the model's lock, its latest running deployment as it is now (a promote or an
+    undeploy may have retired the one ``seen`` while the lock was waited for): checked, repaired."""
+    try:
+        with model_lock(seen.model_name, settings):
+            rows = running(seen.model_name, settings=settings)
+            return _reconcile_one(rows[0], settings, actor) if rows else None
+    except ModelyardError as error:  # the lock was not had in time
+        return Repair(seen.model_name, seen.model_version, seen.id, "failed", str(error))
 
 
 def _reconcile_one(row: Deployment, settings: Settings, actor: str) -> Repair:

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from bento_services import endpoints
 from bento_services.bentos import bento_dir, build_bento, prune_bentos
+from bento_services.model_lock import model_lock
 from bento_services.parity import compare, load_locally
 from bento_services.records import record_failed, record_running, retire
 from bento_services.servers import serve, stop_server, version_dir, wait_ready
@@ -160,6 +161,11 @@ def check_parity(launched: Launch, ctx: DeployContext) -> Launch:
 def promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
     """Route the model's endpoint to this server, make it ``production``, record it, then
     retire the deployment it replaces once nothing is in flight to that one."""
+    with model_lock(launched.build.model_name, ctx.settings):
+        return _promote(launched, ctx)
+
+
+def _promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
     from registry.catalog import set_alias
 
     settings, built = ctx.settings, launched.build
@@ -190,13 +196,14 @@ def promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
 
 def undeploy(name: str, ctx: DeployContext) -> DeploymentInfo:
     """Stop the model's gateway and running deployment by their PIDs; files and bentos stay."""
-    found = running(name, settings=ctx.settings)
-    if not found:
-        raise NoDeploymentError(f"model {name!r} has no running deployment")
-    endpoints.stop_endpoint(name, ctx.settings)
-    retired = [retire(row, status="stopped", reason="undeployed", action="undeployed", actor=ctx.actor,
-                      settings=ctx.settings) for row in reversed(found)]
-    return retired[-1]
+    with model_lock(name, ctx.settings):
+        found = running(name, settings=ctx.settings)
+        if not found:
+            raise NoDeploymentError(f"model {name!r} has no running deployment")
+        endpoints.stop_endpoint(name, ctx.settings)
+        retired = [retire(row, status="stopped", reason="undeployed", action="undeployed", actor=ctx.actor,
+                          settings=ctx.settings) for row in reversed(found)]
+        return retired[-1]
 
 
 @dataclass(frozen=True)
