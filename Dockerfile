@@ -20,6 +20,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY registry registry
 COPY pipelines pipelines
 COPY bento_services bento_services
+COPY stack stack
 COPY cli cli
 COPY dags dags
 COPY plugins plugins

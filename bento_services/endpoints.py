@@ -89,7 +89,10 @@ def endpoint_port(name: str, requested: int | None, settings: Settings) -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True unless a program listens on the port. Connections of a server that just stopped
+    linger in TIME_WAIT; servers bind with SO_REUSEADDR over them, and so does this check."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -163,9 +166,14 @@ def _alive(processes: list[Process]) -> bool:
     return bool(processes) and all(is_running(process) for process in processes)
 
 
+def stop_gateway(name: str, settings: Settings) -> None:
+    """Stop the gateway's process by PID, its record left as it is (a reconcile starts it again)."""
+    stop(gateway_processes(name, settings), timeout=35.0)
+
+
 def stop_endpoint(name: str, settings: Settings) -> None:
     """Stop the gateway by PID; the row stays, so the model keeps its port."""
-    stop(gateway_processes(name, settings), timeout=35.0)
+    stop_gateway(name, settings)
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)
         if row is not None:

@@ -42,13 +42,30 @@ class Repair:
 def reconcile(*, settings: Settings, actor: str | None = None) -> list[Repair]:
     """Restart what died among running deployments; one ``Repair`` per running deployment."""
     actor = actor or settings.user
+    repairs = [_reconcile_model(row, settings, actor) for row in _latest_running(settings).values()]
+    return [repair for repair in repairs if repair is not None]
+
+
+def stop_serving(*, settings: Settings) -> list[Repair]:
+    """Stop every running deployment's server and gateway by PID and keep the records as they
+    are, so the next reconcile brings them back (``modelyard down --deployments``)."""
+    stopped = []
+    for row in _latest_running(settings).values():
+        with model_lock(row.model_name, settings):
+            endpoints.stop_gateway(row.model_name, settings)
+            stop_server(recorded_processes(row))
+        stopped.append(Repair(row.model_name, row.model_version, row.id, "stopped"))
+    return stopped
+
+
+def _latest_running(settings: Settings) -> dict[str, Deployment]:
+    """Each model's newest deployment recorded as running."""
     with session_scope(settings) as session:
         rows = list(session.scalars(select(Deployment).where(Deployment.status == "running").order_by(Deployment.id.desc())))
     latest: dict[str, Deployment] = {}
     for row in rows:
         latest.setdefault(row.model_name, row)
-    repairs = [_reconcile_model(row, settings, actor) for row in latest.values()]
-    return [repair for repair in repairs if repair is not None]
+    return latest
 
 
 def _reconcile_model(seen: Deployment, settings: Settings, actor: str) -> Repair | None:

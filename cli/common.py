@@ -36,13 +36,12 @@ def handles_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from cli.stack.airflow import AirflowStackError
         from registry.errors import ModelyardError
 
         quiet_libraries()
         try:
             return command(*args, **kwargs)
-        except (ModelyardError, AirflowStackError) as error:
+        except ModelyardError as error:
             flag = FLAGS.get(getattr(error, "field", None) or "")
             hint = f" ({flag})" if flag else ""
             errors.print(f"[red]error:[/red] {error}{hint}", highlight=False, soft_wrap=True)

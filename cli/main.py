@@ -15,14 +15,13 @@ from cli.models import models
 from cli.output import console
 from cli.scoring import associate, associations, run_dag, runs, score
 from cli.serving import deploy, deployments, rollback, undeploy
-from cli.stack_commands import stack
+from cli.platform_commands import down, status, up
 
 app = typer.Typer(no_args_is_help=True, help="Modelyard: model repository, batch and online serving.")
 db = typer.Typer(no_args_is_help=True, help="The metadata database.")
 app.add_typer(models, name="models")
 app.add_typer(db, name="db")
 app.add_typer(associations, name="associations")
-app.add_typer(stack, name="stack")
 app.add_typer(deployments, name="deployments")
 app.command()(score)
 app.command()(runs)
@@ -30,6 +29,9 @@ app.command()(associate)
 app.command()(deploy)
 app.command()(rollback)
 app.command()(undeploy)
+app.command()(up)
+app.command()(status)
+app.command()(down)
 
 
 @app.command()
@@ -56,8 +58,9 @@ def train(
 @app.command()
 @handles_errors
 def demo(
-    airflow: Annotated[bool, typer.Option(help="Also run the batch_scoring DAG in the embedded Airflow.")] = True,
-    port: Annotated[int, typer.Option(help="Port for the embedded Airflow on 127.0.0.1.")] = 8080,
+    platform: Annotated[bool, typer.Option(
+        help="Also start the platform (MLflow UI, Dask cluster, Airflow with the Models page), run the "
+             "batch_scoring and deploy_model DAGs on it, and leave it running.")] = True,
 ):
     """The main job on embedded defaults: train, import, document, batch-score, schedule, serve."""
     from cli.output import models_table, scoring_summary
@@ -71,8 +74,8 @@ def demo(
     console.print(f"Download: [bold]{result.download}[/bold]")
     console.print(f"Scheduled workflow: DAG [bold]{result.association.dag_id}[/bold] ({result.association.schedule})")
     name = result.scoring.model_name
-    if airflow:
-        _demo_airflow(result, port)  # deploys through the deploy_model DAG, as the Models page does
+    if platform:
+        _demo_platform(result)  # deploys through the deploy_model DAG, as the Models page does
     else:
         from bento_services.deploy import deploy_model
         from registry.settings import get_settings
@@ -85,20 +88,18 @@ def demo(
     console.print(f"Stop it with `modelyard undeploy {name}`; roll back with `modelyard rollback {name}`.")
 
 
-def _demo_airflow(result, port: int) -> None:
-    """Run batch_scoring and deploy_model as DAG runs through the REST API of the embedded Airflow,
-    which is left running with the Models page (a stack this home already runs is reused)."""
-    from cli.stack.airflow import AirflowStackError, admin_password, running_api, start
+def _demo_platform(result) -> None:
+    """Bring the platform up (what already runs is reused) and run batch_scoring and deploy_model
+    as DAG runs through Airflow's REST API; the platform is left running."""
+    from cli.platform_commands import print_platform
     from registry.settings import get_settings
+    from stack.airflow import running_api
+    from stack.platform import status, up
 
     settings = get_settings()
-    try:
-        api = running_api(settings)
-        console.print(f"[dim]-[/dim] using the embedded Airflow already running at {api.base_url}")
-    except AirflowStackError:
-        console.print("[dim]-[/dim] starting the embedded Airflow (scheduler, dag-processor, api-server with the Models page)")
-        api = start(settings, api_port=port).api()
-    with api:
+    console.print("[dim]-[/dim] starting the platform: MLflow UI, Dask cluster, Airflow with the Models page")
+    up(settings)
+    with running_api(settings) as api:
         api.wait_for_dag("batch_scoring", timeout=120)
         conf = {"model_ref": f"{result.scoring.model_name}@champion", "input_path": result.scoring.input_path,
                 "output_path": result.scoring.output_path.replace("scored", "scored_by_airflow"),
@@ -106,8 +107,8 @@ def _demo_airflow(result, port: int) -> None:
         run_dag(api, "batch_scoring", conf, timeout=900)
         api.wait_for_dag("deploy_model", timeout=120)
         run_dag(api, "deploy_model", {"model_ref": f"{result.scoring.model_name}@champion", "port": 0}, timeout=600)
-    console.print(f"Models page: [bold]{api.base_url}/plugin/models[/bold] (login admin, password "
-                  f"{admin_password(settings)}); Airflow stays up: `modelyard stack down` stops it.")
+    print_platform(status(settings))
+    console.print("The platform stays up: `modelyard status` shows it, `modelyard down` stops it.")
 
 
 @db.command("upgrade")

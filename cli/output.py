@@ -131,3 +131,26 @@ def deployments_table(deployments) -> Table:
         table.add_row(f"{d.model_name}/{d.model_version}", d.status, healthy, d.url or "", d.bento_tag or "",
                       d.updated_at.strftime("%Y-%m-%d %H:%M:%S"), (d.status_reason or "")[:80])
     return table
+
+
+def platform_table(state) -> Table:
+    """Each process of the platform: service, PID, where it answers, health and uptime."""
+    table = Table(title=f"Platform ({state.home})", title_justify="left")
+    for column in ("service", "process", "state", "pid", "url", "health", "uptime"):
+        table.add_column(column)
+    for service in state.services:
+        if not service.processes:
+            where = f"uses {service.replaced_by}" if service.replaced_by else ""
+            table.add_row(service.name, "", service.action, "", where, "", "")
+        for process in service.processes:
+            health = "healthy" if process.healthy else "running, not healthy" if process.running else "dead"
+            uptime = "" if process.uptime_seconds is None else _duration(process.uptime_seconds)
+            table.add_row(service.name, process.name, service.action, str(process.pid), process.url or "", health,
+                          uptime)
+    return table
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"

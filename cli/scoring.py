@@ -36,6 +36,8 @@ def score(
 
     from cli.output import scoring_summary
     from pipelines.scoring import ScoringRequest, log_to_mlflow, score_batch
+    from registry.settings import get_settings
+    from stack.platform import dask_address
 
     if policy not in ("fail", "quarantine"):
         from registry.errors import ModelyardError
@@ -43,11 +45,14 @@ def score(
         raise ModelyardError(f"unknown policy {policy!r}: choose fail or quarantine")
     request = ScoringRequest(model_ref=ref, input_path=input_path, output_path=output_path, policy=policy,
                              output_format=fmt, run_id=run_id, key_columns=key)
+    settings = get_settings()  # on the platform's warm Dask cluster when it runs, else a local one for this run
+    settings = settings.model_copy(update={"dask_scheduler": dask_address(settings)})
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=errors, disable=as_json) as bar:
         task = bar.add_task("scoring partitions", total=None)
-        result = score_batch(request, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    log_to_mlflow(result)
+        result = score_batch(request, settings=settings,
+                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+    log_to_mlflow(result, settings)
     if as_json:
         print_json(result.model_dump_json(indent=2))
     else:
@@ -56,7 +61,7 @@ def score(
 
 
 def _score_via_airflow(ref: str, input_path: str, output_path: str, policy: str, fmt: str) -> None:
-    from cli.stack.airflow import running_api
+    from stack.airflow import running_api
     from registry.settings import get_settings
 
     conf = {"model_ref": ref, "input_path": input_path, "output_path": output_path, "policy": policy,

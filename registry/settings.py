@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     serve_keep_bentos: int = Field(
         default=3, ge=1, description="Bentos kept per model (the newest, plus any a deployment runs)."
     )
+    airflow_port: int = Field(default=8080, gt=0, lt=65536, description="Port of the embedded Airflow UI and API.")
+    mlflow_port: int = Field(default=5000, gt=0, lt=65536, description="Port of the embedded MLflow UI.")
+    dask_port: int = Field(default=8786, gt=0, lt=65536, description="Port of the embedded Dask scheduler.")
+    dask_dashboard_port: int = Field(default=8787, gt=0, lt=65536, description="Port of its dashboard.")
+    dask_workers: int = Field(default=2, ge=1, description="Worker processes of the embedded Dask cluster.")
+    dask_worker_memory: str = Field(default="4GB", description="Memory limit of each embedded Dask worker.")
     data_roots: list[str] | None = Field(
         default=None, description="Folders or s3:// prefixes that scheduled workflows may read and write "
                                   "(JSON list); the home's data folder when unset."

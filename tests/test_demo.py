@@ -12,7 +12,7 @@ import pandas as pd
 def test_demo_trains_imports_documents_scores_and_schedules(tmp_path):
     env = {**os.environ, "MODELYARD_HOME": str(tmp_path)}
     modelyard = str(Path(sys.executable).parent / "modelyard")
-    result = subprocess.run([modelyard, "demo", "--no-airflow"], capture_output=True, text=True, env=env,
+    result = subprocess.run([modelyard, "demo", "--no-platform"], capture_output=True, text=True, env=env,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("breast_cancer_classifier", "diabetes_regressor", "wine_xgboost", "score__demo_nightly"):

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from cli.stack import airflow
+from stack import airflow
 from registry.workflows import AirflowApiError
 from pipelines.training import load_dataset
 from registry.associations import create_association

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from cli.stack import airflow
+from stack import airflow
 from registry import processes
 from registry.settings import Settings
 from registry.workflows import AirflowRest

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from cli.stack import airflow
+from stack import airflow, service
 from registry.workflows import AirflowApiError
 from registry import processes
 from registry.settings import Settings
@@ -105,7 +105,7 @@ def test_env_persists_secrets_and_keeps_a_users_database(tmp_path, monkeypatch):
 
 
 def test_importing_the_harness_leaves_airflow_unimported():
-    code = "import sys, cli.stack.airflow; print([m for m in sys.modules if m.split('.')[0] == 'airflow'])"
+    code = "import sys, stack.airflow; print([m for m in sys.modules if m.split('.')[0] == 'airflow'])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -160,4 +160,4 @@ def test_stop_ends_every_recorded_process(stack, settings):
     assert not any(os.path.exists(f"/proc/{process.pid}") for process in recorded)
     assert all(processes.session_members(process) == [] for process in recorded)
     assert not airflow.run_file(settings).exists()
-    assert airflow.stop_recorded(settings) == []
+    assert service.stop_recorded(settings, airflow.SERVICE) == {airflow.SERVICE: []}

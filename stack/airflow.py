@@ -1,4 +1,4 @@
-"""The embedded Airflow: its environment and its processes (its REST API: ``registry.workflows``).
+"""The platform's Airflow: its environment and its processes (its REST API: ``registry.workflows``).
 
 Everything Airflow keeps (SQLite database, logs, secrets, passwords) lives under
 ``MODELYARD_HOME/airflow``; the repository's ``airflow.cfg`` holds the shared settings and this
@@ -24,11 +24,13 @@ import httpx
 from registry import processes
 from registry.processes import Process
 from registry.workflows import AirflowRest, poll
+from stack import service
+from stack.service import StackError
 
 if TYPE_CHECKING:
     from registry.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SQL_CONN_VAR = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 FERNET_VAR = "AIRFLOW__CORE__FERNET_KEY"
 USERNAME = "admin"
@@ -46,7 +48,10 @@ COMPONENTS: dict[str, list[str]] = {
     "api-server": ["api-server"],
 }
 
-class AirflowStackError(RuntimeError):
+SERVICE = "airflow"
+
+
+class AirflowStackError(StackError):
     """The embedded Airflow could not be migrated, started or found."""
 
 
@@ -55,8 +60,8 @@ def airflow_home(settings: Settings) -> Path:
 
 
 def run_file(settings: Settings) -> Path:
-    """Where the PIDs of a running stack are recorded, for ``stack down`` from another shell."""
-    return settings.home / "run" / "airflow.json"
+    """Where the PIDs of a running stack are recorded, for ``modelyard down`` from another shell."""
+    return service.run_file(settings, SERVICE)
 
 
 def base_url(api_port: int) -> str:
@@ -65,18 +70,21 @@ def base_url(api_port: int) -> str:
 
 def airflow_env(
     settings: Settings, *, dags_folder: Path | None = None, api_port: int = 8080, users: dict[str, str] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of every Airflow process of the embedded stack (creates its secrets once).
 
-    ``users`` adds logins beside ``admin`` (name -> role: viewer, user, op or admin)."""
+    ``users`` adds logins beside ``admin`` (name -> role: viewer, user, op or admin); ``extra``
+    adds variables (the platform's ``AIRFLOW_CONN_DASK_DEFAULT``)."""
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
-        **_modelyard_env(settings),
+        **service.modelyard_env(settings),
         **_paths_env(home, dags_folder),
         **_auth_env(home, {USERNAME: "admin", **(users or {})}),
         **_runtime_env(api_port),
+        **(extra or {}),
     }
 
 
@@ -102,12 +110,12 @@ def migrate(settings: Settings, **kw) -> None:
 
 def start(
     settings: Settings, *, api_port: int, dags_folder: Path | None = None, timeout: float = 180.0,
-    users: dict[str, str] | None = None,
+    users: dict[str, str] | None = None, extra_env: dict[str, str] | None = None,
 ) -> AirflowStack:
     """Migrate, start scheduler, dag-processor and api-server, and return once all are healthy."""
     _refuse_if_running(settings)
     migrate(settings, dags_folder=dags_folder, api_port=api_port)
-    env = airflow_env(settings, dags_folder=dags_folder, api_port=api_port, users=users)
+    env = airflow_env(settings, dags_folder=dags_folder, api_port=api_port, users=users, extra=extra_env)
     stack = AirflowStack(base_url(api_port), [], USERNAME, admin_password(settings), env, run_file(settings))
     logs = airflow_home(settings) / "logs-stack"
     try:
@@ -126,17 +134,8 @@ def running_api(settings: Settings) -> AirflowRest:
     """A client for the stack this home has running (``modelyard stack up``), or a clear error."""
     recorded, extra = processes.read_run_file(run_file(settings))
     if not recorded or not all(processes.is_running(process) for process in recorded):
-        raise AirflowStackError(f"no Airflow stack runs for {settings.home}: start one with `modelyard stack up`")
+        raise AirflowStackError(f"no Airflow runs for {settings.home}: start the platform with `modelyard up`")
     return AirflowRest(extra["base_url"], USERNAME, admin_password(settings))
-
-
-def stop_recorded(settings: Settings, *, timeout: float = STOP_TIMEOUT) -> list[Process]:
-    """Stop the stack recorded in the run file, from any process; returns what was still running."""
-    recorded, _ = processes.read_run_file(run_file(settings))
-    running = [process for process in recorded if processes.is_running(process)]
-    processes.stop(recorded, timeout=timeout)
-    run_file(settings).unlink(missing_ok=True)
-    return running
 
 
 @dataclass
@@ -174,16 +173,23 @@ class AirflowStack:
         self.run_file.unlink(missing_ok=True)
 
 
+def component_health(base: str) -> dict[str, bool]:
+    """Each component's health as the api-server reports it (all False when it does not answer)."""
+    try:
+        response = httpx.get(f"{base}/api/v2/monitor/health", timeout=5.0)
+        health = response.json() if response.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        health = {}
+    def ok(part: str) -> bool:
+        return (health.get(part) or {}).get("status") == "healthy"
+    return {"api-server": ok("metadatabase"), "scheduler": ok("scheduler"), "dag-processor": ok("dag_processor")}
+
+
 def _wait_until_healthy(stack: AirflowStack, timeout: float) -> None:
     """Wait for the api-server to answer and report the database, scheduler and dag-processor healthy."""
     def healthy() -> bool | None:
         _raise_if_component_died(stack)
-        response = httpx.get(f"{stack.base_url}/api/v2/monitor/health", timeout=5.0)
-        if response.status_code != 200:
-            return None
-        health = response.json()
-        parts = (health["metadatabase"], health["scheduler"], health.get("dag_processor") or {})
-        return all(part.get("status") == "healthy" for part in parts) or None
+        return all(component_health(stack.base_url).values()) or None
 
     if poll(healthy, timeout=timeout) is None:
         raise AirflowStackError(f"Airflow not healthy after {timeout}s:\n{_log_tails(stack.processes)}")
@@ -207,21 +213,19 @@ def _refuse_if_running(settings: Settings) -> None:
         )
 
 
-def _modelyard_env(settings: Settings) -> dict[str, str]:
-    """Settings passed on as MODELYARD_* variables, so tasks see the same home and services."""
-    values = {**settings.model_dump(mode="json", exclude_unset=True, exclude_none=True), "home": str(settings.home)}
-    return {f"MODELYARD_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
-            for name, value in values.items()}
-
-
 def _paths_env(home: Path, dags_folder: Path | None) -> dict[str, str]:
-    """Airflow home, the repo's config, DAGs and plugins, and the venv's ``airflow`` first on PATH."""
+    """Airflow home, the repo's config, DAGs and plugins, the database (the home's SQLite unless
+    configured), and the venv's ``airflow`` first on PATH."""
+    sql_conn = os.environ.get(SQL_CONN_VAR) or f"sqlite:///{home / 'airflow.db'}"
+    sqlite = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "stack.airflow_sqlite.CONNECT_ARGS"} \
+        if sql_conn.startswith("sqlite") else {}
     return {
+        **sqlite,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW_CONFIG": str(REPO / "airflow.cfg"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        SQL_CONN_VAR: os.environ.get(SQL_CONN_VAR) or f"sqlite:///{home / 'airflow.db'}",
+        SQL_CONN_VAR: sql_conn,
         "PATH": processes.project_path(),
     }
 

@@ -1,0 +1,70 @@
+"""The platform's long-lived Dask cluster: a scheduler with its dashboard, and worker processes.
+
+Batch runs (``modelyard score`` and Airflow's scoring tasks, through the ``dask_default``
+connection) use it warm instead of starting a cluster each. Everything listens on loopback.
+When the settings name a scheduler (``MODELYARD_DASK_SCHEDULER``), that cluster is the
+platform's and nothing is started here.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from pipelines.scoring.cluster import scheduler_command, worker_command
+from registry import processes
+from registry.processes import Process
+from registry.settings import Settings
+from stack import service
+
+SERVICE = "dask"
+
+
+def replaced_by(settings: Settings) -> str | None:
+    return settings.dask_scheduler
+
+
+def address(settings: Settings) -> str:
+    return f"tcp://127.0.0.1:{settings.dask_port}"
+
+
+def dashboard(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.dask_dashboard_port}"
+
+
+def start(settings: Settings, env: dict[str, str], *, timeout: float = 120.0) -> list[Process]:
+    """The scheduler, then its workers; returns once every worker has joined."""
+    service.require_free(settings.dask_port, "dask_port")
+    service.require_free(settings.dask_dashboard_port, "dask_dashboard_port")
+    launched: list[Process] = []
+    try:
+        launched.append(service.launch(settings, SERVICE, "dask-scheduler", scheduler_command(
+            settings.dask_port, dashboard_port=settings.dask_dashboard_port), env))
+        service.wait_until(lambda: service.http_ok(f"{dashboard(settings)}/health"), launched, "the Dask scheduler",
+                           timeout)
+        launched.append(service.launch(settings, SERVICE, "dask-workers", worker_command(
+            address(settings), nworkers=settings.dask_workers, memory_limit=settings.dask_worker_memory), env))
+        service.wait_until(lambda: workers_joined(settings) >= settings.dask_workers, launched, "the Dask workers",
+                           timeout)
+    except BaseException:
+        processes.stop(list(reversed(launched)), timeout=10.0)
+        raise
+    return launched
+
+
+def workers_joined(settings: Settings) -> int:
+    """How many workers the scheduler knows (0 when it does not answer)."""
+    try:
+        return len(httpx.get(f"{dashboard(settings)}/json/identity.json", timeout=service.PROBE_TIMEOUT)
+                   .json()["workers"])
+    except (httpx.HTTPError, ValueError, KeyError):
+        return 0
+
+
+def health(settings: Settings) -> dict[str, bool]:
+    return {"dask-scheduler": service.http_ok(f"{dashboard(settings)}/health"),
+            "dask-workers": workers_joined(settings) >= settings.dask_workers}
+
+
+def urls(settings: Settings) -> dict[str, str]:
+    return {"dask-scheduler": f"{address(settings)} (dashboard {dashboard(settings)}/status)",
+            "dask-workers": f"{settings.dask_workers} workers"}

@@ -1,0 +1,195 @@
+"""The whole platform on one machine: ``up``, ``status`` and ``down``, for the CLI, the demo and the tests.
+
+``up`` starts, on loopback, each service the configuration does not replace with a real one:
+the MLflow tracking server and UI, a long-lived Dask scheduler with its workers and dashboard,
+and Airflow (scheduler, dag-processor, api-server with the Models page), whose ``dask_default``
+connection points at that Dask cluster. Then it brings back every deployment that should be
+serving. It is idempotent: what runs is reported and left alone, and only what is missing (never
+started, crashed, or gone with a reboot) is started. ``status`` reads it all off the machine;
+``down`` stops it by the PIDs recorded under the home, and the model servers only when asked
+(deployments are desired state: the next ``up`` brings them back).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from pydantic import BaseModel
+
+from registry.deployments import DeploymentInfo, list_deployments
+from registry.processes import Process
+from registry.settings import Settings
+from stack import airflow, dask_cluster, mlflow_server, service
+from stack.service import ProcessState
+
+
+@dataclass(frozen=True)
+class Service:
+    """How the platform runs one service (the functions of its module)."""
+
+    name: str
+    replaced_by: Callable[[Settings], str | None]
+    start: Callable[[Settings, dict[str, str]], list[Process]]
+    health: Callable[[Settings], dict[str, bool]]
+    urls: Callable[[Settings], dict[str, str]]
+
+
+class ServiceState(BaseModel):
+    """A service after ``up`` or ``down``, or as ``status`` finds it (``crashed``: some of its
+    recorded processes are gone); ``replaced_by`` names the real service the settings use
+    instead (then nothing of it runs here)."""
+
+    name: str
+    action: Literal["started", "restarted", "running", "crashed", "stopped", "absent", "replaced"]
+    replaced_by: str | None = None
+    processes: list[ProcessState] = []
+
+
+class Login(BaseModel):
+    user: str
+    password: str
+
+
+class RepairState(BaseModel):
+    model_name: str
+    model_version: int
+    action: str
+    detail: str
+
+
+class PlatformState(BaseModel):
+    """What ``up`` and ``status`` return: every service, the deployments, and how to log in."""
+
+    home: str
+    services: list[ServiceState]
+    deployments: list[DeploymentInfo]
+    repairs: list[RepairState] = []
+    models_page: str | None = None
+    login: Login | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return all(process.healthy for state in self.services for process in state.processes)
+
+
+def services() -> list[Service]:
+    """In start order: Airflow's tasks reach Dask, and the Models page reads MLflow's stores."""
+    return [
+        Service(mlflow_server.SERVICE, mlflow_server.replaced_by, mlflow_server.start, mlflow_server.health,
+                mlflow_server.urls),
+        Service(dask_cluster.SERVICE, dask_cluster.replaced_by, dask_cluster.start, dask_cluster.health,
+                dask_cluster.urls),
+        Service(airflow.SERVICE, lambda _settings: None, _start_airflow, _airflow_health, _airflow_urls),
+    ]
+
+
+def up(settings: Settings, *, timeout: float = 240.0) -> PlatformState:
+    """Start what is missing, leave what runs, then bring back the deployments that should serve."""
+    from bento_services.reconcile import reconcile
+
+    env = service.service_env(settings)
+    with ThreadPoolExecutor(max_workers=len(services())) as pool:  # each start mostly waits
+        states = list(pool.map(lambda each: _bring_up(each, settings, env), services()))
+    repairs = [RepairState(model_name=r.model_name, model_version=r.model_version, action=r.action, detail=r.detail)
+               for r in reconcile(settings=settings)]
+    return _state(settings, states, repairs)
+
+
+def status(settings: Settings) -> PlatformState:
+    """Every service's processes with PID, URL, health and uptime, and the deployments' health."""
+    states = []
+    for each in services():
+        replaced = each.replaced_by(settings)
+        launched, _ = service.recorded(settings, each.name)
+        action = "replaced" if replaced else "running" if service.all_running(launched) else \
+            "crashed" if launched else "absent"
+        states.append(ServiceState(name=each.name, action=action, replaced_by=replaced))
+    return _state(settings, states, [])
+
+
+def down(settings: Settings, *, deployments: bool = False) -> PlatformState:
+    """Stop every service by its recorded PIDs, all at once; with ``deployments``, the model
+    servers and gateways too, their records kept for the next ``up``."""
+    names = [each.name for each in services()]
+    stopped = service.stop_recorded(settings, *reversed(names))  # Airflow signalled first: no new task
+    states = [ServiceState(name=name, action="stopped" if stopped[name] else "absent",
+                           processes=[_process_state(name, p, None, False) for p in stopped[name]])
+              for name in names]
+    if deployments:
+        from bento_services.reconcile import stop_serving
+
+        stop_serving(settings=settings)
+    return PlatformState(home=str(settings.home), services=states,
+                         deployments=list_deployments(settings=settings, live=True))
+
+
+def dask_address(settings: Settings) -> str | None:
+    """The Dask scheduler batch runs should use: the configured one, else the platform's if it runs."""
+    if settings.dask_scheduler:
+        return settings.dask_scheduler
+    launched, _ = service.recorded(settings, dask_cluster.SERVICE)
+    return dask_cluster.address(settings) if service.all_running(launched) else None
+
+
+def _bring_up(each: Service, settings: Settings, env: dict[str, str]) -> ServiceState:
+    replaced = each.replaced_by(settings)
+    if replaced:
+        return ServiceState(name=each.name, action="replaced", replaced_by=replaced)
+    launched, _ = service.recorded(settings, each.name)
+    if service.all_running(launched):
+        return ServiceState(name=each.name, action="running")
+    service.stop_recorded(settings, each.name)  # what is left of a crash, by PID
+    started = each.start(settings, env)
+    if each.name != airflow.SERVICE:  # Airflow records its own, with its base URL
+        service.record(settings, each.name, started)
+    return ServiceState(name=each.name, action="restarted" if launched else "started")
+
+
+def _state(settings: Settings, states: list[ServiceState], repairs: list[RepairState]) -> PlatformState:
+    """Fill each state with its processes as the machine has them now."""
+    by_name = {each.name: each for each in services()}
+    filled = []
+    for state in states:
+        each = by_name[state.name]
+        launched, _ = service.recorded(settings, each.name)
+        health = each.health(settings) if launched else {}
+        urls = each.urls(settings)
+        filled.append(state.model_copy(update={"processes": [
+            _process_state(each.name, process, urls.get(process.name), health.get(process.name, False))
+            for process in launched]}))
+    airflow_up = any(s.name == airflow.SERVICE and s.processes for s in filled)
+    return PlatformState(
+        home=str(settings.home), services=filled, repairs=repairs,
+        deployments=[d for d in list_deployments(settings=settings, live=True) if d.status == "running"],
+        models_page=f"{_airflow_base(settings)}/plugin/models" if airflow_up else None,
+        login=Login(user=airflow.USERNAME, password=airflow.admin_password(settings)) if airflow_up else None,
+    )
+
+
+def _process_state(name: str, process: Process, url: str | None, healthy: bool) -> ProcessState:
+    uptime = service.uptime_seconds(process)
+    return ProcessState(service=name, name=process.name, pid=process.pid, url=url, running=uptime is not None,
+                        healthy=healthy and uptime is not None, uptime_seconds=uptime)
+
+
+def _start_airflow(settings: Settings, env: dict[str, str]) -> list[Process]:
+    """Airflow, its tasks pointed at the platform's Dask cluster (started beside it) or the configured one."""
+    service.require_free(settings.airflow_port, "airflow_port")
+    extra = {"AIRFLOW_CONN_DASK_DEFAULT": settings.dask_scheduler or dask_cluster.address(settings)}
+    return airflow.start(settings, api_port=settings.airflow_port, extra_env=extra).processes
+
+
+def _airflow_health(settings: Settings) -> dict[str, bool]:
+    return airflow.component_health(_airflow_base(settings))
+
+
+def _airflow_urls(settings: Settings) -> dict[str, str]:
+    return {"api-server": _airflow_base(settings)}
+
+
+def _airflow_base(settings: Settings) -> str:
+    """Where the recorded Airflow answers (the port it was started on), else where it would."""
+    _, extra = service.recorded(settings, airflow.SERVICE)
+    return extra.get("base_url") or airflow.base_url(settings.airflow_port)

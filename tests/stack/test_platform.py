@@ -1,0 +1,164 @@
+"""`modelyard up | status | down` for real: every service started on loopback, found again by a
+second command, brought back after a crash, and stopped by PID.
+
+One platform for the module, on free ports, over a home with the demo models; the tests run in
+order: up, up again, a batch run on the warm Dask cluster (from the CLI and from Airflow), a
+crash and its repair, deployments brought back after a stop, and down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from registry import processes
+from registry.settings import Settings
+from stack import platform, service
+from tests.servers import free_port
+
+pytestmark = pytest.mark.timeout(600)
+MODELYARD = str(Path(sys.executable).parent / "modelyard")
+MODEL = "breast_cancer_classifier"
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> Settings:
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    settings = Settings(home=tmp_path_factory.mktemp("platform-home"), airflow_port=free_port(),
+                        mlflow_port=free_port(), dask_port=free_port(), dask_dashboard_port=free_port())
+    train_demo_model(DEMO_MODELS[MODEL], settings)
+    yield settings
+    platform.down(settings, deployments=True)
+
+
+def _cli(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``modelyard`` in a new process, configured through the environment as a user would."""
+    env = {**os.environ, **service.modelyard_env(settings)}
+    result = subprocess.run([MODELYARD, *args], capture_output=True, text=True, env=env, timeout=540)
+    assert not check or result.returncode == 0, f"modelyard {' '.join(args)}:\n{result.stderr[-3000:]}"
+    return result
+
+
+def _pids(state) -> dict[str, int]:
+    return {process.name: process.pid for each in state.services for process in each.processes}
+
+
+def _tasks_done(settings: Settings) -> float:
+    """Tasks the platform's Dask scheduler has computed since it started (its Prometheus metrics)."""
+    text = httpx.get(f"http://127.0.0.1:{settings.dask_dashboard_port}/metrics", timeout=5).text
+    pattern = r'^dask_scheduler_prefix_state_totals_total\{state="memory",[^}]*\} (\S+)$'
+    return sum(float(value) for value in re.findall(pattern, text, re.M))
+
+
+def test_up_starts_every_service_on_loopback_and_says_where(settings):
+    shown = _cli(settings, "up")
+    state = platform.status(settings)
+    assert [(each.name, each.action) for each in state.services] == [
+        ("mlflow", "running"), ("dask", "running"), ("airflow", "running")]
+    assert set(_pids(state)) == {"mlflow-server", "dask-scheduler", "dask-workers", "scheduler", "dag-processor",
+                                 "api-server"}
+    assert all(process.healthy and process.uptime_seconds >= 0 for each in state.services
+               for process in each.processes), state
+    airflow_url = f"http://127.0.0.1:{settings.airflow_port}"
+    assert state.models_page == f"{airflow_url}/plugin/models" and state.login.user == "admin"
+    for url in (state.models_page, f"http://127.0.0.1:{settings.mlflow_port}",
+                f"http://127.0.0.1:{settings.dask_dashboard_port}/status"):
+        assert url in shown.stdout.replace("\n", "")
+    assert state.login.password in shown.stdout
+    models = httpx.get(f"http://127.0.0.1:{settings.mlflow_port}/api/2.0/mlflow/registered-models/search").json()
+    assert [model["name"] for model in models["registered_models"]] == [MODEL]  # the UI sees the same store
+
+
+def test_a_second_up_starts_nothing(settings):
+    before = _pids(platform.status(settings))
+    state = json.loads(_cli(settings, "up", "--json").stdout)
+    assert [(each["name"], each["action"]) for each in state["services"]] == [
+        ("mlflow", "running"), ("dask", "running"), ("airflow", "running")]
+    assert {p["name"]: p["pid"] for each in state["services"] for p in each["processes"]} == before
+
+
+def test_score_from_the_command_line_runs_on_the_warm_cluster(settings, tmp_path):
+    from pipelines.training import load_dataset
+
+    assert platform.dask_address(settings) == f"tcp://127.0.0.1:{settings.dask_port}"
+    features, _ = load_dataset("breast_cancer")
+    features.to_parquet(tmp_path / "in.parquet")
+    before = _tasks_done(settings)
+    result = json.loads(_cli(settings, "score", f"{MODEL}/1", "--input", str(tmp_path / "in.parquet"),
+                             "--output", str(tmp_path / "out"), "--policy", "quarantine", "--json").stdout)
+    assert result["rows_scored"] + result["rows_rejected"] == len(features)
+    assert _tasks_done(settings) > before
+
+
+def test_airflow_tasks_reach_the_warm_cluster_through_dask_default(settings, tmp_path):
+    from pipelines.training import load_dataset
+    from stack.airflow import running_api
+
+    folder = Path(settings.data_roots[0])
+    load_dataset("breast_cancer")[0].to_parquet(folder / "visits.parquet")
+    before = _tasks_done(settings)
+    with running_api(settings) as api:
+        api.wait_for_dag("batch_scoring", timeout=120)
+        run_id = api.trigger("batch_scoring", {"model_ref": f"{MODEL}/1", "input_path": str(folder / "visits.parquet"),
+                                               "output_path": str(folder / "scored"), "policy": "quarantine",
+                                               "output_format": "parquet"})
+        assert api.wait_for_run("batch_scoring", run_id, timeout=400) == "success", api.task_states(
+            "batch_scoring", run_id)
+    scored, rejected = pd.read_parquet(folder / "scored"), pd.read_parquet(folder / "scored" / "_rejects")
+    assert len(scored) + len(rejected) == 569
+    assert _tasks_done(settings) > before
+
+
+def test_up_brings_back_only_what_crashed(settings):
+    before = _pids(platform.status(settings))
+    scheduler = next(p for p in service.recorded(settings, "dask")[0] if p.name == "dask-scheduler")
+    os.kill(scheduler.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while processes.is_running(scheduler) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    crashed = platform.status(settings)
+    assert [(each.name, each.action) for each in crashed.services][1] == ("dask", "crashed")
+
+    state = platform.up(settings)
+
+    assert [(each.name, each.action) for each in state.services] == [
+        ("mlflow", "running"), ("dask", "restarted"), ("airflow", "running")]
+    after = _pids(state)
+    assert {name: after[name] for name in ("mlflow-server", "scheduler", "dag-processor", "api-server")} == {
+        name: before[name] for name in ("mlflow-server", "scheduler", "dag-processor", "api-server")}
+    assert after["dask-scheduler"] != before["dask-scheduler"] and state.healthy
+
+
+def test_down_keeps_deployments_unless_asked_and_up_brings_them_back(settings):
+    deployed = json.loads(_cli(settings, "deploy", f"{MODEL}/1", "--port", str(free_port()), "--json").stdout)
+    _cli(settings, "down", "--deployments")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{deployed['url']}/readyz", timeout=2)
+    assert platform.status(settings).deployments[0].healthy is False  # still desired
+
+    state = platform.up(settings)
+
+    assert [(r.model_name, r.action) for r in state.repairs] == [(MODEL, "restarted")]
+    assert httpx.get(f"{deployed['url']}/readyz", timeout=5).status_code == 200
+    assert [(d.model_version, d.healthy) for d in state.deployments] == [(1, True)]
+
+
+def test_down_stops_every_process_by_pid(settings):
+    recorded = [p for name in ("mlflow", "dask", "airflow") for p in service.recorded(settings, name)[0]]
+    shown = _cli(settings, "down")
+    assert "airflow: stopped scheduler, dag-processor, api-server" in shown.stdout
+    assert "1 deployment(s) keep serving" in shown.stdout
+    assert not any(processes.is_running(p) or processes.session_members(p) for p in recorded)
+    assert [(each.name, each.action) for each in platform.status(settings).services] == [
+        ("mlflow", "absent"), ("dask", "absent"), ("airflow", "absent")]
