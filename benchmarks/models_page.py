@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="Keep the throwaway home.")
     args = parser.parse_args(argv)
 
-    from cli.stack import airflow
+    from stack import airflow
     from registry.catalog import list_models
     from registry.overview import model_rows
     from bento_services.endpoints import spare_port
