@@ -38,10 +38,11 @@ ui: $(BUNDLE)
 demo: install ui
 	$(VENV)/bin/modelyard demo
 
-# The tests start a real PostgreSQL server on loopback and drive Debian's Chromium.
+# The tests start real PostgreSQL and Redis servers on loopback and drive Debian's Chromium.
 system-packages:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -47,6 +47,21 @@ COMPONENTS: dict[str, list[str]] = {
     "dag-processor": ["dag-processor"],
     "api-server": ["api-server"],
 }
+CELERY = "CeleryExecutor"
+DEFAULT_QUEUE = "default"
+
+
+def components(env: dict[str, str], serving_queue: str) -> dict[str, list[str]]:
+    """The processes to run: with the CeleryExecutor (configured in the environment) also a worker
+    for the default queue and one for the serving queue, whose machine hosts the model servers.
+    Workers serve no logs over HTTP (that server would listen on all interfaces)."""
+    found = dict(COMPONENTS)
+    if env.get("AIRFLOW__CORE__EXECUTOR") == CELERY:
+        for name, queue in (("celery-worker", DEFAULT_QUEUE), ("celery-serving-worker", serving_queue)):
+            if name == "celery-worker" or queue != DEFAULT_QUEUE:
+                found[name] = ["celery", "worker", "--queues", queue, "--celery-hostname", f"{queue}@%h",
+                               "--concurrency", "2", "--skip-serve-logs"]
+    return found
 
 SERVICE = "airflow"
 
@@ -119,7 +134,7 @@ def start(
     stack = AirflowStack(base_url(api_port), [], USERNAME, admin_password(settings), env, run_file(settings))
     logs = airflow_home(settings) / "logs-stack"
     try:
-        for name, args in COMPONENTS.items():
+        for name, args in components(env, settings.serving_queue).items():
             command = [str(processes.SCRIPTS / "airflow"), *args]
             stack.processes.append(processes.launch(name, command, env=env, log=logs / f"{name}.log"))
             processes.write_run_file(stack.run_file, stack.processes, base_url=stack.base_url)
@@ -250,9 +265,10 @@ def _auth_env(home: Path, users: dict[str, str]) -> dict[str, str]:
 
 
 def _runtime_env(api_port: int) -> dict[str, str]:
-    """Executor, size, loopback api-server, and DAG file scans short enough for tests."""
+    """Executor (LocalExecutor unless configured), size, loopback api-server, and DAG file scans
+    short enough for tests."""
     return {
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": os.environ.get("AIRFLOW__CORE__EXECUTOR", "LocalExecutor"),
         "AIRFLOW__CORE__PARALLELISM": "4",  # the default 32 pre-forks 32 idle workers
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",

@@ -19,6 +19,7 @@ from typing import Callable, Literal
 from pydantic import BaseModel
 
 from registry.deployments import DeploymentInfo, list_deployments
+from registry import processes
 from registry.processes import Process
 from registry.settings import Settings
 from stack import airflow, dask_cluster, mlflow_server, service
@@ -182,7 +183,10 @@ def _start_airflow(settings: Settings, env: dict[str, str]) -> list[Process]:
 
 
 def _airflow_health(settings: Settings) -> dict[str, bool]:
-    return airflow.component_health(_airflow_base(settings))
+    """What the api-server reports of its components; a Celery worker counts as healthy while it runs."""
+    launched, _ = service.recorded(settings, airflow.SERVICE)
+    reported = airflow.component_health(_airflow_base(settings))
+    return {process.name: reported.get(process.name, processes.is_running(process)) for process in launched}
 
 
 def _airflow_urls(settings: Settings) -> dict[str, str]:

@@ -48,7 +48,7 @@ BUCKET = "modelyard-artifacts"
 # one session-wide platform (a whole Airflow stack), which two workers would start twice. The
 # slowest units go first (with ``--no-loadscope-reorder``), so the two workers finish together.
 SLOWEST_FIRST = (
-    "tests/plugins", "tests/cli/test_serving_cli.py", "tests/dags/test_scheduled_path.py",
+    "tests/stack/test_real_services.py", "tests/plugins", "tests/stack/test_platform.py", "tests/dags/test_scheduled_path.py",
     "tests/benchmarks/test_batch_scoring_benchmark.py", "tests/bento_services/test_deploy.py",
     "tests/benchmarks/test_online_serving_benchmark.py", "tests/test_demo.py",
 )
@@ -233,6 +233,53 @@ def s3_settings(s3, tmp_path, monkeypatch):
     prefix = tmp_path.name
     settings = Settings(home=tmp_path / "home", artifact_root=f"s3://{BUCKET}/{prefix}", s3_endpoint_url=s3)
     return settings, client, prefix
+
+
+@dataclass
+class Postgres:
+    """A PostgreSQL server on loopback (Debian's binaries), trusting the ``modelyard`` user."""
+
+    url: str  # postgresql://modelyard@127.0.0.1:PORT
+    bin_dir: Path
+    port: int
+
+    def create_database(self, name: str) -> str:
+        subprocess.run([str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "modelyard",
+                        name], check=True, capture_output=True)
+        return f"{self.url}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory) -> Postgres:
+    import glob
+    import shutil
+    import signal
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        pytest.fail("PostgreSQL server binaries are missing: `make test` installs them with apt-get")
+    bin_dir = Path(found[-1]).parent
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    root = Path(tempfile.mkdtemp(prefix="modelyard-pg-"))
+    if as_postgres:
+        shutil.chown(root, "postgres")
+    data, port = root / "data", free_port()
+    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "modelyard",
+                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+    server = Server([*as_postgres, str(bin_dir / "postgres"), "-D", str(data), "-p", str(port),
+                     "-k", str(root), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
+                    tmp_path_factory.mktemp("postgres") / "postgres.log")
+
+    def accepting() -> bool:
+        return subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                              capture_output=True).returncode == 0
+
+    try:
+        server.wait_until(accepting, "postgres")
+        yield Postgres(f"postgresql://modelyard@127.0.0.1:{port}", bin_dir, port)
+    finally:
+        server.stop(signal.SIGINT)  # fast shutdown: do not wait for pooled clients
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass

@@ -1,52 +1,15 @@
 """Postgres instead of SQLite, by configuration alone: a real server on loopback."""
 
-import glob
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from registry.settings import Settings
-from tests.servers import Server, free_port
-
-
-def _postgres_bin() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found:
-        pytest.fail("PostgreSQL server binaries are missing: `make test` installs them with apt-get")
-    return Path(found[-1]).parent
 
 
 @pytest.fixture(scope="module")
-def postgres_url():
-    bin_dir = _postgres_bin()
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    root = Path(tempfile.mkdtemp(prefix="modelyard-pg-"))
-    if as_postgres:
-        shutil.chown(root, "postgres")
-    data, port = root / "data", free_port()
-    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "modelyard",
-                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
-    server = Server([*as_postgres, str(bin_dir / "postgres"), "-D", str(data), "-p", str(port),
-                     "-k", str(root), "-c", "listen_addresses=127.0.0.1"], Path(tempfile.mktemp(suffix=".log")))
-
-    def accepting() -> bool:
-        return subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                              capture_output=True).returncode == 0
-
-    try:
-        server.wait_until(accepting, "postgres")
-        for database in ("mlflow", "modelyard"):
-            subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
-                            "modelyard", database], check=True)
-        yield f"postgresql://modelyard@127.0.0.1:{port}"
-    finally:
-        server.stop(signal.SIGINT)  # fast shutdown: do not wait for pooled clients
-        shutil.rmtree(root, ignore_errors=True)
+def postgres_url(postgres):
+    for database in ("mlflow", "modelyard"):
+        postgres.create_database(database)
+    return postgres.url
 
 
 def test_registry_and_metadata_run_on_postgres(postgres_url, tmp_path, external):

@@ -3,7 +3,8 @@ second command, brought back after a crash, and stopped by PID.
 
 One platform for the module, on free ports, over a home with the demo models; the tests run in
 order: up, up again, a batch run on the warm Dask cluster (from the CLI and from Airflow), a
-crash and its repair, deployments brought back after a stop, and down.
+crash and its repair, deployments brought back after a stop, the deployment commands, down
+(the model keeps serving), and an undeploy without the platform.
 """
 
 from __future__ import annotations
@@ -154,7 +155,16 @@ def test_down_keeps_deployments_unless_asked_and_up_brings_them_back(settings):
     assert [(d.model_version, d.healthy) for d in state.deployments] == [(1, True)]
 
 
-def test_down_stops_every_process_by_pid(settings):
+def test_deployments_from_the_command_line(settings):
+    listed = json.loads(_cli(settings, "deployments", "list", "--json").stdout)
+    assert [(row["model_version"], row["status"], row["healthy"]) for row in listed] == [(1, "running", True)]
+    (repair,) = json.loads(_cli(settings, "deployments", "reconcile", "--json").stdout)
+    assert (repair["deployment_id"], repair["action"]) == (listed[0]["id"], "ok")
+    refused = _cli(settings, "rollback", MODEL, check=False)
+    assert refused.returncode == 1 and "no earlier deployed version to roll back to" in refused.stderr
+
+
+def test_down_stops_every_process_by_pid_and_leaves_the_model_serving(settings):
     recorded = [p for name in ("mlflow", "dask", "airflow") for p in service.recorded(settings, name)[0]]
     shown = _cli(settings, "down")
     assert "airflow: stopped scheduler, dag-processor, api-server" in shown.stdout
@@ -162,3 +172,20 @@ def test_down_stops_every_process_by_pid(settings):
     assert not any(processes.is_running(p) or processes.session_members(p) for p in recorded)
     assert [(each.name, each.action) for each in platform.status(settings).services] == [
         ("mlflow", "absent"), ("dask", "absent"), ("airflow", "absent")]
+    (serving,) = platform.status(settings).deployments
+    assert httpx.get(f"{serving.url}/readyz", timeout=5).status_code == 200
+
+
+def test_undeploy_from_the_command_line(settings):
+    (serving,) = platform.status(settings).deployments
+
+    stopped = _cli(settings, "undeploy", MODEL)
+
+    assert f"stopped {MODEL}/1" in stopped.stdout
+    assert platform.status(settings).deployments == []
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{serving.url}/readyz", timeout=2)
+    again = _cli(settings, "undeploy", MODEL, check=False)
+    assert again.returncode == 1 and again.stderr.startswith("error: ")
+    missing = _cli(settings, "deploy", "no_such_model/1", "--port", str(free_port()), check=False)
+    assert missing.returncode == 1 and "no_such_model" in missing.stderr
