@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 SQL_CONN_VAR = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+AUTH_MANAGER_VAR = "AIRFLOW__CORE__AUTH_MANAGER"
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+FAB_ROLES = {"viewer": "Viewer", "user": "User", "op": "Op", "admin": "Admin"}
 FERNET_VAR = "AIRFLOW__CORE__FERNET_KEY"
 USERNAME = "admin"
 STOP_TIMEOUT = 15.0  # seconds of grace before SIGKILL; a clean stop takes 4-6 s
@@ -131,6 +134,8 @@ def start(
     _refuse_if_running(settings)
     migrate(settings, dags_folder=dags_folder, api_port=api_port)
     env = airflow_env(settings, dags_folder=dags_folder, api_port=api_port, users=users, extra=extra_env)
+    if env[AUTH_MANAGER_VAR] != SIMPLE_AUTH_MANAGER:
+        create_fab_logins(settings, env, {USERNAME: "admin", **(users or {})})
     stack = AirflowStack(base_url(api_port), [], USERNAME, admin_password(settings), env, run_file(settings))
     logs = airflow_home(settings) / "logs-stack"
     try:
@@ -143,6 +148,21 @@ def start(
         stack.stop()
         raise
     return stack
+
+
+def create_fab_logins(settings: Settings, env: dict[str, str], users: dict[str, str]) -> None:
+    """Under the FAB auth manager, the logins that SimpleAuthManager would have (name -> role),
+    with the same generated passwords; existing ones are left as they are (the CLI says so and
+    exits 0, and its ``users list`` mixes log lines into its JSON, so nothing is listed first)."""
+    airflow = str(processes.SCRIPTS / "airflow")
+    known = passwords(settings)
+    for name, role in users.items():
+        made = subprocess.run([airflow, "users", "create", "--username", name, "--role", FAB_ROLES[role],
+                               "--password", known[name], "--email", f"{name}@localhost", "--firstname", name,
+                               "--lastname", "modelyard"], env=env, capture_output=True, text=True)
+        output = made.stdout + made.stderr
+        if made.returncode != 0 or not (f'User "{name}" created' in output or f"{name} already exists" in output):
+            raise AirflowStackError(f"airflow users create {name} failed:\n{output[-3000:]}")
 
 
 def running_api(settings: Settings) -> AirflowRest:
@@ -246,16 +266,16 @@ def _paths_env(home: Path, dags_folder: Path | None) -> dict[str, str]:
 
 
 def _auth_env(home: Path, users: dict[str, str]) -> dict[str, str]:
-    """SimpleAuthManager with fixed users, and secrets shared by all components across restarts."""
+    """The configured auth manager, else SimpleAuthManager with fixed users (each with a generated
+    password, which ``start`` also gives FAB logins), and secrets shared by all components across
+    restarts."""
     keys = _persisted_json(home / "stack-secrets.json", _new_secrets)
     known = _persisted_json(_passwords_file(home), dict)
     if set(users) - set(known):  # a password for each new login, once
         known = {**{name: secrets.token_urlsafe(16) for name in users}, **known}
         _passwords_file(home).write_text(json.dumps(known))
     return {
-        "AIRFLOW__CORE__AUTH_MANAGER": (
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-        ),
+        AUTH_MANAGER_VAR: os.environ.get(AUTH_MANAGER_VAR) or SIMPLE_AUTH_MANAGER,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{name}:{role}" for name, role in users.items()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_passwords_file(home)),
         "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],

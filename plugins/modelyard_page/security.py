@@ -20,7 +20,11 @@ def can_change(user) -> bool:
 
 
 def role_of(user) -> str | None:
-    return getattr(user, "role", None)
+    """A SimpleAuthManager user has one role; a FAB user a list of them (``Op`` reads ``op``)."""
+    role = getattr(user, "role", None)
+    if role is None and getattr(user, "roles", None):
+        return ", ".join(each.name.lower() for each in user.roles)
+    return role
 
 
 async def require_json(request: Request) -> None:

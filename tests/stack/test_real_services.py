@@ -5,7 +5,8 @@ database), an S3 protocol server (artifacts, batch input and output), an MLflow 
 in front of them that every client reaches over HTTP, a Dask scheduler with two workers as
 processes of their own, and Redis. Then ``modelyard up``, configured as a user would configure
 it, starts Airflow with the CeleryExecutor: a worker for the default queue and one for the
-serving queue, as in docker-compose.yaml. Through them: models registered, a batch_scoring run
+serving queue, as in docker-compose.yaml, and the FAB auth manager. Through them: the Models
+page's role checks under FAB, models registered, a batch_scoring run
 on S3 data scored on the Dask workers, a deploy through the Models page's API that lands on the
 serving worker and answers, a rollback, and a run that loses a Dask worker midway and still
 commits once, with rows in = rows scored + rows rejected. No embedded default is left in the
@@ -109,6 +110,7 @@ def real(postgres, s3, tmp_path_factory, monkeypatch_module):
             "MODELYARD_DATA_ROOTS": json.dumps([f"s3://{BUCKET}/data"]),
             "MODELYARD_AIRFLOW_PORT": str(free_port()),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": databases["airflow"],
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": databases["airflow"],
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
@@ -176,6 +178,26 @@ def test_up_starts_airflow_with_celery_workers_and_nothing_the_configuration_rep
     with real.rest() as rest:
         health = rest.get("/api/v2/monitor/health")
     assert health["metadatabase"]["status"] == "healthy"
+
+
+def test_the_models_page_gates_changes_by_fab_role(real):
+    from stack.airflow import airflow_env, create_fab_logins, passwords
+
+    logins = {"viewer1": "viewer", "op1": "op"}
+    env = airflow_env(real.settings, api_port=real.settings.airflow_port, users=logins)
+    create_fab_logins(real.settings, env, logins)  # as an operator adds users: `airflow users create`
+    for user, can_change in (("viewer1", False), ("op1", True), ("admin", True)):
+        token = httpx.post(f"{real.airflow_url}/auth/token",
+                           json={"username": user, "password": passwords(real.settings)[user]})
+        assert token.status_code == 201, token.text
+        with httpx.Client(base_url=f"{real.airflow_url}/modelyard/api", timeout=60,
+                          headers={"Authorization": f"Bearer {token.json()['access_token']}"}) as page:
+            assert page.get("/whoami").json() == {"user": user, "role": logins.get(user, "admin"),
+                                                  "can_change": can_change}
+            assert page.get("/models").status_code == 200
+            described = page.put(f"/models/{MODEL}/versions/1/description", json={"description": "x"})
+            assert described.status_code == (404 if can_change else 403), described.text  # no model yet
+    assert httpx.get(f"{real.airflow_url}/modelyard/api/models").status_code == 401
 
 
 def test_models_are_registered_through_the_tracking_server_into_postgres_and_s3(real):
