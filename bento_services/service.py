@@ -52,6 +52,7 @@ from bento_services.payloads import (
     validate_features,
 )
 from bento_services.request_log import RequestLog
+from registry.frames import python_string_storage
 from registry.predictors import PREDICTION
 
 MAX_BATCH_ROWS = 256  # rows one model call scores at most (a bigger request is scored alone)
@@ -75,6 +76,7 @@ class ModelService:
     """Serves the one model version named by ``MODELYARD_SERVE_*``, loaded once at start."""
 
     def __init__(self) -> None:
+        python_string_storage()  # requests are decoded on threads of this one process
         self.settings = ServeSettings()
         self.model = ServedModel.load(self.settings)
         folder = self.settings.request_log_dir

@@ -70,6 +70,9 @@ class ModelPlugin(WorkerPlugin):
         self.predictor: Predictor | None = None
 
     def setup(self, worker) -> None:
+        from registry.frames import python_string_storage
+
+        python_string_storage()  # a worker may run several partitions on threads at once
         self.predictor = download_predictor(self.artifact_uri, self.settings)
 
     def teardown(self, worker) -> None:

@@ -17,7 +17,9 @@ def create_app():
 
     from modelyard_page.errors import install_error_handlers
     from modelyard_page.routes import router
+    from registry.frames import python_string_storage
 
+    python_string_storage()  # before any request thread builds a frame
     threading.Thread(target=_import_services, name="modelyard-warm-up", daemon=True).start()
     app = FastAPI(title="Modelyard models API", docs_url="/api/docs", openapi_url="/api/openapi.json")
     install_error_handlers(app)
