@@ -26,6 +26,15 @@ def _dask_address() -> str | None:
     return f"tcp://{connection.host}:{connection.port or 8786}"
 
 
+def _settings():
+    """Modelyard's settings with the cluster of ``dask_default``: a task with a warm cluster
+    hands its work to it (``pipelines.scoring.on_cluster``) instead of importing MLflow,
+    scikit-learn and Great Expectations and loading the model in its own process."""
+    from registry.settings import get_settings
+
+    return get_settings().model_copy(update={"dask_scheduler": _dask_address()})
+
+
 def acting_user(context) -> str:
     """Who triggered the run (the Models page's or the REST API's user), else the DAG itself."""
     return context["dag_run"].triggering_user_name or f"airflow:{context['dag'].dag_id}"
@@ -60,7 +69,7 @@ def resolve_model(model_ref: str) -> dict:
     """Pin the reference (an alias follows its target at each run) to one version."""
     from pipelines.scoring import resolve_model as resolve
 
-    return resolve(model_ref).model_dump(mode="json")
+    return resolve(model_ref, _settings()).model_dump(mode="json")
 
 
 @task
@@ -69,10 +78,7 @@ def validate_input(request: dict, model: dict) -> dict:
     """Run the model's expectations over the input; the ``fail`` policy stops the run here."""
     from pipelines.scoring import ResolvedModel, ScoringRequest, validate_input as validate
 
-    from registry.settings import get_settings
-
-    settings = get_settings().model_copy(update={"dask_scheduler": _dask_address()})
-    summary = validate(ScoringRequest(**request), ResolvedModel(**model), settings=settings)
+    summary = validate(ScoringRequest(**request), ResolvedModel(**model), settings=_settings())
     return summary.model_dump(mode="json")
 
 
@@ -82,11 +88,8 @@ def score_batch(request: dict, model: dict, validation: dict) -> dict:
     """Score and write the output; valid rows only under ``quarantine``."""
     from pipelines.scoring import ResolvedModel, ScoringRequest, score_batch as score
 
-    from registry.settings import get_settings
-
-    settings = get_settings().model_copy(update={"dask_scheduler": _dask_address()})
     request = ScoringRequest(**request, run_id=_run_id(), requested_by=acting_user(get_current_context()))
-    return score(request, ResolvedModel(**model), settings=settings).model_dump(mode="json")
+    return score(request, ResolvedModel(**model), settings=_settings()).model_dump(mode="json")
 
 
 @task
@@ -94,7 +97,7 @@ def record_metrics(result: dict) -> str:
     """Log the run's counts, speed and drift to MLflow; returns the MLflow run id."""
     from pipelines.scoring import ScoringResult, log_to_mlflow
 
-    return log_to_mlflow(ScoringResult(**result))
+    return log_to_mlflow(ScoringResult(**result), _settings())
 
 
 def scoring_chain(request: dict) -> None:

@@ -12,6 +12,18 @@ class ModelyardError(Exception):
         super().__init__(message)
         self.field = field
 
+    def __reduce__(self):
+        """Pickled whole (message, field and a subclass's own attributes) whatever the subclass's
+        ``__init__`` takes, as when a run driven on a Dask worker fails there."""
+        return _rebuilt, (self.__class__, str(self), self.__dict__)
+
+
+def _rebuilt(cls: type[ModelyardError], message: str, state: dict) -> ModelyardError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidFieldError(ModelyardError):
     """One input is wrong; the message says why and ``field`` says which."""

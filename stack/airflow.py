@@ -166,7 +166,7 @@ def create_fab_logins(settings: Settings, env: dict[str, str], users: dict[str, 
 
 
 def running_api(settings: Settings) -> AirflowRest:
-    """A client for the stack this home has running (``modelyard stack up``), or a clear error."""
+    """A client for the Airflow this home has running (``modelyard up``), or a clear error."""
     recorded, extra = processes.read_run_file(run_file(settings))
     if not recorded or not all(processes.is_running(process) for process in recorded):
         raise AirflowStackError(f"no Airflow runs for {settings.home}: start the platform with `modelyard up`")

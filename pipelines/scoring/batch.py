@@ -26,7 +26,7 @@ from pipelines.scoring.models import (
     ExpectationFailure, PartitionStats, ResolvedModel, ScoringRequest, ScoringResult, ValidationSummary,
 )
 from pipelines.scoring.partition import ModelPlugin, PartitionJob, check_partition, process_partition
-from pipelines.scoring.validation import suite_for
+from pipelines.scoring.validation import build_suite, suite_for
 from registry.card import ModelCard
 from registry.expectations import list_expectations
 from registry.predictors import load_predictor
@@ -52,7 +52,9 @@ def new_run_id(model: ResolvedModel) -> str:
     return f"{model.name}-v{model.version}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
 
 
-def _model_facts(model: ResolvedModel, request: ScoringRequest, settings: Settings) -> tuple[ModelCard, Checks]:
+def _model_facts(
+    model: ResolvedModel, request: ScoringRequest, settings: Settings, *, preload: bool
+) -> tuple[ModelCard, Checks]:
     from registry.catalog import download_model_dir
     from registry.refs import ModelRef
 
@@ -61,16 +63,19 @@ def _model_facts(model: ResolvedModel, request: ScoringRequest, settings: Settin
         attached = [expectation.config for expectation in list_expectations(model.name, settings)]
         checks = build_checks(model_dir, range_tolerance=request.range_tolerance,
                               extra=attached + request.extra_expectations)
-        # Load both here first: a broken model or expectation fails before any cluster work,
-        # and forked local workers inherit the imported libraries.
-        load_predictor(model_dir)
-        suite_for(checks)
+        if preload:
+            # A local cluster's workers are forked from this process: loading both here first
+            # fails a broken model or expectation before any work, and the workers inherit the
+            # imported libraries. A warm cluster's workers have them already; there the same
+            # checks run on the workers before the first partition (``_prepare_workers``).
+            load_predictor(model_dir)
+            suite_for(checks)
         return ModelCard.read(model_dir), checks
 
 
-def _plan(request: ScoringRequest, model: ResolvedModel, run_id: str, settings: Settings):
+def _plan(request: ScoringRequest, model: ResolvedModel, run_id: str, settings: Settings, *, preload: bool = True):
     """The lazy input and the job every partition runs; schema problems fail here, before any work."""
-    card, checks = _model_facts(model, request, settings)
+    card, checks = _model_facts(model, request, settings, preload=preload)
     frame = load_batch(request.input_path, settings)
     missing = [name for name in checks.names if name not in set(frame.columns)]
     if missing:
@@ -94,7 +99,7 @@ def _map_partitions(client, frame, job: PartitionJob, work, progress: Progress |
     from dask import delayed
     from distributed import as_completed
 
-    client.register_plugin(ModelPlugin(job.plugin_name, job.artifact_uri, job.settings))
+    _prepare_workers(client, job)
     parts = frame.to_delayed()
     futures = client.compute([delayed(work)(part, index, job) for index, part in enumerate(parts)])
     done = []
@@ -109,6 +114,13 @@ def _map_partitions(client, frame, job: PartitionJob, work, progress: Progress |
             raise
         raise InputError(f"input {job.input_path} could not be processed: {first_line(error)}") from error
     return sorted(done, key=lambda stats: stats.index)
+
+
+def _prepare_workers(client, job: PartitionJob) -> None:
+    """Every worker loads the model (a broken one fails the run here, with the worker's error),
+    and one builds the validation suite (a broken expectation fails here too)."""
+    client.register_plugin(ModelPlugin(job.plugin_name, job.artifact_uri, job.settings))
+    client.submit(build_suite, job.checks, pure=False).result()
 
 
 def _summary(stats: list[PartitionStats], checks: Checks) -> ValidationSummary:
@@ -151,6 +163,11 @@ def _client_for(client, settings: Settings):
     return nullcontext(client) if client is not None else dask_client(settings.dask_scheduler)
 
 
+def _forks_workers(client, settings: Settings) -> bool:
+    """Whether the run starts a local cluster, whose workers are forked from this process."""
+    return client is None and settings.dask_scheduler is None
+
+
 def validate_input(
     request: ScoringRequest, model: ResolvedModel | None = None, *, settings: Settings | None = None,
     client=None, progress: Progress | None = None,
@@ -158,7 +175,8 @@ def validate_input(
     """A validation-only pass; with the ``fail`` policy, an invalid input raises before scoring."""
     settings = settings or get_settings()
     model = model or resolve_model(request.model_ref, settings)
-    frame, job = _plan(request, model, request.run_id or "validation", settings)
+    frame, job = _plan(request, model, request.run_id or "validation", settings,
+                       preload=_forks_workers(client, settings))
     with _client_for(client, settings) as dask:
         stats = _map_partitions(dask, frame, job, check_partition, progress)
     summary = _summary(stats, job.checks)
@@ -179,7 +197,7 @@ def score_batch(
     runs.record_started(run_id, request, model, settings)
     staging = staging_path(request.output_path, run_id)
     try:
-        frame, job = _plan(request, model, run_id, settings)
+        frame, job = _plan(request, model, run_id, settings, preload=_forks_workers(client, settings))
         discard_staging(staging, settings)
         with _client_for(client, settings) as dask:
             stats = _map_partitions(dask, frame, job, process_partition, progress)

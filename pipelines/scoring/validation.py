@@ -129,6 +129,12 @@ def suite_for(checks: Checks) -> GxSuite:
     return _suites.cache[1]
 
 
+def build_suite(checks: Checks) -> int:
+    """Build (and cache) this thread's suite for ``checks``; a broken expectation raises here.
+    Returns how many expectations it holds (a suite itself does not travel between processes)."""
+    return len(suite_for(checks).suite.expectations)
+
+
 def _describe(config) -> str:
     kwargs = config.kwargs
     if config.type == "expect_column_values_to_not_be_null":

@@ -183,3 +183,36 @@ def test_expectations_attached_to_the_model_apply_to_every_run(settings, tmp_pat
     assert expected > 0 and result.rows_rejected == expected
     reasons = set(pd.read_parquet(tmp_path / "out" / "_rejects")["reject_reason"])
     assert reasons == {"bmi: above 0.1"}
+
+
+DRIVEN_ON_THE_CLUSTER = """
+import json, sys
+from pipelines.scoring import ScoringRequest, log_to_mlflow, score_batch
+from registry.settings import Settings
+
+settings = Settings.model_validate_json(sys.argv[1])
+seen = []
+result = score_batch(ScoringRequest(model_ref=sys.argv[2], input_path=sys.argv[3], output_path=sys.argv[4],
+                                    range_tolerance=None),
+                     settings=settings, progress=lambda done, total: seen.append((done, total)))
+log_to_mlflow(result, settings)
+heavy = sorted(name for name in ("mlflow", "sklearn", "great_expectations", "dask.dataframe", "sqlalchemy")
+               if name in sys.modules)
+print(json.dumps({"rows_scored": result.rows_scored, "progress": seen[-1], "imported": heavy}))
+"""
+
+
+def test_a_warm_cluster_drives_the_run_so_the_caller_imports_none_of_the_heavy_libraries(
+        settings, customers, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    source = _write_parts(customers, tmp_path / "in")
+    completed = subprocess.run(
+        [sys.executable, "-c", DRIVEN_ON_THE_CLUSTER, settings.model_dump_json(), MODEL, source, str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    shown = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert shown == {"rows_scored": len(customers), "progress": [3, 3], "imported": []}
+    assert len(pd.read_parquet(tmp_path / "out")) == len(customers)
