@@ -14,7 +14,6 @@ timed the same way, to its endpoint answering. Figures and the command: benchmar
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
 import tempfile
@@ -26,14 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.batch_scoring import free_port  # noqa: E402  (the repository must be on sys.path first)
+
 MODEL = "breast_cancer_classifier"
 TARGETS = {"batch_scoring": 15.0, "deploy_model": 25.0}  # seconds, trigger to success (issue #11)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _when(text: str | None) -> float | None:

@@ -504,7 +504,7 @@ class Bench:
         from stack import dask_cluster
         from stack.service import service_env
 
-        settings = self.settings.model_copy(update={"dask_port": _free_port(), "dask_dashboard_port": _free_port()})
+        settings = self.settings.model_copy(update={"dask_port": free_port(), "dask_dashboard_port": free_port()})
         launched = dask_cluster.start(settings, service_env(settings))
         try:
             self.cluster, self.cluster_pids = dask_cluster.address(settings), tuple(p.pid for p in launched)
@@ -562,7 +562,7 @@ def check_agreement(work: Path, ours_label: str, pandas_label: str, mlflow_label
     return text
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as probe:

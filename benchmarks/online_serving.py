@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.batch_scoring import (  # noqa: E402  (the repository must be on sys.path first)
-    MODEL_KINDS, _busy_cpu_seconds, _load, child_env, format_table, make_rows, register_model, throwaway_workdir,
+    MODEL_KINDS, _busy_cpu_seconds, _load, child_env, format_table, free_port, make_rows, register_model,
+    throwaway_workdir,
 )
 
 REQUEST_STREAM = 1_000_003  # the rows sent as requests: same law as training, a stream of their own
@@ -234,12 +234,6 @@ def request_bodies(pool, runner: str) -> list[str]:
     """Every pool row as the JSON body of a one-row request, in the runner's format."""
     wrap = (lambda row: {"dataframe_records": [row]}) if runner == "mlflow" else (lambda row: [row])
     return [json.dumps(wrap(row)) for row in pool.to_dict(orient="records")]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- the runners ---------------------------------------------------------------------------------

@@ -51,15 +51,21 @@ def _show(shown, progress: Progress) -> None:
     progress(done, total)
 
 
+def _imported(target: str) -> Callable[..., Any]:
+    """The function ``module:name`` names, imported only when it is called."""
+    import importlib
+
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def _drive(target: str, args: tuple, kwargs: dict, topic: str | None) -> Any:
     """On a worker: import the function and call it, with a client of its own and progress."""
-    import importlib
     import inspect
 
     from distributed import Variable, worker_client
 
-    module, name = target.split(":")
-    function = getattr(importlib.import_module(module), name)
+    function = _imported(target)
     if "client" not in inspect.signature(function).parameters:
         return function(*args, **kwargs)
     with worker_client(separate_thread=True) as client:
@@ -71,63 +77,39 @@ def _drive(target: str, args: tuple, kwargs: dict, topic: str | None) -> Any:
 
 # --- the fronts' entry points: on the configured warm cluster when there is one ---------------
 
-def _address(settings, client) -> str | None:
-    """Where to drive the run: the configured scheduler, unless the caller brings a client (it
-    is then the driver itself, e.g. on a worker) or none is configured (a local cluster)."""
-    return settings.dask_scheduler if client is None else None
+def _run(target: str, *args: Any, settings=None, client=None, **kwargs: Any) -> Any:
+    """``target`` driven inside the configured scheduler's cluster, unless the caller brings a
+    client (it is then the driver itself, e.g. on a worker) or none is configured; else here."""
+    from registry.settings import get_settings
+
+    settings = settings or get_settings()
+    if settings.dask_scheduler and client is None:
+        return call_on_cluster(settings.dask_scheduler, target, *args, settings=settings, **kwargs)
+    with_client = {"client": client} if client is not None else {}
+    return _imported(target)(*args, settings=settings, **with_client, **kwargs)
 
 
 def score_batch(request, model=None, *, settings=None, client=None, progress: Progress | None = None):
     """Score the input into the output folder, or fail with nothing committed
     (``pipelines.scoring.batch.score_batch``, driven inside the warm cluster when configured)."""
-    from registry.settings import get_settings
-
-    settings = settings or get_settings()
-    address = _address(settings, client)
-    if address:
-        return call_on_cluster(address, "pipelines.scoring.batch:score_batch", request, model, settings=settings,
-                               progress=progress)
-    from pipelines.scoring import batch
-
-    return batch.score_batch(request, model, settings=settings, client=client, progress=progress)
+    return _run("pipelines.scoring.batch:score_batch", request, model, settings=settings, client=client,
+                progress=progress)
 
 
 def validate_input(request, model=None, *, settings=None, client=None, progress: Progress | None = None):
     """A validation-only pass (``pipelines.scoring.batch.validate_input``), driven inside the
     warm cluster when configured."""
-    from registry.settings import get_settings
-
-    settings = settings or get_settings()
-    address = _address(settings, client)
-    if address:
-        return call_on_cluster(address, "pipelines.scoring.batch:validate_input", request, model, settings=settings,
-                               progress=progress)
-    from pipelines.scoring import batch
-
-    return batch.validate_input(request, model, settings=settings, client=client, progress=progress)
+    return _run("pipelines.scoring.batch:validate_input", request, model, settings=settings, client=client,
+                progress=progress)
 
 
 def resolve_model(ref: str, settings=None):
     """Pin ``ref`` to one version (``pipelines.scoring.batch.resolve_model``), on a warm worker
     when a cluster is configured: it has MLflow imported already."""
-    from registry.settings import get_settings
-
-    settings = settings or get_settings()
-    if settings.dask_scheduler:
-        return call_on_cluster(settings.dask_scheduler, "pipelines.scoring.batch:resolve_model", ref, settings)
-    from pipelines.scoring import batch
-
-    return batch.resolve_model(ref, settings)
+    return _run("pipelines.scoring.batch:resolve_model", ref, settings=settings)
 
 
 def log_to_mlflow(result, settings=None) -> str:
     """Log a run's figures to MLflow (``pipelines.scoring.runs.log_to_mlflow``), on a warm worker
     when a cluster is configured."""
-    from registry.settings import get_settings
-
-    settings = settings or get_settings()
-    if settings.dask_scheduler:
-        return call_on_cluster(settings.dask_scheduler, "pipelines.scoring.runs:log_to_mlflow", result, settings)
-    from pipelines.scoring import runs
-
-    return runs.log_to_mlflow(result, settings)
+    return _run("pipelines.scoring.runs:log_to_mlflow", result, settings=settings)
