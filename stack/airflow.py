@@ -157,9 +157,10 @@ def create_fab_logins(settings: Settings, env: dict[str, str], users: dict[str, 
     airflow = str(processes.SCRIPTS / "airflow")
     known = passwords(settings)
     for name, role in users.items():
-        made = subprocess.run([airflow, "users", "create", "--username", name, "--role", FAB_ROLES[role],
-                               "--password", known[name], "--email", f"{name}@localhost", "--firstname", name,
-                               "--lastname", "modelyard"], env=env, capture_output=True, text=True)
+        # "--option=value": a generated password may start with "-", which argparse takes for an option
+        made = subprocess.run([airflow, "users", "create", f"--username={name}", f"--role={FAB_ROLES[role]}",
+                               f"--password={known[name]}", f"--email={name}@localhost", f"--firstname={name}",
+                               "--lastname=modelyard"], env=env, capture_output=True, text=True)
         output = made.stdout + made.stderr
         if made.returncode != 0 or not (f'User "{name}" created' in output or f"{name} already exists" in output):
             raise AirflowStackError(f"airflow users create {name} failed:\n{output[-3000:]}")

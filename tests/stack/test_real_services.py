@@ -190,12 +190,14 @@ def test_up_starts_airflow_with_celery_workers_and_nothing_the_configuration_rep
 
 
 def test_the_models_page_gates_changes_by_fab_role(real):
-    from stack.airflow import airflow_env, create_fab_logins, passwords
+    from stack.airflow import _passwords_file, airflow_env, airflow_home, create_fab_logins, passwords
 
-    logins = {"viewer1": "viewer", "op1": "op"}
+    logins = {"viewer1": "viewer", "op1": "op", "dash1": "viewer"}
     env = airflow_env(real.settings, api_port=real.settings.airflow_port, users=logins)
+    known_file = _passwords_file(airflow_home(real.settings))  # one password as token_urlsafe may make it
+    known_file.write_text(json.dumps({**json.loads(known_file.read_text()), "dash1": "-starts-with-a-dash"}))
     create_fab_logins(real.settings, env, logins)  # as an operator adds users: `airflow users create`
-    for user, can_change in (("viewer1", False), ("op1", True), ("admin", True)):
+    for user, can_change in (("viewer1", False), ("op1", True), ("dash1", False), ("admin", True)):
         token = httpx.post(f"{real.airflow_url}/auth/token",
                            json={"username": user, "password": passwords(real.settings)[user]})
         assert token.status_code == 201, token.text
