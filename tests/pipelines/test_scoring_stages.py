@@ -96,3 +96,26 @@ def test_commit_replaces_the_previous_output_whole(tmp_path):
     assert len(pd.read_parquet(output)) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "out"]  # nothing staged left
     assert (tmp_path / "out" / "_SUCCESS").exists()
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_a_forest_scores_exactly_as_its_own_predict_proba(named):
+    """The predictor hands a forest float32 rows (as the forest converts them itself): the same
+    answers on a frame of one block per column, with integers and missing values."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(7)
+    train = pd.DataFrame(rng.normal(size=(400, 4)), columns=["a", "b", "c", "d"])
+    labels = (train["a"] + train["b"] > 0).astype(int)
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(train if named else train.to_numpy(), labels)
+    rows = pd.DataFrame({"a": rng.normal(size=300), "b": rng.integers(-3, 3, size=300),
+                         "c": rng.normal(size=300), "d": rng.normal(size=300)}, index=range(1000, 1300))
+    rows.loc[1005, "c"] = np.nan
+    for column in rows:  # one block per column, as validation hands them over
+        rows[column] = rows[column].copy()
+    card = ModelCard(flavor="sklearn", task="classification", feature_names=list(train.columns), classes=[0, 1])
+    predicted = make_predictor(model, card).predict(rows)
+    native = model.predict_proba(rows if named else rows.to_numpy())
+    assert list(predicted.index) == list(rows.index)
+    np.testing.assert_array_equal(predicted[["probability_0", "probability_1"]].to_numpy(), native)
+    assert predicted["prediction"].tolist() == model.classes_[native.argmax(axis=1)].tolist()
