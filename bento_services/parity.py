@@ -1,10 +1,26 @@
-"""The parity check: a served version must answer its input example as the in-process model does."""
+"""The parity check: a served version must answer its input example as the in-process model does.
+
+The reference answer is made where the model is loaded anyway (the build), and travels with the
+build as a ``ParityCase``; the parity step then needs only HTTP, not the model and its libraries
+again (in a DAG it is a task process of its own). A build made earlier (a rollback's, a restart's)
+has none, so the step loads the model itself.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
+from pydantic import BaseModel
+
+
+class ParityCase(BaseModel):
+    """The input example and the in-process predictor's answer to it."""
+
+    records: list[dict[str, Any]]
+    expected: dict[str, list[Any]]
+    exact: list[str] = []  # compared for equality (class labels); the others within float tolerance
 
 
 def load_locally(model_dir: Path):
@@ -18,27 +34,39 @@ def load_locally(model_dir: Path):
     return predictor, example
 
 
-def compare(url: str, predictor, example) -> None:
+def reference_case(model_dir: Path) -> ParityCase | None:
+    """Load the model and answer its input example; None for a model without one (models
+    imported without sample data: readiness is then the check)."""
+    from registry.predictors import PREDICTION
+
+    predictor, example = load_locally(model_dir)
+    if example is None:
+        return None
+    expected = predictor.predict(example).reset_index(drop=True)
+    return ParityCase(records=example.to_dict(orient="records"), expected=expected.to_dict(orient="list"),
+                      exact=[PREDICTION] if predictor.card.task == "classification" else [])
+
+
+def compare(url: str, case: ParityCase | None) -> None:
     """``/predict`` on the input example must give the in-process predictor's answer."""
     import numpy as np
     import pandas as pd
 
-    if example is None:
-        return  # models imported without sample data have no example: readiness is the check
-    response = httpx.post(f"{url}/predict", json=example.to_dict(orient="records"), timeout=30.0)
+    if case is None:
+        return
+    response = httpx.post(f"{url}/predict", json=case.records, timeout=30.0)
     if response.status_code != 200:
         raise RuntimeError(f"POST /predict answered {response.status_code}: {response.text[:500]}")
     served = pd.DataFrame(response.json()["predictions"])
-    expected = predictor.predict(example).reset_index(drop=True)
+    expected = pd.DataFrame(case.expected)
     if list(served.columns) != list(expected.columns) or len(served) != len(expected):
         raise RuntimeError(f"POST /predict returned columns {list(served.columns)} x {len(served)} rows, "
                            f"expected {list(expected.columns)} x {len(expected)}")
     for column in expected.columns:
         want, got = expected[column].to_numpy(), served[column].to_numpy()
-        numeric = column != "prediction" or predictor.card.task != "classification"
         # float32 models (ONNX, boosters) round differently with the batch size
-        same = np.allclose(got.astype(float), want.astype(float), rtol=1e-5, atol=1e-7) if numeric \
-            else got.tolist() == want.tolist()
+        same = got.tolist() == want.tolist() if column in case.exact \
+            else np.allclose(got.astype(float), want.astype(float), rtol=1e-5, atol=1e-7)
         if not same:
             raise RuntimeError(f"POST /predict differs from the in-process predictor in {column!r}: "
                                f"{got.tolist()[:5]} != {want.tolist()[:5]}")

@@ -122,6 +122,18 @@ def test_deploy_serves_the_version_at_the_models_port(settings, first, port):
     assert (settings.home / "deployments" / NAME / "v1" / "serve.log").exists()
 
 
+def test_parity_holds_the_server_to_the_answer_the_build_made(settings, first):
+    from bento_services.parity import compare, reference_case
+
+    case = reference_case(settings.home / "deployments" / NAME / "v1" / "model")
+    assert case is not None and case.records and set(case.expected) == {"prediction"}
+    compare(first.backend_url, case)  # JSON round trip of the case included, as between DAG tasks
+    compare(first.backend_url, type(case).model_validate_json(case.model_dump_json()))
+    wrong = case.model_copy(update={"expected": {"prediction": [v + 1.0 for v in case.expected["prediction"]]}})
+    with pytest.raises(RuntimeError, match="differs from the in-process predictor in 'prediction'"):
+        compare(first.backend_url, wrong)
+
+
 def test_the_endpoint_port_stays_with_the_model(settings, first, port):
     with pytest.raises(EndpointError, match=f"served on port {port}"):
         deploy_model(f"{NAME}/2", port=port + 1, settings=settings)
