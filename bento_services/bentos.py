@@ -67,10 +67,15 @@ def prune_bentos(name: str, settings: Settings) -> list[str]:
                       key=lambda path: path.stat().st_mtime, reverse=True)
     doomed = [f"{name.lower()}:{path.name}" for path in versions[settings.serve_keep_bentos:]]
     doomed = [tag for tag in doomed if tag not in serving]
-    if doomed:
-        done = subprocess.run([sys.executable, "-m", "bentoml", "delete", *doomed, "--yes"], env=bentoml_env(settings),
-                              capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            logger.warning("could not delete old bentos %s: %s", doomed, (done.stdout + done.stderr)[-500:])
-            return []
-    return doomed
+    return doomed if delete_bentos(doomed, settings) else []
+
+
+def delete_bentos(tags: list[str], settings: Settings) -> bool:
+    """``bentoml delete`` the tags (none: nothing to do); a failure is logged, not raised."""
+    if not tags:
+        return True
+    done = subprocess.run([sys.executable, "-m", "bentoml", "delete", *tags, "--yes"], env=bentoml_env(settings),
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        logger.warning("could not delete bentos %s: %s", tags, (done.stdout + done.stderr)[-500:])
+    return done.returncode == 0

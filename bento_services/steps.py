@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from bento_services import endpoints
-from bento_services.bentos import bento_dir, build_bento, prune_bentos
+from bento_services.bentos import bento_dir, build_bento, delete_bentos, prune_bentos
 from bento_services.model_lock import model_lock
 from bento_services.parity import ParityCase, compare, reference_case
 from bento_services.records import record_failed, record_running, retire
@@ -98,7 +99,8 @@ class Launch(BaseModel):
 # --- the steps ------------------------------------------------------------------------------
 
 def build(ref: str, ctx: DeployContext) -> Build:
-    """Resolve ``ref`` to one version, download it, check it loads, build its bento."""
+    """Resolve ``ref`` to one version, download it, check it loads (answering its input example
+    for the parity step) while ``bentoml build`` runs beside it in its own process."""
     from registry.store import mlflow_client, resolve_version
 
     model_ref = parse_ref(ref)
@@ -107,12 +109,17 @@ def build(ref: str, ctx: DeployContext) -> Build:
     try:
         model_dir = _download(str(ModelRef(model_ref.name, version)), version_dir(ctx.settings, model_ref.name, version),
                               ctx.settings)
-        part = "load"
-        parity = reference_case(model_dir)
-        part = "bentoml build"
-        started = time.perf_counter()
-        tag = build_bento(model_dir, model_ref.name, version, ctx.settings)
-        ctx.timings["bentoml build"] = time.perf_counter() - started
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            building = pool.submit(_timed, build_bento, model_dir, model_ref.name, version, ctx.settings)
+            try:
+                part = "load"
+                parity = reference_case(model_dir)
+            except Exception:
+                if building.exception() is None:  # a model that does not load leaves no bento behind
+                    delete_bentos([building.result()[0]], ctx.settings)
+                raise
+            part = "bentoml build"
+            tag, ctx.timings["bentoml build"] = building.result()
     except Exception as error:
         failed = Build(model_name=model_ref.name, model_version=version, bento_tag=tag or "", model_dir="")
         raise abandon("build", RuntimeError(f"{part}: {type(error).__name__}: {error}"), failed, ctx) from error
@@ -280,6 +287,11 @@ def rollback_target(name: str, settings: Settings) -> Deployment:
         raise NoDeploymentError(f"model {name!r} has no earlier deployed version to roll back to "
                                 f"(version {current.model_version} is the only one)")
     return target
+
+
+def _timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    started = time.perf_counter()
+    return function(*args), time.perf_counter() - started
 
 
 def _download(ref: str, folder: Path, settings: Settings) -> Path:

@@ -267,6 +267,8 @@ def test_a_broken_model_fails_its_deploy_and_the_current_one_keeps_serving(setti
     assert failed.status_reason.startswith("step 'build': RuntimeError: load: ")
     assert _production(settings) == 1 and _served_version(info.url) == 1
     assert "deploy_failed" in _actions(settings)
+    bentos = settings.home / "bentoml" / "bentos" / NAME  # built beside the load check, then deleted
+    assert not [path for path in bentos.iterdir() if path.name.startswith(f"v{corrupted_version}-")]
 
 
 def test_a_deploy_that_never_gets_ready_stops_what_it_started(settings, rolled_back, corrupted_version, monkeypatch):
