@@ -176,7 +176,7 @@ def promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
 
 
 def _promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
-    from registry.catalog import set_alias
+    from registry.catalog import move_alias
 
     settings, built = ctx.settings, launched.build
     previous = running(built.model_name, settings=settings)
@@ -184,7 +184,7 @@ def _promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
     route = {"model_name": built.model_name, "model_version": built.model_version}
     try:
         endpoint = endpoints.route_to(built.model_name, stable_port, launched.url, route, settings)
-        set_alias(built.ref, PRODUCTION_ALIAS, settings, actor=ctx.actor)
+        move_alias(built.ref, PRODUCTION_ALIAS, settings, actor=ctx.actor)
     except Exception:
         if previous and is_healthy(previous[0]):  # traffic may have moved already: give it back
             endpoints.route_to(built.model_name, stable_port, backend_url(previous[0]),

@@ -359,6 +359,11 @@ def _datasets(run) -> list[DatasetInfo]:
 def set_alias(ref: str, alias: str, settings: Settings | None = None, *, actor: str | None = None) -> VersionDetail:
     """Point ``alias`` at the version ``ref`` means now, and record who moved it from where."""
     settings = settings or get_settings()
+    return show_version(move_alias(ref, alias, settings, actor=actor), settings)
+
+
+def move_alias(ref: str, alias: str, settings: Settings, *, actor: str | None = None) -> ModelRef:
+    """``set_alias`` without the version's details to show (a deploy's promote needs none)."""
     model_ref = parse_ref(ref)
     check_alias(alias)
     client = mlflow_client(settings)
@@ -371,7 +376,7 @@ def set_alias(ref: str, alias: str, settings: Settings | None = None, *, actor: 
             details={"alias": alias, "previous_version": int(previous) if previous else None},
         )
         client.set_registered_model_alias(model_ref.name, alias, version.version)
-    return show_version(ModelRef(model_ref.name, int(version.version)), settings)
+    return ModelRef(model_ref.name, int(version.version))
 
 
 def set_description(ref: str, text: str, settings: Settings | None = None, *,
