@@ -15,14 +15,15 @@ from registry.settings import Settings
 
 
 def deploy_model(ref: str, *, settings: Settings, actor: str | None = None, port: int | None = None,
-                 timings: dict[str, float] | None = None) -> DeploymentInfo:
+                 replicas: int | None = None, timings: dict[str, float] | None = None) -> DeploymentInfo:
     """Serve the version ``ref`` means now; it becomes ``production`` once checked.
 
     ``port`` is the model's stable endpoint port: the first deploy takes it (default: the first
     free port from 3000), later deploys and rollbacks keep it. It is checked before building.
+    ``replicas`` servers run behind it (default: the setting ``serve_replicas``).
     ``timings``, when given, receives the seconds each step took."""
     endpoints.endpoint_port(parse_ref(ref).name, port, settings)  # a port clash, before minutes of work
-    ctx = _context(settings, actor, port=port)
+    ctx = _context(settings, actor, port=port, replicas=replicas)
     try:
         return run_chain(chain.DEPLOY, ref, ctx)
     finally:

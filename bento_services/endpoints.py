@@ -107,22 +107,23 @@ def spare_port() -> int:
         return sock.getsockname()[1]
 
 
-def route_to(name: str, port: int, upstream: str, route: dict, settings: Settings) -> EndpointInfo:
-    """Make the model's endpoint on ``port`` forward to ``upstream``, starting the gateway if needed."""
-    write_route(route_file(name, settings), {**route, "upstream": upstream})
+def route_to(name: str, port: int, upstreams: list[str], route: dict, settings: Settings) -> EndpointInfo:
+    """Make the model's endpoint on ``port`` forward to the replicas at ``upstreams``, starting the
+    gateway if needed."""
+    write_route(route_file(name, settings), {**route, "upstreams": upstreams})
     local, url = f"http://127.0.0.1:{port}", public_url(port, settings)
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)
         processes = [Process(**record) for record in row.pids] if row else []
     if _alive(processes):
         os.kill(processes[0].pid, signal.SIGHUP)
-        _wait_for_route(local, upstream, processes[0])
+        _wait_for_route(local, upstreams, processes[0])
     else:
         stop(processes, timeout=10.0)  # whatever is left of a dead gateway
         if not port_is_free(port, settings.serve_host):
             raise PortTakenError(f"port {port} on {settings.serve_host} is in use by another program")
         processes = [_launch_gateway(name, port, settings)]
-        _wait_for_route(local, upstream, processes[0])
+        _wait_for_route(local, upstreams, processes[0])
     with session_scope(settings) as session:
         row = session.get(Endpoint, name) or Endpoint(model_name=name, port=port, url=url)
         row.port, row.url = port, url
@@ -191,18 +192,19 @@ def _repo() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def _wait_for_route(url: str, upstream: str, gateway: Process) -> None:
+def _wait_for_route(url: str, upstreams: list[str], gateway: Process) -> None:
     deadline = time.monotonic() + GATEWAY_READY_TIMEOUT
     while time.monotonic() < deadline:
         if not is_running(gateway):
             raise EndpointError(f"the gateway for {url} exited:\n{log_tail(gateway)}")
         try:
-            if httpx.get(f"{url}{STATUS_PATH}", timeout=2.0).json().get("upstream") == upstream:
+            if httpx.get(f"{url}{STATUS_PATH}", timeout=2.0).json().get("upstreams") == upstreams:
                 return
         except (httpx.HTTPError, ValueError):
             pass
         time.sleep(0.1)
-    raise EndpointError(f"the gateway at {url} did not switch to {upstream} within {GATEWAY_READY_TIMEOUT:.0f} s")
+    raise EndpointError(f"the gateway at {url} did not switch to {', '.join(upstreams)} within "
+                        f"{GATEWAY_READY_TIMEOUT:.0f} s")
 
 
 def _info(row: Endpoint) -> EndpointInfo:

@@ -1,16 +1,25 @@
-"""A model's stable endpoint: a small reverse proxy in front of whichever server is current.
+"""A model's stable endpoint: a small reverse proxy in front of the replicas of its current version.
 
 Each deployed model gets one gateway process on its own port (its URL never changes) that
-forwards every request, path and body untouched, to the model's current ``bentoml serve``
-backend. A deploy or rollback starts the new backend on a spare port, checks it, rewrites the
-gateway's route file and sends it SIGHUP: new requests go to the new backend at once, requests
-already in flight finish on the old one, and ``GET /-/gateway`` reports how many are still in
-flight per backend so the old server is stopped only when it has none. That is how a version
-switch under load loses no requests, which rebinding one port (SO_REUSEPORT) cannot promise:
-connections queued on a closing listener are reset.
+forwards every request, path and body untouched, to one of the model's ``bentoml serve``
+replicas, in turn. A deploy or rollback starts the new replicas on spare ports, checks them,
+rewrites the gateway's route file and sends it SIGHUP: new requests go to the new replicas at
+once, requests already in flight finish on the old ones, and ``GET /-/gateway`` reports how many
+are still in flight per backend so an old server is stopped only when it has none. That is how a
+version switch under load loses no requests, which rebinding one port (SO_REUSEPORT) cannot
+promise: connections queued on a closing listener are reset.
 
-aiohttp (already installed with BentoML) does the HTTP on both sides; bodies are streamed, so
-the backend's own size limit and error messages reach the client unchanged.
+Failover, as KServe's and SageMaker's routers do it:
+- a request whose replica refuses the connection or drops it before answering is sent once more
+  to another replica (predictions are idempotent); an answer, whatever its status, is passed on
+  and never retried, and neither is a request that timed out (the replica may be working on it);
+- every ``PROBE_INTERVAL`` seconds each replica's ``/readyz`` is asked; one that fails it, or
+  failed a request by its connection, leaves the rotation until it answers again. With no
+  replica in rotation, all of them are tried rather than none.
+To be sent twice a body is read first, up to ``MAX_BUFFERED_BODY`` (the serving limit); a bigger
+or unsized one is streamed to one replica, whose own size limit and message reach the client.
+
+aiohttp (already installed with BentoML) does the HTTP on both sides.
 
     python -m bento_services.gateway --port 3100 --routes <home>/deployments/<name>/route.json
 """
@@ -24,17 +33,30 @@ import signal
 from collections import Counter
 from pathlib import Path
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
+from aiohttp import (
+    ClientConnectorError, ClientError, ClientOSError, ClientSession, ClientTimeout, ServerDisconnectedError,
+    TCPConnector, web,
+)
 
 STATUS_PATH = "/-/gateway"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
 TIMEOUT = ClientTimeout(total=120, sock_connect=5)
+PROBE_TIMEOUT = ClientTimeout(total=1.0)
+PROBE_INTERVAL = 1.0
+MAX_BUFFERED_BODY = 16 * 1024 * 1024
+GONE = (ClientConnectorError, ServerDisconnectedError, ClientOSError)  # no answer came: safe to send again
 
 
 def read_route(path: Path) -> dict:
-    """``{"upstream": "http://127.0.0.1:<port>", "model_name", "model_version", "deployment_id"}``."""
-    return json.loads(Path(path).read_text())
+    """``{"upstreams": ["http://127.0.0.1:<port>", ...], "model_name", "model_version", "deployment_id"}``;
+    a file of one ``upstream`` (before replicas) reads as a list of one."""
+    route = json.loads(Path(path).read_text())
+    if "upstreams" not in route:
+        route["upstreams"] = [route.pop("upstream")]
+    if not route["upstreams"]:
+        raise ValueError("a route needs at least one upstream")
+    return route
 
 
 def write_route(path: Path, route: dict) -> None:
@@ -49,45 +71,109 @@ class Gateway:
     def __init__(self, routes: Path):
         self.routes = routes
         self.route = read_route(routes)
+        self.out_of_rotation: dict[str, str] = {}  # upstream -> why
         self.in_flight: Counter[str] = Counter()
+        self.retried = 0
         self.sessions: dict[str, ClientSession] = {}
+        self._turn = 0
+
+    @property
+    def upstreams(self) -> list[str]:
+        return self.route["upstreams"]
 
     def reload(self) -> None:
-        """SIGHUP: read the route file again; a broken file keeps the current route."""
+        """SIGHUP: read the route file again; a broken file keeps the current route. New
+        replicas start in rotation: a deploy sends traffic only to replicas it checked."""
         try:
             self.route = read_route(self.routes)
-        except (OSError, ValueError) as error:
-            print(f"gateway: kept route {self.route}: cannot read {self.routes}: {error}", flush=True)
+        except (OSError, ValueError, KeyError) as error:
+            print(f"gateway: kept route {self.upstreams}: cannot read {self.routes}: {error}", flush=True)
             return
-        print(f"gateway: now forwarding to {self.route['upstream']}", flush=True)
+        self.out_of_rotation = {u: why for u, why in self.out_of_rotation.items() if u in self.upstreams}
+        print(f"gateway: now forwarding to {', '.join(self.upstreams)}", flush=True)
         self._close_idle_sessions()
+
+    def status(self) -> dict:
+        return {**self.route, "in_rotation": [u for u in self.upstreams if u not in self.out_of_rotation],
+                "out_of_rotation": self.out_of_rotation, "in_flight": dict(self.in_flight), "retried": self.retried}
+
+    def pick(self, tried: set[str]) -> str | None:
+        """The next replica in rotation not tried yet for this request; else any not tried."""
+        fresh = [u for u in self.upstreams if u not in tried]
+        candidates = [u for u in fresh if u not in self.out_of_rotation] or fresh
+        if not candidates:
+            return None
+        self._turn += 1
+        return candidates[self._turn % len(candidates)]
+
+    def take_out(self, upstream: str, why: str) -> None:
+        if upstream in self.upstreams and upstream not in self.out_of_rotation:
+            print(f"gateway: {upstream} out of rotation: {why}", flush=True)
+        self.out_of_rotation[upstream] = why
+
+    def put_back(self, upstream: str) -> None:
+        if self.out_of_rotation.pop(upstream, None) is not None:
+            print(f"gateway: {upstream} back in rotation", flush=True)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == STATUS_PATH:
-            return web.json_response({**self.route, "in_flight": dict(self.in_flight)})
-        upstream = self.route["upstream"]
-        self.in_flight[upstream] += 1  # no await since reading the route: the count is exact
-        try:
-            return await self._forward(request, upstream)
-        finally:
-            self.in_flight[upstream] -= 1
-            if not self.in_flight[upstream]:
-                del self.in_flight[upstream]
-                self._close_idle_sessions()
+            return web.json_response(self.status())
+        sized = request.content_length is not None and request.content_length <= MAX_BUFFERED_BODY
+        if request.body_exists and not sized:
+            return await self._send(request, self.pick(set()), request.content, retry=False)
+        body = await request.read() if request.body_exists else None
+        return await self._send(request, self.pick(set()), body, retry=True)
 
-    async def _forward(self, request: web.Request, upstream: str) -> web.StreamResponse:
+    async def _send(self, request: web.Request, upstream: str, data, *, retry: bool) -> web.StreamResponse:
+        tried = {upstream}
+        while True:
+            self.in_flight[upstream] += 1  # no await since picking it: the count is exact
+            try:
+                return await self._forward(request, upstream, data)
+            except GONE as error:
+                self.take_out(upstream, f"{type(error).__name__}: {error}")
+                failure = error
+            except (ClientError, asyncio.TimeoutError) as error:
+                return _bad_gateway(upstream, error)
+            finally:
+                self._done(upstream)
+            again = self.pick(tried) if retry else None
+            if again is None:
+                return _bad_gateway(upstream, failure)
+            self.retried += 1
+            upstream = again
+            tried.add(upstream)
+
+    def _done(self, upstream: str) -> None:
+        self.in_flight[upstream] -= 1
+        if self.in_flight[upstream] <= 0:
+            del self.in_flight[upstream]
+            self._close_idle_sessions()
+
+    async def _forward(self, request: web.Request, upstream: str, data) -> web.StreamResponse:
         headers = {key: value for key, value in request.headers.items() if key.lower() not in HOP_BY_HOP}
-        session = self._session(upstream)
-        data = request.content if request.body_exists else None
+        async with self._session(upstream).request(request.method, upstream + request.rel_url.raw_path_qs,
+                                                   headers=headers, data=data, allow_redirects=False) as answer:
+            body = await answer.read()
+            kept = {key: value for key, value in answer.headers.items() if key.lower() not in HOP_BY_HOP}
+            return web.Response(status=answer.status, body=body, headers=kept)
+
+    async def probe_forever(self) -> None:
+        """Ask every replica's ``/readyz`` each ``PROBE_INTERVAL``: out of rotation or back in."""
+        async with ClientSession(timeout=PROBE_TIMEOUT) as session:
+            while True:
+                await asyncio.gather(*(self._probe(session, upstream) for upstream in list(self.upstreams)))
+                await asyncio.sleep(PROBE_INTERVAL)
+
+    async def _probe(self, session: ClientSession, upstream: str) -> None:
         try:
-            async with session.request(request.method, upstream + request.rel_url.raw_path_qs, headers=headers,
-                                       data=data, allow_redirects=False) as answer:
-                body = await answer.read()
-                kept = {key: value for key, value in answer.headers.items() if key.lower() not in HOP_BY_HOP}
-                return web.Response(status=answer.status, body=body, headers=kept)
+            async with session.get(f"{upstream}/readyz") as answer:
+                if answer.status == 200:
+                    self.put_back(upstream)
+                else:
+                    self.take_out(upstream, f"/readyz answered {answer.status}")
         except (ClientError, asyncio.TimeoutError) as error:
-            return web.json_response({"error": f"the model server at {upstream} did not answer: "
-                                               f"{type(error).__name__}: {error}"}, status=502)
+            self.take_out(upstream, f"/readyz: {type(error).__name__}: {error}")
 
     def _session(self, upstream: str) -> ClientSession:
         if upstream not in self.sessions:
@@ -97,9 +183,14 @@ class Gateway:
 
     def _close_idle_sessions(self) -> None:
         """Drop connection pools to former backends once nothing is in flight to them."""
-        for upstream in [name for name in self.sessions if name != self.route["upstream"]]:
+        for upstream in [name for name in self.sessions if name not in self.upstreams]:
             if not self.in_flight.get(upstream):
                 asyncio.get_running_loop().create_task(self.sessions.pop(upstream).close())
+
+
+def _bad_gateway(upstream: str, error: BaseException) -> web.Response:
+    return web.json_response({"error": f"the model server at {upstream} did not answer: "
+                                       f"{type(error).__name__}: {error}"}, status=502)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,17 +205,19 @@ def main(argv: list[str] | None = None) -> None:
     asyncio.set_event_loop(loop)
     gateway = Gateway(args.routes)
 
-    async def on_startup(_: web.Application) -> None:
+    async def on_startup(app: web.Application) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, gateway.reload)
+        app["probe"] = asyncio.get_running_loop().create_task(gateway.probe_forever())
 
-    async def on_cleanup(_: web.Application) -> None:
+    async def on_cleanup(app: web.Application) -> None:
+        app["probe"].cancel()
         await asyncio.gather(*(session.close() for session in gateway.sessions.values()))
 
-    app = web.Application()  # bodies are streamed through, so the backend's own size limit applies
+    app = web.Application()
     app.router.add_route("*", "/{tail:.*}", gateway.handle)
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
-    print(f"gateway: http://{args.host}:{args.port} -> {gateway.route['upstream']}", flush=True)
+    print(f"gateway: http://{args.host}:{args.port} -> {', '.join(gateway.upstreams)}", flush=True)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None,
                 shutdown_timeout=30.0, reuse_address=True, loop=loop)
 

@@ -18,13 +18,15 @@ from sqlalchemy import select
 
 from bento_services import chain, endpoints
 from bento_services.model_lock import model_lock
+from bento_services.records import stop_replicas
 from bento_services.servers import stop_server
 from bento_services.steps import DeployContext, build_of, run_chain
-from registry.deployments import backend_url, is_healthy, recorded_processes, running
+from registry.deployments import replica_healthy, replica_urls, replicas_of, running
 from registry.errors import ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment
+from registry.processes import Process
 from registry.settings import Settings
 
 
@@ -42,7 +44,7 @@ class Repair:
 def reconcile(*, settings: Settings, actor: str | None = None) -> list[Repair]:
     """Restart what died among running deployments; one ``Repair`` per running deployment."""
     actor = actor or settings.user
-    repairs = [_reconcile_model(row, settings, actor) for row in _latest_running(settings).values()]
+    repairs = [reconcile_model(row, settings, actor) for row in latest_running(settings).values()]
     return [repair for repair in repairs if repair is not None]
 
 
@@ -50,15 +52,15 @@ def stop_serving(*, settings: Settings) -> list[Repair]:
     """Stop every running deployment's server and gateway by PID and keep the records as they
     are, so the next reconcile brings them back (``modelyard down --deployments``)."""
     stopped = []
-    for row in _latest_running(settings).values():
+    for row in latest_running(settings).values():
         with model_lock(row.model_name, settings):
             endpoints.stop_gateway(row.model_name, settings)
-            stop_server(recorded_processes(row))
+            stop_replicas(row)
         stopped.append(Repair(row.model_name, row.model_version, row.id, "stopped"))
     return stopped
 
 
-def _latest_running(settings: Settings) -> dict[str, Deployment]:
+def latest_running(settings: Settings) -> dict[str, Deployment]:
     """Each model's newest deployment recorded as running."""
     with session_scope(settings) as session:
         rows = list(session.scalars(select(Deployment).where(Deployment.status == "running").order_by(Deployment.id.desc())))
@@ -68,7 +70,7 @@ def _latest_running(settings: Settings) -> dict[str, Deployment]:
     return latest
 
 
-def _reconcile_model(seen: Deployment, settings: Settings, actor: str) -> Repair | None:
+def reconcile_model(seen: Deployment, settings: Settings, actor: str) -> Repair | None:
     """Under the model's lock, its latest running deployment as it is now (a promote or an
     undeploy may have retired the one ``seen`` while the lock was waited for): checked, repaired."""
     try:
@@ -81,12 +83,13 @@ def _reconcile_model(seen: Deployment, settings: Settings, actor: str) -> Repair
 
 def _reconcile_one(row: Deployment, settings: Settings, actor: str) -> Repair:
     try:
-        if not is_healthy(row):
-            return _restart_backend(row, settings, actor)  # routing to the new server restarts a dead gateway too
+        dead = [slot for slot, replica in enumerate(replicas_of(row)) if not replica_healthy(replica)]
+        if dead:
+            return _restart_replicas(row, dead, settings, actor)  # routing to them restarts a dead gateway too
         endpoint = endpoints.get_endpoint(row.model_name, settings)
         if endpoint is None or endpoints.gateway_running(row.model_name, settings):
             return Repair(row.model_name, row.model_version, row.id, "ok")
-        endpoints.route_to(row.model_name, endpoint.port, backend_url(row),
+        endpoints.route_to(row.model_name, endpoint.port, replica_urls(row),
                            {"model_name": row.model_name, "model_version": row.model_version}, settings)
         _event(row, "endpoint_restarted", {"url": endpoint.url}, settings, actor)
         return Repair(row.model_name, row.model_version, row.id, "gateway_restarted", endpoint.url)
@@ -95,24 +98,32 @@ def _reconcile_one(row: Deployment, settings: Settings, actor: str) -> Repair:
         return Repair(row.model_name, row.model_version, row.id, "failed", f"{type(error).__name__}: {error}")
 
 
-def _restart_backend(row: Deployment, settings: Settings, actor: str) -> Repair:
-    """The same bento on a new port, checked (``chain.RESTART``), then routed; the row keeps its id."""
-    stop_server(recorded_processes(row))  # whatever half of it is left
-    ctx = DeployContext(settings=settings, actor=actor, record_failures=False)
+def _restart_replicas(row: Deployment, slots: list[int], settings: Settings, actor: str) -> Repair:
+    """The same bento again for each replica in ``slots`` (on new ports, checked: ``chain.RESTART``),
+    then the gateway routed to all of them; the row keeps its id."""
+    replicas = list(replicas_of(row))
+    for slot in slots:  # whatever half of them is left
+        stop_server([Process(**record) for record in replicas[slot]["pids"]])
+    ctx = DeployContext(settings=settings, actor=actor, record_failures=False, slots=slots)
     built = build_of(row, ctx)
     launched = run_chain(chain.RESTART, built, ctx)
+    for slot, replica in zip(slots, launched.replicas):
+        replicas[slot] = replica.record()
+    urls = [f"http://127.0.0.1:{replica['port']}" for replica in replicas]
     endpoint = endpoints.get_endpoint(row.model_name, settings)
     if endpoint is not None:
-        endpoints.route_to(row.model_name, endpoint.port, launched.url,
+        endpoints.route_to(row.model_name, endpoint.port, urls,
                            {"model_name": row.model_name, "model_version": row.model_version}, settings)
     with session_scope(settings) as session:
         current = session.get(Deployment, row.id)
-        current.port, current.pids, current.bento_tag = launched.port, launched.processes, built.bento_tag
-        current.status_reason = "restarted by reconcile"
-    _event(row, "deployment_restarted", {"backend_url": launched.url,
+        current.replicas, current.port, current.bento_tag = replicas, replicas[0]["port"], built.bento_tag
+        current.pids = [record for replica in replicas for record in replica["pids"]]
+        current.status_reason = f"replica {', '.join(map(str, slots))} restarted by reconcile"
+    _event(row, "deployment_restarted", {"replicas": slots, "backend_urls": launched.urls,
                                          "pids": [record["pid"] for record in launched.processes]}, settings, actor)
     where = f", served at {endpoint.url}" if endpoint else ""
-    return Repair(row.model_name, row.model_version, row.id, "restarted", f"new server {launched.url}{where}")
+    return Repair(row.model_name, row.model_version, row.id, "restarted",
+                  f"new server{'s' if len(slots) > 1 else ''} {', '.join(launched.urls)}{where}")
 
 
 def _event(row: Deployment, action: str, details: dict, settings: Settings, actor: str) -> None:

@@ -10,24 +10,27 @@ from dataclasses import asdict
 from typing import Any
 
 from bento_services.servers import stop_server
-from registry.deployments import DeploymentInfo, info_of, recorded_processes
+from registry.deployments import DeploymentInfo, info_of, recorded_processes, replicas_of
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment
-from registry.processes import Process
+from registry.processes import Process, is_running
 from registry.settings import Settings
 
 
-def record_running(*, model_name: str, model_version: int, bento_tag: str, port: int, processes: list[dict[str, Any]],
-                   url: str, backend_url: str, action: str, actor: str, request_id: str | None,
-                   settings: Settings) -> DeploymentInfo:
+def record_running(*, model_name: str, model_version: int, bento_tag: str, replicas: list[dict[str, Any]],
+                   url: str, action: str, actor: str, request_id: str | None, settings: Settings) -> DeploymentInfo:
+    """A deployment of ``replicas`` (``{"port", "pids"}`` each); ``port`` is the first one's."""
+    processes = [record for replica in replicas for record in replica["pids"]]
     with session_scope(settings) as session:
-        row = Deployment(model_name=model_name, model_version=model_version, bento_tag=bento_tag, url=url, port=port,
-                         pids=processes, status="running", created_by=actor, request_id=request_id)
+        row = Deployment(model_name=model_name, model_version=model_version, bento_tag=bento_tag, url=url,
+                         port=replicas[0]["port"], pids=processes, replicas=replicas, status="running",
+                         created_by=actor, request_id=request_id)
         session.add(row)
         session.flush()
         record_event(session, actor=actor, action=action, model_name=model_name, model_version=model_version,
-                     details={"deployment_id": row.id, "url": url, "backend_url": backend_url,
+                     details={"deployment_id": row.id, "url": url,
+                              "backend_urls": [f"http://127.0.0.1:{replica['port']}" for replica in replicas],
                               "pids": [record["pid"] for record in processes]})
         return info_of(row, healthy=True)
 
@@ -45,9 +48,16 @@ def record_failed(*, model_name: str, model_version: int, bento_tag: str | None,
                      details={"deployment_id": row.id, "step": step, "reason": reason[:2000]})
 
 
+def stop_replicas(row: Deployment) -> list[Process]:
+    """Stop every replica's server by PID (each with the workers it forked), then anything else recorded."""
+    stopped = [process for replica in replicas_of(row)
+               for process in stop_server([Process(**record) for record in replica["pids"]])]
+    return stopped + stop_server([process for process in recorded_processes(row) if is_running(process)])
+
+
 def retire(row: Deployment, *, status: str, reason: str, action: str, actor: str, settings: Settings) -> DeploymentInfo:
-    """Stop a deployment's recorded processes and write its new status with an event."""
-    stop_server(recorded_processes(row))
+    """Stop a deployment's recorded processes, replica by replica, and write its new status with an event."""
+    stop_replicas(row)
     with session_scope(settings) as session:
         current = session.get(Deployment, row.id)
         current.status, current.status_reason = status, reason

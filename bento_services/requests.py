@@ -37,7 +37,8 @@ def model_ref(name: str, ref: str) -> ModelRef:
         raise InvalidFieldError(f"{ref!r} is neither a version number nor an alias: {error}", field="ref") from None
 
 
-def request_deploy(name: str, ref: str, *, port: int | None, workflows: Workflows, settings: Settings) -> WorkflowRun:
+def request_deploy(name: str, ref: str, *, port: int | None, workflows: Workflows, settings: Settings,
+                   replicas: int | None = None) -> WorkflowRun:
     """Trigger ``deploy_model`` for the version ``ref`` means now (pinned here, so the run serves
     what the user picked even if the alias moves meanwhile)."""
     from registry.store import mlflow_client, resolve_version
@@ -49,7 +50,7 @@ def request_deploy(name: str, ref: str, *, port: int | None, workflows: Workflow
         error.field = error.field if error.field and error.field != "name" else "ref"
         raise
     endpoints.endpoint_port(name, port, settings)  # a taken port, before minutes of work
-    conf = {"model_ref": str(ModelRef(name, version)), "port": port or 0}
+    conf = {"model_ref": str(ModelRef(name, version)), "port": port or 0, "replicas": replicas or 0}
     return serving_run(workflows, chain.DEPLOY_DAG, workflows.trigger(chain.DEPLOY_DAG, conf), settings=settings)
 
 

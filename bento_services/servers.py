@@ -28,8 +28,9 @@ def version_dir(settings: Settings, name: str, version: int) -> Path:
     return settings.home / "deployments" / name / f"v{version}"
 
 
-def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings) -> Process:
-    """``bentoml serve`` the bento on ``127.0.0.1:port`` in its own session, logging to its version folder."""
+def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings, *, slot: int = 0) -> Process:
+    """``bentoml serve`` the bento on ``127.0.0.1:port`` in its own session, logging to its version
+    folder (``serve.log``, ``serve-<slot>.log`` for the other replicas)."""
     folder = version_dir(settings, name, version)
     env = {
         **bentoml_env(settings), "MODELYARD_SERVE_MODEL_TAG": bento_model_tag(name, version),
@@ -41,7 +42,8 @@ def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings
     if settings.serve_request_log:
         env["MODELYARD_SERVE_REQUEST_LOG_DIR"] = str(folder / "requests")
     command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
-    return launch(f"bentoml-{name}-v{version}", command, env=env, log=folder / "serve.log")
+    log = folder / ("serve.log" if slot == 0 else f"serve-{slot}.log")
+    return launch(f"bentoml-{name}-v{version}-r{slot}", command, env=env, log=log)
 
 
 def wait_ready(leader: Process, url: str, timeout: float | None = None, path: str = "/readyz") -> None:

@@ -29,7 +29,7 @@ from bento_services.model_lock import model_lock
 from bento_services.parity import ParityCase, compare, reference_case
 from bento_services.records import record_failed, record_running, retire
 from bento_services.servers import serve, stop_server, version_dir, wait_ready
-from registry.deployments import DeploymentInfo, backend_url, is_healthy, running
+from registry.deployments import DeploymentInfo, is_healthy, replica_urls, running
 from registry.errors import ConflictError, ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
@@ -64,6 +64,8 @@ class DeployContext(BaseModel):
     port: int | None = None  # the model's stable endpoint port, honoured on its first deploy
     action: str = "deployed"  # the event ``promote`` writes: deployed, rolled_back
     record_failures: bool = True  # reconcile keeps its row and only stops what it started
+    replicas: int | None = None  # servers to launch; None: the setting ``serve_replicas``
+    slots: list[int] | None = None  # or which replicas to launch again (a repair), by slot
     timings: dict[str, float] = {}  # seconds per step (and ``bentoml build`` within build)
 
 
@@ -81,10 +83,9 @@ class Build(BaseModel):
         return str(ModelRef(self.model_name, self.model_version))
 
 
-class Launch(BaseModel):
-    """A backend server of a build, by PID; ``processes`` grows with its workers once healthy."""
+class Replica(BaseModel):
+    """One backend server of a build, by PID; ``processes`` grows with its workers once healthy."""
 
-    build: Build
     port: int
     processes: list[dict[str, Any]]
 
@@ -94,6 +95,25 @@ class Launch(BaseModel):
 
     def process_list(self) -> list[Process]:
         return [Process(**record) for record in self.processes]
+
+    def record(self) -> dict[str, Any]:
+        """As ``deployments.replicas`` keeps it."""
+        return {"port": self.port, "pids": self.processes}
+
+
+class Launch(BaseModel):
+    """The replicas of a build: ``bentoml serve`` processes on their own ports."""
+
+    build: Build
+    replicas: list[Replica]
+
+    @property
+    def urls(self) -> list[str]:
+        return [replica.url for replica in self.replicas]
+
+    @property
+    def processes(self) -> list[dict[str, Any]]:
+        return [record for replica in self.replicas for record in replica.processes]
 
 
 # --- the steps ------------------------------------------------------------------------------
@@ -142,29 +162,40 @@ def build_of(row: Deployment, ctx: DeployContext) -> Build:
 
 
 def launch(built: Build, ctx: DeployContext) -> Launch:
-    """``bentoml serve`` the bento in its own session on a spare loopback port."""
-    port = endpoints.spare_port()
-    leader = serve(built.bento_tag, built.model_name, built.model_version, port, ctx.settings)
-    return Launch(build=built, port=port, processes=[asdict(leader)])
+    """``bentoml serve`` the bento, once per replica, each in its own session on a spare
+    loopback port; they start side by side."""
+    replicas = []
+    for slot in ctx.slots or range(ctx.replicas or ctx.settings.serve_replicas):
+        port = endpoints.spare_port()
+        leader = serve(built.bento_tag, built.model_name, built.model_version, port, ctx.settings, slot=slot)
+        replicas.append(Replica(port=port, processes=[asdict(leader)]))
+    return Launch(build=built, replicas=replicas)
 
 
 def check_health(launched: Launch, ctx: DeployContext) -> Launch:
-    """Wait until the server answers ``/readyz``; then record its worker PIDs too."""
-    leader = launched.process_list()[0]
+    """Wait until every replica answers ``/readyz``; then record their worker PIDs too."""
+    replicas = []
     try:
-        wait_ready(leader, launched.url)
-    finally:
-        known = {process.pid for process in launched.process_list()}
-        workers = [asdict(child) for child in children(leader) if child.pid not in known]
-        launched = launched.model_copy(update={"processes": launched.processes + workers})
+        for replica in launched.replicas:
+            leader = replica.process_list()[0]
+            try:
+                wait_ready(leader, replica.url)
+            finally:
+                known = {process.pid for process in replica.process_list()}
+                workers = [asdict(child) for child in children(leader) if child.pid not in known]
+                replicas.append(replica.model_copy(update={"processes": replica.processes + workers}))
+    finally:  # a failure still hands every PID it knows to the stop
+        launched = launched.model_copy(update={"replicas": replicas + launched.replicas[len(replicas):]})
     return launched
 
 
 def check_parity(launched: Launch, ctx: DeployContext) -> Launch:
-    """``/predict`` on the input example must give the in-process predictor's answer (the one
-    the build made, or, for an earlier build, made now)."""
+    """``/predict`` on the input example, at every replica, must give the in-process predictor's
+    answer (the one the build made, or, for an earlier build, made now)."""
     built = launched.build
-    compare(launched.url, built.parity if built.parity else reference_case(Path(built.model_dir)))
+    case = built.parity if built.parity else reference_case(Path(built.model_dir))
+    for url in launched.urls:
+        compare(url, case)
     return launched
 
 
@@ -183,21 +214,21 @@ def _promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
     stable_port = endpoints.endpoint_port(built.model_name, ctx.port, settings)
     route = {"model_name": built.model_name, "model_version": built.model_version}
     try:
-        endpoint = endpoints.route_to(built.model_name, stable_port, launched.url, route, settings)
+        endpoint = endpoints.route_to(built.model_name, stable_port, launched.urls, route, settings)
         move_alias(built.ref, PRODUCTION_ALIAS, settings, actor=ctx.actor)
     except Exception:
         if previous and is_healthy(previous[0]):  # traffic may have moved already: give it back
-            endpoints.route_to(built.model_name, stable_port, backend_url(previous[0]),
+            endpoints.route_to(built.model_name, stable_port, replica_urls(previous[0]),
                                {"model_name": built.model_name, "model_version": previous[0].model_version},
                                settings)
         raise
     info = record_running(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
-                          port=launched.port, processes=launched.processes, url=endpoint.url,
-                          backend_url=launched.url, action=ctx.action, actor=ctx.actor, request_id=ctx.request_id,
-                          settings=settings)
+                          replicas=[replica.record() for replica in launched.replicas], url=endpoint.url,
+                          action=ctx.action, actor=ctx.actor, request_id=ctx.request_id, settings=settings)
     endpoints.set_deployment(built.model_name, info.id, settings)
     for old in previous:
-        endpoints.wait_drained(endpoint.local_url, backend_url(old))
+        for url in replica_urls(old):
+            endpoints.wait_drained(endpoint.local_url, url)
         retire(old, status="replaced", reason=f"replaced by deployment {info.id}", action="deployment_replaced",
                actor=ctx.actor, settings=settings)
     prune_bentos(built.model_name, settings)
@@ -258,14 +289,15 @@ def abandon(step: str, error: BaseException, value: Build | Launch, ctx: DeployC
     """Stop what a failed step started, record why (unless reconciling), return the error to raise."""
     launched = value if isinstance(value, Launch) else None
     built = launched.build if launched else value
-    processes = stop_server(launched.process_list()) if launched else []
+    processes = [stopped for replica in launched.replicas for stopped in stop_server(replica.process_list())] \
+        if launched else []
     if not ctx.record_failures:
         return error
     reason = f"{type(error).__name__}: {error}"
     if processes:
         reason += f"\n--- end of {processes[0].log} ---\n{log_tail(processes[0], 1500)}"
     record_failed(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
-                  port=launched.port if launched else None, processes=processes, step=step, reason=reason,
+                  port=launched.replicas[0].port if launched else None, processes=processes, step=step, reason=reason,
                   actor=ctx.actor, request_id=ctx.request_id, settings=ctx.settings)
     return DeploymentError(step, built.ref, reason)
 

@@ -124,11 +124,13 @@ def runs_table(runs) -> Table:
 
 def deployments_table(deployments) -> Table:
     table = Table(title="Deployments", title_justify="left")
-    for column in ("model", "status", "healthy", "url", "bento", "updated", "reason"):
+    for column in ("model", "status", "healthy", "replicas", "url", "bento", "updated", "reason"):
         table.add_column(column)
     for d in deployments:
         healthy = "" if d.healthy is None else ("yes" if d.healthy else "NO")
-        table.add_row(f"{d.model_name}/{d.model_version}", d.status, healthy, d.url or "", d.bento_tag or "",
+        checked = [replica.healthy for replica in d.replicas if replica.healthy is not None]
+        replicas = f"{sum(checked)}/{len(d.replicas)} healthy" if checked else str(len(d.replicas) or "")
+        table.add_row(f"{d.model_name}/{d.model_version}", d.status, healthy, replicas, d.url or "", d.bento_tag or "",
                       d.updated_at.strftime("%Y-%m-%d %H:%M:%S"), (d.status_reason or "")[:80])
     return table
 

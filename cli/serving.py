@@ -20,6 +20,8 @@ def deploy(
     ref: Annotated[str, typer.Argument(help="NAME@ALIAS or NAME/VERSION to serve.")],
     port: Annotated[int | None, typer.Option(
         help="The model's endpoint port on 127.0.0.1 (first deploy only; default: first free from 3000).")] = None,
+    replicas: Annotated[int | None, typer.Option(
+        min=1, max=16, help="BentoML servers behind the endpoint (default: MODELYARD_SERVE_REPLICAS, 2).")] = None,
     as_json: JsonOption = False,
 ):
     """Build a bento for the version, serve it, check it, then point `production` at it."""
@@ -27,7 +29,7 @@ def deploy(
     from registry.settings import get_settings
 
     errors.print(f"[dim]-[/dim] deploying {ref}: build, launch, health check, parity check, promote")
-    _print_deployment(deploy_model(ref, port=port, settings=get_settings()), as_json)
+    _print_deployment(deploy_model(ref, port=port, replicas=replicas, settings=get_settings()), as_json)
 
 
 @handles_errors
@@ -48,7 +50,8 @@ def _print_deployment(info, as_json: bool) -> None:
         print_json(info.model_dump_json(indent=2))
     else:
         console.print(f"{info.model_name}/{info.model_version} serves at [bold]{info.url}[/bold] "
-                      f"(bento {info.bento_tag}); alias production -> {info.model_version}")
+                      f"({len(info.replicas)} replica{'s' if len(info.replicas) != 1 else ''}, bento {info.bento_tag}); "
+                      f"alias production -> {info.model_version}")
 
 
 @handles_errors

@@ -1,7 +1,8 @@
 """Deploy a model version as an online service: the Models page's Deploy action triggers this.
 
 Params: the model reference (`NAME/VERSION`, or `NAME@ALIAS`, pinned to one version by the
-build) and, for a model's first deploy only, its endpoint port (0: the first free from 3000).
+build), for a model's first deploy only, its endpoint port (0: the first free from 3000), and
+how many BentoML servers run behind the endpoint (0: the setting ``MODELYARD_SERVE_REPLICAS``).
 
 Tasks: build -> launch -> check_health -> check_parity -> promote (`bento_services.chain.DEPLOY`).
 `launch` starts `bentoml serve` in its own session, so the server outlives the task that
@@ -33,6 +34,8 @@ from serving_tasks import SERVING_DEFAULTS, serving_chain
                            description="NAME/VERSION or NAME@ALIAS"),
         "port": Param(0, type="integer", minimum=0, maximum=65535,
                       description="Endpoint port for a model's first deploy; 0 = keep or pick"),
+        "replicas": Param(0, type="integer", minimum=0, maximum=16,
+                          description="BentoML servers behind the endpoint; 0 = MODELYARD_SERVE_REPLICAS"),
     },
     render_template_as_native_obj=True,
 )

@@ -23,6 +23,19 @@ from registry.settings import Settings
 HEALTH_TIMEOUT = 2.0
 
 
+class ReplicaInfo(BaseModel):
+    """One ``bentoml serve`` of a deployment, behind the model's gateway."""
+
+    slot: int
+    port: int
+    pids: list[int]
+    healthy: bool | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
 class DeploymentInfo(BaseModel):
     """One launch of a model version, with a live health check when one was asked for.
 
@@ -42,6 +55,7 @@ class DeploymentInfo(BaseModel):
     created_at: datetime
     updated_at: datetime
     healthy: bool | None = None
+    replicas: list[ReplicaInfo] = []
 
     @property
     def backend_url(self) -> str | None:
@@ -95,31 +109,60 @@ def for_request(request_id: str, *, settings: Settings) -> DeploymentInfo | None
 
 
 def recorded_processes(row: Deployment) -> list[Process]:
+    """Every process of the deployment, all replicas'."""
     return [Process(**record) for record in row.pids]
 
 
-def backend_url(row: Deployment) -> str:
-    return f"http://127.0.0.1:{row.port}"
+def replicas_of(row: Deployment) -> list[dict[str, Any]]:
+    """``[{"port", "pids"}]``, one per replica (a deployment from before replicas has one)."""
+    if row.replicas is not None:
+        return row.replicas
+    return [{"port": row.port, "pids": row.pids}] if row.port else []
 
 
-def is_healthy(row: Deployment) -> bool:
-    """Every recorded process alive and the backend answering ``/readyz``."""
-    if not row.pids or not all(is_running(process) for process in recorded_processes(row)):
+def replica_urls(row: Deployment) -> list[str]:
+    return [f"http://127.0.0.1:{replica['port']}" for replica in replicas_of(row)]
+
+
+def replica_healthy(replica: dict[str, Any]) -> bool:
+    """The replica's processes alive and its server answering ``/readyz``."""
+    processes = [Process(**record) for record in replica["pids"]]
+    if not processes or not all(is_running(process) for process in processes):
         return False
     try:
-        return httpx.get(f"{backend_url(row)}/readyz", timeout=HEALTH_TIMEOUT).status_code == 200
+        return httpx.get(f"http://127.0.0.1:{replica['port']}/readyz", timeout=HEALTH_TIMEOUT).status_code == 200
     except httpx.TransportError:
         return False
 
 
-def info_of(row: Deployment, *, healthy: bool | None) -> DeploymentInfo:
+def is_healthy(row: Deployment) -> bool:
+    """Every replica healthy."""
+    replicas = replicas_of(row)
+    return bool(replicas) and all(replica_healthy(replica) for replica in replicas)
+
+
+def info_of(row: Deployment, *, healthy: bool | None, replicas_healthy: list[bool] | None = None) -> DeploymentInfo:
+    """The row as the fronts show it, with each replica's health when checked."""
     fields: dict[str, Any] = {column: getattr(row, column) for column in DeploymentInfo.model_fields
-                              if column not in ("pids", "healthy")}
-    return DeploymentInfo(**fields, pids=[record["pid"] for record in row.pids], healthy=healthy)
+                              if column not in ("pids", "healthy", "replicas")}
+    states = replicas_healthy or [None] * len(replicas_of(row))
+    replicas = [ReplicaInfo(slot=slot, port=replica["port"], pids=[record["pid"] for record in replica["pids"]],
+                            healthy=state)
+                for slot, (replica, state) in enumerate(zip(replicas_of(row), states))]
+    return DeploymentInfo(**fields, pids=[record["pid"] for record in row.pids], healthy=healthy, replicas=replicas)
 
 
 def _with_health(rows: list[Deployment], live: bool) -> list[DeploymentInfo]:
-    checked = [row for row in rows if live and row.status == "running"]
+    """Running deployments with each replica checked, all side by side."""
+    checked = [(row.id, replica) for row in rows if live and row.status == "running" for replica in replicas_of(row)]
     with ThreadPoolExecutor(max_workers=min(8, len(checked) or 1)) as pool:
-        health = dict(zip((row.id for row in checked), pool.map(is_healthy, checked)))
-    return [info_of(row, healthy=health.get(row.id)) for row in rows]
+        states = list(pool.map(lambda item: replica_healthy(item[1]), checked))
+    health: dict[int, list[bool]] = {}
+    for (row_id, _), state in zip(checked, states):
+        health.setdefault(row_id, []).append(state)
+    infos = []
+    for row in rows:
+        states = health.get(row.id, []) if live and row.status == "running" else None
+        infos.append(info_of(row, healthy=None if states is None else bool(states) and all(states),
+                             replicas_healthy=states))
+    return infos

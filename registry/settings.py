@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     serving_queue: str = Field(
         default="default", description="Celery queue of the deploy and reconcile tasks: the workers that host models."
     )
+    serve_replicas: int = Field(
+        default=2, ge=1, le=16, description="BentoML servers per deployment behind the model's gateway."
+    )
     serve_keep_bentos: int = Field(
         default=3, ge=1, description="Bentos kept per model (the newest, plus any a deployment runs)."
     )

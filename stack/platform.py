@@ -22,7 +22,7 @@ from registry.deployments import DeploymentInfo, list_deployments
 from registry import processes
 from registry.processes import Process
 from registry.settings import Settings
-from stack import airflow, dask_cluster, mlflow_server, service
+from stack import airflow, dask_cluster, mlflow_server, service, watchdog
 from stack.service import ProcessState
 
 
@@ -76,13 +76,15 @@ class PlatformState(BaseModel):
 
 
 def services() -> list[Service]:
-    """In start order: Airflow's tasks reach Dask, and the Models page reads MLflow's stores."""
+    """In start order: Airflow's tasks reach Dask, and the Models page reads MLflow's stores; the
+    deployments' watchdog last (``down`` stops it first, so it restarts nothing being stopped)."""
     return [
         Service(mlflow_server.SERVICE, mlflow_server.replaced_by, mlflow_server.start, mlflow_server.health,
                 mlflow_server.urls),
         Service(dask_cluster.SERVICE, dask_cluster.replaced_by, dask_cluster.start, dask_cluster.health,
                 dask_cluster.urls),
         Service(airflow.SERVICE, lambda _settings: None, _start_airflow, _airflow_health, _airflow_urls),
+        Service(watchdog.SERVICE, watchdog.replaced_by, watchdog.start, watchdog.health, watchdog.urls),
     ]
 
 

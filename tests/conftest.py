@@ -103,6 +103,9 @@ def _clean_environment():
     for key in [key for key in os.environ if key.startswith("MODELYARD_")]:
         del os.environ[key]
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    # One BentoML server per deployment unless a test asks for more (tests/bento_services/
+    # test_replicas.py runs the default two with the watchdog): the suite's servers share 2 cores.
+    os.environ["MODELYARD_SERVE_REPLICAS"] = "1"
     warnings.filterwarnings("ignore", category=UserWarning)
     yield
 

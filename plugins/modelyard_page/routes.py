@@ -38,6 +38,7 @@ class Body(BaseModel):
 class DeployBody(Body):
     ref: str = Field(min_length=1, description="A version number or an alias of the model")
     port: int | None = Field(default=None, ge=1, le=65535)
+    replicas: int | None = Field(default=None, ge=1, le=16, description="Servers behind the endpoint")
 
 
 class DescriptionBody(Body):
@@ -164,8 +165,8 @@ def workflows(user: GetUserDep) -> dict[str, Any]:
 def deploy(name: str, body: DeployBody, user: GetUserDep) -> dict[str, Any]:
     from bento_services.requests import request_deploy
 
-    run = request_deploy(name, body.ref, port=body.port, workflows=InProcessWorkflows(user.get_name()),
-                         settings=_settings())
+    run = request_deploy(name, body.ref, port=body.port, replicas=body.replicas,
+                         workflows=InProcessWorkflows(user.get_name()), settings=_settings())
     return run.model_dump(mode="json")
 
 

@@ -87,7 +87,8 @@ class Deployment(Base):
     bento_tag: Mapped[str | None] = mapped_column(String(300))
     url: Mapped[str | None] = mapped_column(String(300))
     port: Mapped[int | None]
-    pids: Mapped[list[Any]] = mapped_column(default=list)
+    pids: Mapped[list[Any]] = mapped_column(default=list)  # every replica's processes, to stop them all
+    replicas: Mapped[list[Any] | None] = mapped_column(JSON)  # [{"port", "pids"}] per replica; None: one, above
     status: Mapped[str] = mapped_column(String(32))
     status_reason: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(250))  # the workflow run that asked for it

@@ -66,9 +66,9 @@ def test_up_starts_every_service_on_loopback_and_says_where(settings):
     shown = _cli(settings, "up")
     state = platform.status(settings)
     assert [(each.name, each.action) for each in state.services] == [
-        ("mlflow", "running"), ("dask", "running"), ("airflow", "running")]
+        ("mlflow", "running"), ("dask", "running"), ("airflow", "running"), ("watchdog", "running")]
     assert set(_pids(state)) == {"mlflow-server", "dask-scheduler", "dask-workers", "scheduler", "dag-processor",
-                                 "api-server"}
+                                 "api-server", "deployment-watchdog"}
     assert all(process.running and process.uptime_seconds >= 0 for each in state.services
                for process in each.processes), state
     # `up` waited for every component's health; under the suite's load a heartbeat can lag or the
@@ -92,7 +92,7 @@ def test_a_second_up_starts_nothing(settings):
     before = _pids(platform.status(settings))
     state = json.loads(_cli(settings, "up", "--json").stdout)
     assert [(each["name"], each["action"]) for each in state["services"]] == [
-        ("mlflow", "running"), ("dask", "running"), ("airflow", "running")]
+        ("mlflow", "running"), ("dask", "running"), ("airflow", "running"), ("watchdog", "running")]
     assert {p["name"]: p["pid"] for each in state["services"] for p in each["processes"]} == before
 
 
@@ -141,7 +141,7 @@ def test_up_brings_back_only_what_crashed(settings):
     state = platform.up(settings)
 
     assert [(each.name, each.action) for each in state.services] == [
-        ("mlflow", "running"), ("dask", "restarted"), ("airflow", "running")]
+        ("mlflow", "running"), ("dask", "restarted"), ("airflow", "running"), ("watchdog", "running")]
     after = _pids(state)
     assert {name: after[name] for name in ("mlflow-server", "scheduler", "dag-processor", "api-server")} == {
         name: before[name] for name in ("mlflow-server", "scheduler", "dag-processor", "api-server")}

@@ -47,6 +47,7 @@ export const DeployDialog = ({ model, onClose, onChanged }) => {
   const detail = useApi(["models", model.name]);
   const [ref, setRef] = useState("");
   const [port, setPort] = useState("");
+  const [replicas, setReplicas] = useState("");
   const { run, busy, error, start } = useStartRun(onChanged);
   const [previous] = useState(model.deployment ?? null);
 
@@ -59,10 +60,15 @@ export const DeployDialog = ({ model, onClose, onChanged }) => {
   }, [detail.data]);
 
   const portError = port !== "" && !/^\d{1,5}$/.test(port.trim()) ? "A port is a number from 1 to 65535." : null;
+  const replicasError =
+    replicas !== "" && !(/^\d{1,2}$/.test(replicas.trim()) && Number(replicas) >= 1 && Number(replicas) <= 16)
+      ? "Replicas is a number from 1 to 16."
+      : null;
   const fieldError = (name) => (error?.field === name ? error.message : null);
+  const optionalNumber = (text) => (text.trim() === "" ? null : Number(text.trim()));
   const confirm = () => {
-    if (portError || !ref) return;
-    start(["models", model.name, "deploy"], { ref, port: port.trim() === "" ? null : Number(port.trim()) });
+    if (portError || replicasError || !ref) return;
+    start(["models", model.name, "deploy"], { ref, port: optionalNumber(port), replicas: optionalNumber(replicas) });
   };
 
   const footer = run ? (
@@ -77,7 +83,7 @@ export const DeployDialog = ({ model, onClose, onChanged }) => {
       <Button
         colorPalette="brand"
         data-testid="deploy-confirm"
-        disabled={!ref || Boolean(portError) || !detail.data}
+        disabled={!ref || Boolean(portError || replicasError) || !detail.data}
         loading={busy}
         onClick={confirm}
       >
@@ -122,9 +128,24 @@ export const DeployDialog = ({ model, onClose, onChanged }) => {
             />
             <FieldError error={portError ?? fieldError("port")} field="port" />
           </Field.Root>
+          <Field.Root invalid={Boolean(replicasError || fieldError("replicas"))}>
+            <Field.Label>
+              Replicas <Text as="span" color="fg.muted" fontWeight="normal">(optional)</Text>
+            </Field.Label>
+            <Input
+              data-testid="deploy-replicas"
+              inputMode="numeric"
+              onChange={(event) => setReplicas(event.target.value)}
+              onKeyDown={(event) => event.key === "Enter" && confirm()}
+              placeholder="the platform's default (2)"
+              size="sm"
+              value={replicas}
+            />
+            <FieldError error={replicasError ?? fieldError("replicas")} field="replicas" />
+          </Field.Root>
           <Text color="fg.muted" fontSize="sm">
-            The deploy workflow builds a Bento, launches it beside the current deployment, checks its health and
-            prediction parity, then promotes it. If any step fails, the current deployment keeps serving.
+            The deploy workflow builds a Bento, launches its replicas beside the current deployment, checks each
+            one's health and prediction parity, then promotes them behind the model's endpoint. If any step fails, the current deployment keeps serving.
           </Text>
           {error && !error.field && <ErrorAlert error={error} title="The deployment was not started" />}
         </Stack>

@@ -86,10 +86,20 @@ const DeploymentCell = ({ deployment }) => {
         {deployment.model_version !== null && deployment.model_version !== undefined && (
           <Text fontSize="xs">v{deployment.model_version}</Text>
         )}
+        {deployment.status === "running" && deployment.replicas?.length > 0 && (
+          <Text color="fg.muted" data-testid="deployment-replicas" fontSize="xs" whiteSpace="nowrap">
+            {deployment.replicas.filter((replica) => replica.healthy).length}/{deployment.replicas.length} replicas
+          </Text>
+        )}
       </HStack>
       {deployment.url && deployment.status === "running" && (
         <Text color="fg.muted" data-testid="deployment-url" fontFamily="mono" fontSize="xs" whiteSpace="nowrap">
           {deployment.url}
+        </Text>
+      )}
+      {deployment.status === "running" && deployment.status_reason?.startsWith("degraded") && (
+        <Text color="fg.warning" fontSize="xs" lineClamp={2} maxW="11rem" title={deployment.status_reason}>
+          {deployment.status_reason}
         </Text>
       )}
       {deployment.status === "failed" && deployment.status_reason && (

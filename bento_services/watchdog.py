@@ -1,0 +1,118 @@
+"""Deployments that heal themselves: every few seconds, each running deployment is checked and a
+dead replica or gateway is started again from the same bento, with no one typing a command.
+
+The repair is ``reconcile``'s (under the model's lock, so a deploy and a repair never cross);
+the watchdog adds the pace and the bounds. A replica that keeps dying is not restarted in a tight
+loop: after ``RESTARTS_BEFORE_BACKOFF`` repairs of a deployment within ``WINDOW_S`` the next one
+waits ``BACKOFF_S`` doubled each time, and after ``MAX_RESTARTS`` the deployment is left as it is
+and marked degraded with the reason (an event says so), until it is deployed again.
+
+The platform runs it as a service of its own (``modelyard up``), whether or not Airflow runs;
+``reconcile_deployments`` stays the safety net under compose.
+
+    python -m bento_services.watchdog --interval 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass, field
+
+from registry.settings import Settings, get_settings
+
+INTERVAL_S = 2.0
+WINDOW_S = 300.0
+RESTARTS_BEFORE_BACKOFF = 3
+BACKOFF_S = 10.0
+MAX_RESTARTS = 6
+ACTOR = "watchdog"
+DEGRADED = "degraded"
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Watch:
+    """What the watchdog remembers of one deployment: when it repaired it, and whether it gave up."""
+
+    repairs: list[float] = field(default_factory=list)
+    given_up: bool = False
+
+    def recent(self, now: float) -> list[float]:
+        self.repairs = [at for at in self.repairs if now - at < WINDOW_S]
+        return self.repairs
+
+    def due(self, now: float) -> bool:
+        """False while backing off after repeated repairs."""
+        recent = self.recent(now)
+        if self.given_up or len(recent) < RESTARTS_BEFORE_BACKOFF:
+            return not self.given_up
+        return now - recent[-1] >= BACKOFF_S * 2 ** (len(recent) - RESTARTS_BEFORE_BACKOFF)
+
+
+@dataclass
+class Watchdog:
+    settings: Settings
+    watches: dict[int, Watch] = field(default_factory=dict)
+
+    def check_once(self, now: float | None = None) -> list:
+        """One pass over the running deployments; returns the repairs made (``reconcile.Repair``)."""
+        from bento_services.reconcile import latest_running, reconcile_model
+
+        now = time.monotonic() if now is None else now
+        rows = latest_running(self.settings)
+        self.watches = {row.id: self.watches.get(row.id, Watch()) for row in rows.values()}
+        repairs = []
+        for row in rows.values():
+            watch = self.watches[row.id]
+            if not watch.due(now):
+                continue
+            repair = reconcile_model(row, self.settings, ACTOR)
+            if repair is None or repair.action == "ok":
+                continue
+            repairs.append(repair)
+            watch.repairs.append(time.monotonic())
+            if len(watch.recent(time.monotonic())) >= MAX_RESTARTS:
+                watch.given_up = True
+                mark_degraded(row.id, f"{len(watch.repairs)} repairs within {WINDOW_S:.0f} s; last: "
+                                      f"{repair.action} {repair.detail}", self.settings)
+        return repairs
+
+    def run_forever(self, interval: float = INTERVAL_S) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                for repair in self.check_once():
+                    logger.warning("%s/%s: %s %s", repair.model_name, repair.model_version, repair.action,
+                                   repair.detail)
+            except Exception:  # a database hiccup must not end the watch
+                logger.exception("watchdog pass failed")
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+def mark_degraded(deployment_id: int, reason: str, settings: Settings) -> None:
+    """Keep the deployment running (its healthy replicas serve) but say it is degraded and why."""
+    from registry.metadata.db import session_scope
+    from registry.metadata.events import record_event
+    from registry.metadata.tables import Deployment
+
+    with session_scope(settings) as session:
+        row = session.get(Deployment, deployment_id)
+        row.status_reason = f"{DEGRADED}: {reason}"
+        record_event(session, actor=ACTOR, action="deployment_degraded", model_name=row.model_name,
+                     model_version=row.model_version, details={"deployment_id": row.id, "reason": reason[:2000]})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--interval", type=float, default=INTERVAL_S, help="seconds between passes")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = get_settings()
+    logger.info("watching the deployments of %s every %.1f s", settings.home, args.interval)
+    Watchdog(settings).run_forever(args.interval)
+
+
+if __name__ == "__main__":
+    main()

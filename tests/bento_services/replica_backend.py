@@ -1,0 +1,47 @@
+"""A stand-in model replica for the gateway's tests: real HTTP on loopback, its name in every answer.
+
+    python -m tests.bento_services.replica_backend --port P --name a
+
+``POST /predict`` answers ``{"replica": name, "bytes": len(body)}`` (400 for a body of ``bad``),
+``GET /readyz`` 200 unless the file ``--not-ready`` names exists, ``GET /hits`` how many
+requests it answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aiohttp import web
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--not-ready", type=Path)
+    args = parser.parse_args()
+    hits = {"count": 0}
+
+    async def predict(request: web.Request) -> web.Response:
+        body = await request.read()
+        hits["count"] += 1
+        if body == b"bad":
+            return web.json_response({"error": "bad input"}, status=400)
+        return web.json_response({"replica": args.name, "bytes": len(body)})
+
+    async def readyz(_: web.Request) -> web.Response:
+        return web.Response(status=503 if args.not_ready and args.not_ready.exists() else 200)
+
+    async def count(_: web.Request) -> web.Response:
+        return web.json_response(hits)
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/predict", predict)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/hits", count)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

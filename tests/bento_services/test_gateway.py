@@ -1,0 +1,153 @@
+"""The gateway in front of replicas, over real HTTP: turns, failover on a replica that is gone,
+the rotation following ``/readyz``, answers never retried, a version switch of the route file.
+
+The replicas are small aiohttp servers (``replica_backend``) so a test can kill and restart one
+in milliseconds; the fault test with real ``bentoml serve`` replicas is in ``test_replicas``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+
+import httpx
+import pytest
+
+from bento_services.gateway import STATUS_PATH, write_route
+from tests.servers import Server, free_port
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _replica(tmp_path, name: str, port: int) -> Server:
+    server = Server([sys.executable, "-m", "tests.bento_services.replica_backend", "--port", str(port),
+                     "--name", name, "--not-ready", str(tmp_path / f"{name}.not-ready")],
+                    tmp_path / f"replica-{name}-{time.monotonic_ns()}.log")
+    server.wait_http(f"http://127.0.0.1:{port}/readyz")
+    return server
+
+
+@pytest.fixture
+def replicas(tmp_path):
+    ports = {"a": free_port(), "b": free_port()}
+    servers = {name: _replica(tmp_path, name, port) for name, port in ports.items()}
+    yield ports, servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def gateway(tmp_path, replicas):
+    ports, _ = replicas
+    routes, port = tmp_path / "route.json", free_port()
+    write_route(routes, {"upstreams": [f"http://127.0.0.1:{p}" for p in ports.values()], "model_name": "m",
+                         "model_version": 1})
+    server = Server([sys.executable, "-m", "bento_services.gateway", "--port", str(port), "--routes", str(routes)],
+                    tmp_path / "gateway.log")
+    server.wait_http(f"http://127.0.0.1:{port}{STATUS_PATH}")
+    yield f"http://127.0.0.1:{port}", routes, server
+    server.stop()
+
+
+def _status(url: str) -> dict:
+    return httpx.get(f"{url}{STATUS_PATH}").json()
+
+
+def _until(check, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_requests_take_turns_between_the_replicas(gateway):
+    url, _, _ = gateway
+    answered = Counter(httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(20))
+    assert answered == {"a": 10, "b": 10}
+
+
+def test_a_killed_replica_loses_no_request_and_leaves_the_rotation(tmp_path, gateway, replicas):
+    url, _, _ = gateway
+    ports, servers = replicas
+    failures, answers, stop = [], Counter(), threading.Event()
+
+    def client():
+        with httpx.Client(timeout=10) as http:
+            while not stop.is_set():
+                response = http.post(f"{url}/predict", content=b'{"x": 1}')
+                if response.status_code == 200:
+                    answers[response.json()["replica"]] += 1
+                else:
+                    failures.append(response.text)
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    servers["a"].stop(signal.SIGKILL)
+    killed_at = sum(answers.values())
+    time.sleep(1.5)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sum(answers.values()) > killed_at + 20  # the clients went on, answered by b
+    status = _status(url)
+    assert status["in_rotation"] == [f"http://127.0.0.1:{ports['b']}"]
+    assert f"http://127.0.0.1:{ports['a']}" in status["out_of_rotation"]
+    assert status["retried"] >= 1  # requests that met the dead replica were sent to b
+
+    servers["a"] = _replica(tmp_path, "a", ports["a"])  # back on its port: the probe puts it back
+    assert _until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
+    answered = Counter(httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(10))
+    assert answered == {"a": 5, "b": 5}
+
+
+def test_a_replica_that_is_not_ready_gets_no_traffic_until_it_is(tmp_path, gateway, replicas):
+    url, _, _ = gateway
+    ports, _ = replicas
+    (tmp_path / "b.not-ready").touch()
+    assert _until(lambda: _status(url)["in_rotation"] == [f"http://127.0.0.1:{ports['a']}"], timeout=5)
+    assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(10)} == {"a"}
+    (tmp_path / "b.not-ready").unlink()
+    assert _until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
+
+
+def test_an_answer_is_passed_on_never_retried(gateway, replicas):
+    url, _, _ = gateway
+    ports, _ = replicas
+    response = httpx.post(f"{url}/predict", content=b"bad")
+    assert (response.status_code, response.json()) == (400, {"error": "bad input"})
+    hits = sum(httpx.get(f"http://127.0.0.1:{port}/hits").json()["count"] for port in ports.values())
+    assert hits == 1 and _status(url)["retried"] == 0
+
+
+def test_with_every_replica_gone_the_client_gets_a_502_that_says_so(gateway, replicas):
+    url, _, _ = gateway
+    _, servers = replicas
+    for server in servers.values():
+        server.stop(signal.SIGKILL)
+    response = httpx.post(f"{url}/predict", content=b"{}")
+    assert response.status_code == 502 and "did not answer" in response.json()["error"]
+
+
+def test_a_big_body_goes_through_whole(gateway):
+    url, _, _ = gateway
+    body = b"x" * (20 * 1024 * 1024)  # beyond what is buffered for a retry: streamed to one replica
+    assert httpx.post(f"{url}/predict", content=body, timeout=30).json()["bytes"] == len(body)
+
+
+def test_sighup_switches_to_the_new_route_and_an_old_route_file_still_reads(tmp_path, gateway, replicas):
+    url, routes, server = gateway
+    ports, _ = replicas
+    routes.write_text(json.dumps({"upstream": f"http://127.0.0.1:{ports['b']}", "model_name": "m",
+                                  "model_version": 2}))
+    server.process.send_signal(signal.SIGHUP)
+    assert _until(lambda: _status(url)["upstreams"] == [f"http://127.0.0.1:{ports['b']}"])
+    assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(6)} == {"b"}

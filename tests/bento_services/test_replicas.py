@@ -1,0 +1,116 @@
+"""Replicas that heal themselves, for real: a deployment of two ``bentoml serve`` replicas behind
+the model's gateway, the watchdog running as its own process, clients sending requests
+throughout; then SIGKILL of one replica's whole server, and of the gateway.
+
+The counts and times are printed (``-s``) for the README; the test bounds them loosely, because
+the suite's other worker shares the 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import httpx
+import pytest
+
+from bento_services.deploy import deploy_model, undeploy
+from bento_services.endpoints import gateway_processes
+from bento_services.gateway import STATUS_PATH
+from registry.deployments import list_deployments
+from registry.processes import Process, is_running
+from registry.settings import Settings
+from stack.service import modelyard_env
+from tests.bento_services.test_deploy import NAME, Stream, _actions
+from tests.servers import Server, free_port
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> Settings:
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    settings = Settings(home=tmp_path_factory.mktemp("replicas"))
+    train_demo_model(DEMO_MODELS[NAME], settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def deployed(settings):
+    info = deploy_model(f"{NAME}/1", port=free_port(), replicas=2, settings=settings)
+    yield info
+    undeploy(NAME, settings=settings)
+
+
+@pytest.fixture(scope="module")
+def watchdog(settings, deployed, tmp_path_factory):
+    server = Server([sys.executable, "-m", "bento_services.watchdog", "--interval", "1"],
+                    tmp_path_factory.mktemp("watchdog") / "watchdog.log", env=modelyard_env(settings))
+    server.wait_until(lambda: "watching the deployments" in server.log.read_text(), "the watchdog")
+    yield server
+    server.stop()
+
+
+def _current(settings: Settings):
+    return next(row for row in list_deployments(settings=settings, live=True) if row.status == "running")
+
+
+def _gateway(url: str) -> dict:
+    return httpx.get(f"{url}{STATUS_PATH}", timeout=5).json()
+
+
+def test_a_deploy_runs_two_checked_replicas_behind_the_gateway(settings, deployed):
+    assert len(deployed.replicas) == 2 and len({replica.port for replica in deployed.replicas}) == 2
+    assert _current(settings).healthy
+    status = _gateway(deployed.url)
+    assert status["in_rotation"] == [replica.url for replica in deployed.replicas]
+
+
+def test_a_killed_replica_loses_no_request_and_is_replaced_by_the_watchdog(settings, deployed, watchdog):
+    from registry.metadata.db import session_scope
+    from registry.metadata.tables import Deployment
+
+    with session_scope(settings) as session:
+        victim = session.get(Deployment, deployed.id).replicas[0]
+    with Stream(deployed.url, threads=2) as stream:
+        time.sleep(1.0)
+        killed_at = time.monotonic()
+        for record in victim["pids"]:  # the whole server: circusd and its worker
+            if is_running(Process(**record)):
+                os.kill(record["pid"], signal.SIGKILL)
+        replaced_after = None
+        while time.monotonic() - killed_at < 120:
+            current = _current(settings)
+            if current.replicas[0].port != victim["port"] and current.healthy \
+                    and len(_gateway(deployed.url)["in_rotation"]) == 2:
+                replaced_after = time.monotonic() - killed_at
+                break
+            time.sleep(0.2)
+    print(f"replica SIGKILL: {len(stream.versions) + len(stream.failures)} requests, {len(stream.failures)} failed, "
+          f"replaced after {replaced_after} s")
+    assert stream.failures == []
+    assert replaced_after is not None and replaced_after < 90
+    assert "deployment_restarted" in _actions(settings)
+
+
+def test_a_killed_gateway_is_serving_again_within_seconds(settings, deployed, watchdog):
+    [gateway] = gateway_processes(NAME, settings)
+    with Stream(deployed.url, threads=2) as stream:
+        time.sleep(1.0)
+        killed_at = time.monotonic()
+        os.kill(gateway.pid, signal.SIGKILL)
+        back_after = None
+        while time.monotonic() - killed_at < 60:
+            try:
+                if httpx.get(f"{deployed.url}{STATUS_PATH}", timeout=1).status_code == 200:
+                    back_after = time.monotonic() - killed_at
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+    print(f"gateway SIGKILL: {len(stream.versions) + len(stream.failures)} requests, {len(stream.failures)} failed, "
+          f"serving again after {back_after} s")
+    assert back_after is not None and back_after < 30
+    assert "endpoint_restarted" in _actions(settings)

@@ -1,0 +1,41 @@
+"""The watchdog's bounds: repairs back off, then stop with the deployment marked degraded."""
+
+from __future__ import annotations
+
+from bento_services import watchdog
+from bento_services.watchdog import BACKOFF_S, MAX_RESTARTS, RESTARTS_BEFORE_BACKOFF, WINDOW_S, Watch
+
+
+def test_repairs_back_off_doubling_after_a_few_then_stop():
+    watch = Watch()
+    assert watch.due(0.0)
+    watch.repairs = [1.0 * n for n in range(RESTARTS_BEFORE_BACKOFF)]
+    last = watch.repairs[-1]
+    assert not watch.due(last + BACKOFF_S - 0.1) and watch.due(last + BACKOFF_S)
+    watch.repairs.append(last + BACKOFF_S)
+    assert not watch.due(last + BACKOFF_S + 2 * BACKOFF_S - 0.1) and watch.due(last + 3 * BACKOFF_S)
+    watch.given_up = True
+    assert not watch.due(last + WINDOW_S * 10)
+
+
+def test_old_repairs_leave_the_window():
+    watch = Watch(repairs=[0.0] * (MAX_RESTARTS - 1))
+    assert watch.due(WINDOW_S + 1) and watch.recent(WINDOW_S + 1) == []
+
+
+def test_a_degraded_deployment_keeps_running_and_says_why(tmp_path):
+    from bento_services.records import record_running
+    from registry.deployments import list_deployments
+    from registry.metadata.db import session_scope
+    from registry.metadata.events import events_for
+    from registry.settings import Settings
+
+    settings = Settings(home=tmp_path)
+    info = record_running(model_name="m", model_version=1, bento_tag="m:v1", replicas=[{"port": 1, "pids": []}],
+                          url="http://127.0.0.1:2", action="deployed", actor="me", request_id=None,
+                          settings=settings)
+    watchdog.mark_degraded(info.id, "6 repairs within 300 s", settings)
+    [row] = list_deployments(settings=settings, live=False)
+    assert (row.status, row.status_reason) == ("running", "degraded: 6 repairs within 300 s")
+    with session_scope(settings) as session:
+        assert [event.action for event in events_for(session, model_name="m")][0] == "deployment_degraded"
