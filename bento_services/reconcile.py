@@ -1,28 +1,30 @@
 """Deployments are desired state: bring every running deployment back if its processes died.
 
 For each model whose latest deployment is recorded as ``running``:
-- a backend server that is gone or does not answer ``/readyz`` is started again from the same
-  bento on a spare port, checked (health and parity), and the model's gateway routed to it; the
-  deployment keeps its row (id, version, creator) with the new port and PIDs;
+- a replica (backend server) that is gone or does not answer ``/readyz`` is started again from
+  the same bento on a spare port, checked (health and parity), and the model's gateway routed to
+  all of them; the deployment keeps its row (id, version, creator) with the new ports and PIDs;
 - a gateway that is gone is started again on the model's port.
 
-The stack's start command runs it once, the ``reconcile_deployments`` DAG every few minutes, and
-``modelyard deployments reconcile`` on demand. Each repair writes an event.
+``modelyard up`` runs it once, the platform's watchdog (``bento_services.watchdog``) every few
+seconds, the ``reconcile_deployments`` DAG every few minutes, and ``modelyard deployments
+reconcile`` on demand. Each repair writes an event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from bento_services import chain, endpoints
-from bento_services.model_lock import model_lock
+from bento_services.model_lock import WAIT_SECONDS, model_lock
 from bento_services.records import stop_replicas
 from bento_services.servers import stop_server
 from bento_services.steps import DeployContext, build_of, run_chain
-from registry.deployments import replica_healthy, replica_urls, replicas_of, running
-from registry.errors import ModelyardError
+from registry.deployments import replica_state, replica_urls, replicas_of, running
+from registry.errors import ConflictError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment
@@ -32,7 +34,8 @@ from registry.settings import Settings
 
 @dataclass(frozen=True)
 class Repair:
-    """What reconcile did for one model: ``ok``, ``restarted``, ``gateway_restarted`` or ``failed``."""
+    """What reconcile did for one model: ``ok``, ``restarted``, ``gateway_restarted``, ``busy`` (a
+    deploy held its lock) or ``failed``."""
 
     model_name: str
     model_version: int
@@ -70,22 +73,29 @@ def latest_running(settings: Settings) -> dict[str, Deployment]:
     return latest
 
 
-def reconcile_model(seen: Deployment, settings: Settings, actor: str) -> Repair | None:
+def reconcile_model(seen: Deployment, settings: Settings, actor: str, *, tolerate: Collection[int] = (),
+                    lock_timeout: float = WAIT_SECONDS) -> Repair | None:
     """Under the model's lock, its latest running deployment as it is now (a promote or an
-    undeploy may have retired the one ``seen`` while the lock was waited for): checked, repaired."""
+    undeploy may have retired the one ``seen`` while the lock was waited for): checked, repaired.
+
+    A replica whose server is gone is started again; one that is alive but not ready is too,
+    unless its slot is in ``tolerate`` (the watchdog gives a restarting worker time). A lock not
+    had within ``lock_timeout`` (a deploy at work) is a ``busy`` repair: nothing was done."""
     try:
-        with model_lock(seen.model_name, settings):
+        with model_lock(seen.model_name, settings, timeout=lock_timeout):
             rows = running(seen.model_name, settings=settings)
-            return _reconcile_one(rows[0], settings, actor) if rows else None
-    except ModelyardError as error:  # the lock was not had in time
-        return Repair(seen.model_name, seen.model_version, seen.id, "failed", str(error))
+            return _reconcile_one(rows[0], settings, actor, tolerate) if rows else None
+    except ConflictError as error:  # the lock was not had in time
+        return Repair(seen.model_name, seen.model_version, seen.id, "busy", str(error))
 
 
-def _reconcile_one(row: Deployment, settings: Settings, actor: str) -> Repair:
+def _reconcile_one(row: Deployment, settings: Settings, actor: str, tolerate: Collection[int] = ()) -> Repair:
     try:
-        dead = [slot for slot, replica in enumerate(replicas_of(row)) if not replica_healthy(replica)]
-        if dead:
-            return _restart_replicas(row, dead, settings, actor)  # routing to them restarts a dead gateway too
+        states = [replica_state(replica) for replica in replicas_of(row)]
+        down = [slot for slot, state in enumerate(states)
+                if state == "dead" or (state == "not_ready" and slot not in tolerate)]
+        if down:
+            return _restart_replicas(row, down, settings, actor)  # routing to them restarts a dead gateway too
         endpoint = endpoints.get_endpoint(row.model_name, settings)
         if endpoint is None or endpoints.gateway_running(row.model_name, settings):
             return Repair(row.model_name, row.model_version, row.id, "ok")

@@ -1,8 +1,11 @@
 """Deployments that heal themselves: every few seconds, each running deployment is checked and a
 dead replica or gateway is started again from the same bento, with no one typing a command.
 
-The repair is ``reconcile``'s (under the model's lock, so a deploy and a repair never cross);
-the watchdog adds the pace and the bounds. A replica that keeps dying is not restarted in a tight
+The repair is ``reconcile``'s (under the model's lock, so a deploy and a repair never cross: while
+a deploy holds it, the watchdog passes on); the watchdog adds the pace, patience and the bounds.
+A replica whose server is gone is replaced at once; one that is alive but not ready (BentoML
+restarting a worker it lost, a stall) gets ``NOT_READY_GRACE_S`` first, and meanwhile the
+gateway's probe keeps traffic away from it. A replica that keeps dying is not restarted in a tight
 loop: after ``RESTARTS_BEFORE_BACKOFF`` repairs of a deployment within ``WINDOW_S`` the next one
 waits ``BACKOFF_S`` doubled each time, and after ``MAX_RESTARTS`` the deployment is left as it is
 and marked degraded with the reason (an event says so), until it is deployed again.
@@ -27,6 +30,8 @@ WINDOW_S = 300.0
 RESTARTS_BEFORE_BACKOFF = 3
 BACKOFF_S = 10.0
 MAX_RESTARTS = 6
+NOT_READY_GRACE_S = 30.0
+LOCK_WAIT_S = 1.0
 ACTOR = "watchdog"
 DEGRADED = "degraded"
 logger = logging.getLogger(__name__)
@@ -38,6 +43,14 @@ class Watch:
 
     repairs: list[float] = field(default_factory=list)
     given_up: bool = False
+    not_ready_since: dict[int, float] = field(default_factory=dict)  # by replica slot
+
+    def patience(self, states: list[str], now: float) -> tuple[bool, list[int]]:
+        """Whether a replica needs a repair now, and the not-ready slots still within their grace."""
+        self.not_ready_since = {slot: self.not_ready_since.get(slot, now)
+                                for slot, state in enumerate(states) if state == "not_ready"}
+        tolerated = [slot for slot, since in self.not_ready_since.items() if now - since < NOT_READY_GRACE_S]
+        return any(state == "dead" for state in states) or len(tolerated) < len(self.not_ready_since), tolerated
 
     def recent(self, now: float) -> list[float]:
         self.repairs = [at for at in self.repairs if now - at < WINDOW_S]
@@ -58,22 +71,27 @@ class Watchdog:
 
     def check_once(self, now: float | None = None) -> list:
         """One pass over the running deployments; returns the repairs made (``reconcile.Repair``)."""
+        from bento_services.endpoints import gateway_running
         from bento_services.reconcile import latest_running, reconcile_model
+        from registry.deployments import replica_state, replicas_of
 
-        now = time.monotonic() if now is None else now
-        rows = latest_running(self.settings)
-        self.watches = {row.id: self.watches.get(row.id, Watch()) for row in rows.values()}
+        clock = time.monotonic if now is None else (lambda: now)
+        now = clock()
+        rows = {row.id: row for row in latest_running(self.settings).values()
+                if not (row.status_reason or "").startswith(DEGRADED)}
+        self.watches = {key: self.watches.get(key, Watch()) for key in rows}
         repairs = []
         for row in rows.values():
             watch = self.watches[row.id]
-            if not watch.due(now):
+            replica_due, tolerated = watch.patience([replica_state(replica) for replica in replicas_of(row)], now)
+            if not (replica_due or not gateway_running(row.model_name, self.settings)) or not watch.due(now):
                 continue
-            repair = reconcile_model(row, self.settings, ACTOR)
-            if repair is None or repair.action == "ok":
+            repair = reconcile_model(row, self.settings, ACTOR, tolerate=tolerated, lock_timeout=LOCK_WAIT_S)
+            if repair is None or repair.action in ("ok", "busy"):
                 continue
             repairs.append(repair)
-            watch.repairs.append(time.monotonic())
-            if len(watch.recent(time.monotonic())) >= MAX_RESTARTS:
+            watch.repairs.append(clock())  # the backoff runs from a repair's end
+            if len(watch.recent(clock())) >= MAX_RESTARTS:
                 watch.given_up = True
                 mark_degraded(row.id, f"{len(watch.repairs)} repairs within {WINDOW_S:.0f} s; last: "
                                       f"{repair.action} {repair.detail}", self.settings)

@@ -124,15 +124,23 @@ def replica_urls(row: Deployment) -> list[str]:
     return [f"http://127.0.0.1:{replica['port']}" for replica in replicas_of(row)]
 
 
-def replica_healthy(replica: dict[str, Any]) -> bool:
-    """The replica's processes alive and its server answering ``/readyz``."""
+def replica_state(replica: dict[str, Any]) -> str:
+    """``ready``; ``dead`` (its server's leader process is gone: nothing will bring it back); or
+    ``not_ready`` (alive but not answering ``/readyz``: a worker restarting, or a stall)."""
     processes = [Process(**record) for record in replica["pids"]]
-    if not processes or not all(is_running(process) for process in processes):
-        return False
+    if not processes or not is_running(processes[0]):
+        return "dead"
     try:
-        return httpx.get(f"http://127.0.0.1:{replica['port']}/readyz", timeout=HEALTH_TIMEOUT).status_code == 200
+        ready = httpx.get(f"http://127.0.0.1:{replica['port']}/readyz", timeout=HEALTH_TIMEOUT).status_code == 200
     except httpx.TransportError:
-        return False
+        ready = False
+    return "ready" if ready else "not_ready"
+
+
+def replica_healthy(replica: dict[str, Any]) -> bool:
+    """Its server alive and answering ``/readyz`` (a worker BentoML restarted has a new PID: the
+    leader's is the one that counts)."""
+    return replica_state(replica) == "ready"
 
 
 def is_healthy(row: Deployment) -> bool:

@@ -39,3 +39,14 @@ def test_a_degraded_deployment_keeps_running_and_says_why(tmp_path):
     assert (row.status, row.status_reason) == ("running", "degraded: 6 repairs within 300 s")
     with session_scope(settings) as session:
         assert [event.action for event in events_for(session, model_name="m")][0] == "deployment_degraded"
+
+
+def test_a_replica_not_ready_gets_its_grace_a_dead_one_none():
+    watch = Watch()
+    assert watch.patience(["ready", "ready"], 0.0) == (False, [])
+    assert watch.patience(["not_ready", "ready"], 1.0) == (False, [0])  # a worker restarting
+    assert watch.patience(["not_ready", "ready"], 1.0 + watchdog.NOT_READY_GRACE_S - 0.1) == (False, [0])
+    assert watch.patience(["not_ready", "ready"], 1.0 + watchdog.NOT_READY_GRACE_S) == (True, [])
+    assert watch.patience(["ready", "ready"], 100.0) == (False, [])  # back: the clock starts again
+    assert watch.patience(["not_ready", "ready"], 101.0) == (False, [0])
+    assert watch.patience(["not_ready", "dead"], 102.0) == (True, [0])
