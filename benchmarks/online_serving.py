@@ -6,10 +6,11 @@ RandomForest and LogisticRegression of ``batch_scoring.py`` registered in a thro
 
 - (a) Modelyard: ``deploy_model`` (bentoml build + serve, readiness, parity, the model's gateway),
   ``POST /predict`` on the model's stable URL, and on the bentoml server behind it ("backend direct");
+  then deployed again with each other number of replicas in ``--replicas`` behind the same URL;
 - (b) ``mlflow models serve --env-manager local`` on the same version, ``POST /invocations``;
 - (c) ``load_predictor(...).predict(one_row_frame)`` called in a loop in this process: the floor.
 
-One server runs at a time. Figures and the command: benchmarks/README.md.
+One deployment (or mlflow server) runs at a time. Figures and the command: benchmarks/README.md.
 
     .venv/bin/python benchmarks/online_serving.py
 """
@@ -44,8 +45,10 @@ TARGET_RATIO, TARGET_P99_MS, TARGET_READY_S = 2.5, 50.0, 20.0
 TARGET_CONCURRENCY = 8
 CONTENDED_CORES = 0.2  # others' CPU above this is called out under the table
 READY_TIMEOUT = 120.0
-RUNNERS = {"modelyard": "(a) modelyard", "backend": "(a) backend direct", "mlflow": "(b) mlflow serve",
-           "floor": "(c) in-process"}
+MAX_REPLICAS = 8
+RUNNERS = {"modelyard": "(a) modelyard",  # in the table's order
+           **{f"modelyard-{n}": f"(a) modelyard, {n} replicas" for n in range(2, MAX_REPLICAS + 1)},
+           "backend": "(a) backend direct", "mlflow": "(b) mlflow serve", "floor": "(c) in-process"}
 DEPLOY_STEPS = {"build": "build (download, load, bentoml build)", "bentoml build": "of which bentoml build",
                 "launch": "launch", "check_health": "wait for /readyz", "check_parity": "parity check",
                 "promote": "promote (gateway, alias)"}
@@ -238,30 +241,34 @@ def request_bodies(pool, runner: str) -> list[str]:
 
 # --- the runners ---------------------------------------------------------------------------------
 
-def bench_modelyard(bench: Bench, kind: str, ref: str, predictor) -> None:
-    """(a): the real deploy path, timed as deploy-to-ready, then every concurrency; always undeployed."""
+def bench_modelyard(bench: Bench, kind: str, ref: str, predictor, replicas: int = 1) -> None:
+    """(a): the real deploy path with ``replicas`` servers, timed as deploy-to-ready, then every
+    concurrency; always undeployed. The first deployment is also measured without its gateway."""
     from bento_services import deploy
 
+    runner = "modelyard" if replicas == 1 else f"modelyard-{replicas}"
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    info = deploy.deploy_model(ref, port=free_port(), settings=bench.settings, timings=seconds)
+    info = deploy.deploy_model(ref, port=free_port(), replicas=replicas, settings=bench.settings, timings=seconds)
     try:
-        bench.ready_s[(kind, "modelyard")] = time.perf_counter() - started
-        bench.deploy_steps[kind] = {DEPLOY_STEPS[step]: value for step, value in seconds.items() if step in DEPLOY_STEPS}
-        print(f"  [{kind}] deployed {ref} at {info.url} in {bench.ready_s[(kind, 'modelyard')]:.1f} s "
-              f"(pids {info.pids})", flush=True)
+        bench.ready_s[(kind, runner)] = time.perf_counter() - started
+        if runner == "modelyard":
+            bench.deploy_steps[kind] = {DEPLOY_STEPS[step]: value for step, value in seconds.items()
+                                        if step in DEPLOY_STEPS}
+        print(f"  [{kind}] deployed {ref} with {replicas} replica(s) at {info.url} in "
+              f"{bench.ready_s[(kind, runner)]:.1f} s (pids {info.pids})", flush=True)
         url = f"{info.url}/predict"
         agree = _agreement(url, bench.pool, predictor, "modelyard", lambda body: body["predictions"][0]["prediction"])
-        targets = [("modelyard", url, [*info.pids, *_listener_pids(info.url)])]
-        backend = getattr(info, "backend_url", None)
-        if backend and backend != info.url:  # the gateway's share: the same server without the hop
-            targets.append(("backend", f"{backend}/predict", info.pids))
+        targets = [(runner, url, [*info.pids, *_listener_pids(info.url)])]
+        if replicas == bench.args.replicas[0]:  # the gateway's share: the same server without the hop
+            first = info.replicas[0]
+            targets.append(("backend", f"http://127.0.0.1:{first.port}/predict", first.pids))
         for concurrency in bench.args.concurrency:  # alternately: BentoML's batching remembers the last load
             for runner, target, pids in targets:
                 bench.load_cell(kind, runner, target, concurrency, pids)
     finally:
         deploy.undeploy(ref.split("/")[0], settings=bench.settings)
-    bench.agreement.append(f"{kind}: (a) {agree}")
+    bench.agreement.append(f"{kind}: (a) {agree}" if replicas == 1 else f"{kind}: (a) x{replicas} {agree}")
 
 
 def bench_mlflow(bench: Bench, kind: str, ref: str, predictor) -> None:
@@ -341,11 +348,12 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
     for kind in args.models:
         predictor = load_predictor(download_model_dir(refs[kind], work / "models" / kind, settings))
         bench.floor_cell(kind, predictor)
-        bench_modelyard(bench, kind, refs[kind], predictor)
+        for replicas in args.replicas:
+            bench_modelyard(bench, kind, refs[kind], predictor, replicas)
         bench_mlflow(bench, kind, refs[kind], predictor)
     print_report(bench)
     print(f"\nafter the runs: {_load()}")
-    disagreeing = [line for line in bench.agreement if not line.split(") ", 1)[1].startswith(f"{AGREEMENT_ROWS}/")]
+    disagreeing = [line for line in bench.agreement if f" {AGREEMENT_ROWS}/{AGREEMENT_ROWS} single-row" not in line]
     if bench.errors or disagreeing:
         print("\nERRORS:\n  " + "\n  ".join(bench.errors + disagreeing))
         return 1
@@ -423,6 +431,13 @@ def print_targets(bench: Bench) -> None:
         print(f"  RF c={TARGET_CONCURRENCY} throughput (a)/(b): not measured (needs --models rf and "
               f"--concurrency {TARGET_CONCURRENCY})")
         print(f"  RF c={TARGET_CONCURRENCY} p99 of (a): not measured")
+    for more in bench.args.replicas:
+        for concurrency in bench.args.concurrency:
+            one, many = _cell(bench, "modelyard", concurrency), _cell(bench, f"modelyard-{more}", concurrency)
+            if more > 1 and one and many:
+                print(f"  RF c={concurrency} {more} replicas beside 1: {many.per_s:,.0f} / {one.per_s:,.0f} req/s = "
+                      f"{many.per_s / one.per_s:.2f}x, p99 {many.percentile(99):.1f} / {one.percentile(99):.1f} ms "
+                      f"(measured, no target)")
     worst = max(bench.ready_s[(kind, "modelyard")] for kind in bench.args.models)
     shown = ", ".join(f"{kind} {bench.ready_s[(kind, 'modelyard')]:.1f} s" for kind in bench.args.models)
     print(f"  deploy-to-ready of (a): {shown} (target < {TARGET_READY_S:g} s): {_verdict(worst < TARGET_READY_S)}")
@@ -444,6 +459,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="comma-separated numbers of concurrent workers in the load generator")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each cell")
+    parser.add_argument("--replicas", type=_int_list, default=[1, 2],
+                        help=f"comma-separated numbers of replicas to deploy (a) with, one deployment each; the first "
+                             f"is 1 (at most {MAX_REPLICAS})")
     parser.add_argument("--train-rows", type=int, default=200_000, help="rows the models are trained on")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="folder for the throwaway home and logs (a temporary folder is made inside it)")
@@ -455,6 +473,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(args.models) - set(MODEL_KINDS)
     if unknown or not args.models:
         parser.error(f"unknown model kinds: {', '.join(sorted(unknown))} (choose from rf, lr)")
+    if args.replicas[0] != 1 or max(args.replicas) > MAX_REPLICAS:
+        parser.error(f"--replicas starts with 1 (the baseline) and stays at most {MAX_REPLICAS}")
     return args
 
 

@@ -10,7 +10,7 @@ SCRIPT = Path(__file__).parents[2] / "benchmarks" / "online_serving.py"
 def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
     completed = subprocess.run(
         [sys.executable, str(SCRIPT), "--models", "rf", "--concurrency", "1,8", "--seconds", "1",
-         "--warmup", "0.5", "--train-rows", "2000", "--workdir", str(tmp_path)],
+         "--warmup", "0.5", "--replicas", "1,2", "--train-rows", "2000", "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=400,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -18,15 +18,18 @@ def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
     lines = [line.split() for line in table.splitlines()[2:]]
     assert [(line[0], " ".join(line[1:-9]), line[-9]) for line in lines] == [
         ("rf", "(a) modelyard", "1"), ("rf", "(a) modelyard", "8"),
+        ("rf", "(a) modelyard, 2 replicas", "1"), ("rf", "(a) modelyard, 2 replicas", "8"),
         ("rf", "(a) backend direct", "1"), ("rf", "(a) backend direct", "8"),
         ("rf", "(b) mlflow serve", "1"), ("rf", "(b) mlflow serve", "8"),
         ("rf", "(c) in-process", "1"),
     ]
     assert all(int(line[-8].replace(",", "")) > 0 for line in lines)  # requests
-    assert [line[-7] for line in lines] == ["0"] * 7  # failed
+    assert [line[-7] for line in lines] == ["0"] * 9  # failed
     assert "rf: (a) 20/20 single-row answers equal the in-process prediction" in completed.stdout
+    assert "rf: (a) x2 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "rf: (b) 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "RF c=8 throughput (a)/(b):" in completed.stdout
     assert "RF c=8 p99 of (a):" in completed.stdout
+    assert "RF c=8 2 replicas beside 1:" in completed.stdout
     assert "deploy-to-ready of (a): rf" in completed.stdout
     assert list(tmp_path.iterdir()) == []  # the throwaway home, models and logs are cleaned up
