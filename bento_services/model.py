@@ -31,6 +31,8 @@ class ServeSettings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     request_log_dir: Path | None = Field(None, description="Where request/response Parquet logs go; unset = off.")
     request_log_flush_seconds: float = Field(30.0, gt=0, description="Longest a logged row waits in memory.")
+    snapshot: Path | None = Field(None, description="The build's pickled model (bento_services.snapshot); "
+                                                    "unset or stale = load the MLflow model.")
 
 
 @dataclass
@@ -41,19 +43,33 @@ class ServedModel:
     features: list[Feature]
     inputs: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
+    loaded_from: str = "mlflow"  # or "snapshot" (the build's, bento_services.snapshot)
 
     @classmethod
     def load(cls, settings: ServeSettings) -> "ServedModel":
-        """Load the predictor once and read the signature that input validation follows."""
-        from mlflow.models import Model
+        """The version to serve: from the build's snapshot when one is given and matches the model
+        (seconds), else loaded through MLflow (``bento_services.snapshot`` says why)."""
+        from dataclasses import replace
+
+        from bento_services.snapshot import read_snapshot
 
         model_dir = settings.model_dir or _bento_model_path(settings.model_tag)
-        predictor = load_predictor(model_dir)
-        signature = Model.load(str(model_dir)).signature
+        served = read_snapshot(settings.snapshot, model_dir) if settings.snapshot else None
+        if served is None:
+            return cls.from_model_dir(model_dir, settings.model_name, settings.model_version)
+        return replace(served, name=settings.model_name, version=settings.model_version, loaded_from="snapshot")
+
+    @classmethod
+    def from_model_dir(cls, model_dir: Path, name: str, version: int, predictor: Predictor | None = None,
+                       mlflow_model=None) -> "ServedModel":
+        """Load the predictor (unless given) and read the signature that input validation follows."""
+        from mlflow.models import Model
+
+        predictor = predictor or load_predictor(model_dir)
+        signature = (mlflow_model or Model.load(str(model_dir))).signature
         inputs = _schema(signature.inputs if signature else None)
         outputs = _schema(signature.outputs if signature else None)
-        return cls(settings.model_name, settings.model_version, predictor,
-                   _features(predictor.card.feature_names, inputs), inputs, outputs)
+        return cls(name, version, predictor, _features(predictor.card.feature_names, inputs), inputs, outputs)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``prediction`` plus ``probability_<class>`` columns, one row per input row."""

@@ -24,27 +24,31 @@ class ParityCase(BaseModel):
 
 
 def load_locally(model_dir: Path):
-    """The in-process predictor (the parity reference) and the model's input example."""
+    """The in-process predictor (the parity reference), the MLflow model and its input example."""
     from mlflow.models import Model
 
     from registry.predictors import load_predictor
 
-    predictor = load_predictor(model_dir)
-    example = Model.load(str(model_dir)).load_input_example(str(model_dir))
-    return predictor, example
+    predictor, model = load_predictor(model_dir), Model.load(str(model_dir))
+    return predictor, model, model.load_input_example(str(model_dir))
 
 
-def reference_case(model_dir: Path) -> ParityCase | None:
-    """Load the model and answer its input example; None for a model without one (models
+def answer_example(predictor, example) -> ParityCase | None:
+    """The predictor's answer to the input example; None for a model without one (models
     imported without sample data: readiness is then the check)."""
     from registry.predictors import PREDICTION
 
-    predictor, example = load_locally(model_dir)
     if example is None:
         return None
     expected = predictor.predict(example).reset_index(drop=True)
     return ParityCase(records=example.to_dict(orient="records"), expected=expected.to_dict(orient="list"),
                       exact=[PREDICTION] if predictor.card.task == "classification" else [])
+
+
+def reference_case(model_dir: Path) -> ParityCase | None:
+    """Load the model and answer its input example (None without one)."""
+    predictor, _, example = load_locally(model_dir)
+    return answer_example(predictor, example)
 
 
 def compare(url: str, case: ParityCase | None) -> None:

@@ -16,6 +16,7 @@ import httpx
 
 from bento_services.bento_build import bento_model_tag
 from bento_services.bentos import bentoml_env
+from bento_services.snapshot import SNAPSHOT_FILE
 from registry.processes import Process, children, is_running, launch, log_tail, stop
 from registry.settings import Settings
 
@@ -37,8 +38,10 @@ def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings
         "MODELYARD_SERVE_MODEL_NAME": name, "MODELYARD_SERVE_MODEL_VERSION": str(version),
         "MODELYARD_SERVE_MAX_BODY_BYTES": str(settings.serve_max_body_bytes),
     }
-    for inherited in ("MODELYARD_SERVE_REQUEST_LOG_DIR", "MODELYARD_SERVE_MODEL_DIR"):
+    for inherited in ("MODELYARD_SERVE_REQUEST_LOG_DIR", "MODELYARD_SERVE_MODEL_DIR", "MODELYARD_SERVE_SNAPSHOT"):
         env.pop(inherited, None)
+    if (folder / SNAPSHOT_FILE).exists():  # the build's loaded model: a start in seconds
+        env["MODELYARD_SERVE_SNAPSHOT"] = str(folder / SNAPSHOT_FILE)
     if settings.serve_request_log:
         env["MODELYARD_SERVE_REQUEST_LOG_DIR"] = str(folder / "requests")
     command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]

@@ -37,6 +37,8 @@ batchable APIs are not used for this.
 from __future__ import annotations
 
 import gc
+import logging
+import time
 from typing import Any
 
 import bentoml
@@ -55,6 +57,7 @@ from bento_services.request_log import RequestLog
 from registry.frames import python_string_storage
 from registry.predictors import PREDICTION
 
+logger = logging.getLogger("bentoml.modelyard")  # BentoML's handlers write its children to the server's log
 MAX_BATCH_ROWS = 256  # rows one model call scores at most (a bigger request is scored alone)
 app = FastAPI(title="Modelyard model service", docs_url=None, redoc_url=None)
 
@@ -78,7 +81,10 @@ class ModelService:
     def __init__(self) -> None:
         python_string_storage()  # requests are decoded on threads of this one process
         self.settings = ServeSettings()
+        started = time.perf_counter()
         self.model = ServedModel.load(self.settings)
+        logger.info("serving %s version %s, loaded from %s in %.1f s", self.model.name, self.model.version,
+                    self.model.loaded_from, time.perf_counter() - started)
         folder = self.settings.request_log_dir
         self.request_log = RequestLog(folder, self.model.name, self.model.version,
                                       flush_seconds=self.settings.request_log_flush_seconds) if folder else None

@@ -26,9 +26,10 @@ from sqlalchemy import select
 from bento_services import endpoints
 from bento_services.bentos import bento_dir, build_bento, delete_bentos, prune_bentos
 from bento_services.model_lock import model_lock
-from bento_services.parity import ParityCase, compare, reference_case
+from bento_services.parity import ParityCase, answer_example, compare, load_locally, reference_case
 from bento_services.records import record_failed, record_running, retire
 from bento_services.servers import serve, stop_server, version_dir, wait_ready
+from bento_services.snapshot import write_snapshot
 from registry.deployments import DeploymentInfo, is_healthy, replica_urls, running
 from registry.errors import ConflictError, ModelyardError
 from registry.metadata.db import session_scope
@@ -133,7 +134,7 @@ def build(ref: str, ctx: DeployContext) -> Build:
             building = pool.submit(_timed, build_bento, model_dir, model_ref.name, version, ctx.settings)
             try:
                 part = "load"
-                parity = reference_case(model_dir)
+                parity = _load_and_snapshot(model_dir, model_ref.name, version, ctx.settings)
             except Exception:
                 if building.exception() is None:  # a model that does not load leaves no bento behind
                     delete_bentos([building.result()[0]], ctx.settings)
@@ -145,6 +146,17 @@ def build(ref: str, ctx: DeployContext) -> Build:
         raise abandon("build", RuntimeError(f"{part}: {type(error).__name__}: {error}"), failed, ctx) from error
     return Build(model_name=model_ref.name, model_version=version, bento_tag=tag, model_dir=str(model_dir),
                  parity=parity)
+
+
+def _load_and_snapshot(model_dir: Path, name: str, version: int, settings: Settings) -> ParityCase | None:
+    """Load the version as its servers will, answer its input example for the parity step, and
+    leave the loaded model for the servers to start from (``bento_services.snapshot``)."""
+    from bento_services.model import ServedModel
+
+    predictor, model, example = load_locally(model_dir)
+    write_snapshot(ServedModel.from_model_dir(model_dir, name, version, predictor, model), model_dir,
+                   version_dir(settings, name, version))
+    return answer_example(predictor, example)
 
 
 def previous_build(name: str, ctx: DeployContext) -> Build:
