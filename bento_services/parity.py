@@ -3,7 +3,7 @@
 The reference answer is made where the model is loaded anyway (the build), and travels with the
 build as a ``ParityCase``; the parity step then needs only HTTP, not the model and its libraries
 again (in a DAG it is a task process of its own). A build made earlier (a rollback's, a restart's)
-has none, so the step loads the model itself.
+keeps it in the version's folder (``save_case``); one without it loads the model itself.
 """
 
 from __future__ import annotations
@@ -49,6 +49,30 @@ def reference_case(model_dir: Path) -> ParityCase | None:
     """Load the model and answer its input example (None without one)."""
     predictor, _, example = load_locally(model_dir)
     return answer_example(predictor, example)
+
+
+PARITY_FILE = "parity.json"
+
+
+def save_case(case: ParityCase | None, folder: Path) -> None:
+    """Keep the build's case beside the version's servers, for the checks of later launches (a
+    restart, a rollback), which would otherwise load the model again just to ask it."""
+    path = folder / PARITY_FILE
+    if case is None:
+        path.unlink(missing_ok=True)
+        return
+    staging = path.with_suffix(".tmp")
+    staging.write_text(case.model_dump_json())
+    staging.replace(path)
+
+
+def saved_case(folder: Path) -> ParityCase | None:
+    """The case a build of this version saved, if any."""
+    path = folder / PARITY_FILE
+    try:
+        return ParityCase.model_validate_json(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def compare(url: str, case: ParityCase | None) -> None:

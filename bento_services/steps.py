@@ -26,7 +26,9 @@ from sqlalchemy import select
 from bento_services import endpoints
 from bento_services.bentos import bento_dir, build_bento, delete_bentos, prune_bentos
 from bento_services.model_lock import model_lock
-from bento_services.parity import ParityCase, answer_example, compare, load_locally, reference_case
+from bento_services.parity import (
+    ParityCase, answer_example, compare, load_locally, reference_case, save_case, saved_case,
+)
 from bento_services.records import record_failed, record_running, retire
 from bento_services.servers import serve, stop_server, version_dir, wait_ready
 from bento_services.snapshot import write_snapshot
@@ -153,10 +155,12 @@ def _load_and_snapshot(model_dir: Path, name: str, version: int, settings: Setti
     leave the loaded model for the servers to start from (``bento_services.snapshot``)."""
     from bento_services.model import ServedModel
 
+    folder = version_dir(settings, name, version)
     predictor, model, example = load_locally(model_dir)
-    write_snapshot(ServedModel.from_model_dir(model_dir, name, version, predictor, model), model_dir,
-                   version_dir(settings, name, version))
-    return answer_example(predictor, example)
+    write_snapshot(ServedModel.from_model_dir(model_dir, name, version, predictor, model), model_dir, folder)
+    case = answer_example(predictor, example)
+    save_case(case, folder)
+    return case
 
 
 def previous_build(name: str, ctx: DeployContext) -> Build:
@@ -166,10 +170,10 @@ def previous_build(name: str, ctx: DeployContext) -> Build:
 
 def build_of(row: Deployment, ctx: DeployContext) -> Build:
     """An earlier deployment's bento, or a fresh build of its version if the bento is gone."""
-    folder = version_dir(ctx.settings, row.model_name, row.model_version) / "model"
-    if bento_dir(row.bento_tag, ctx.settings).exists() and folder.exists():
+    folder = version_dir(ctx.settings, row.model_name, row.model_version)
+    if bento_dir(row.bento_tag, ctx.settings).exists() and (folder / "model").exists():
         return Build(model_name=row.model_name, model_version=row.model_version, bento_tag=row.bento_tag,
-                     model_dir=str(folder))
+                     model_dir=str(folder / "model"), parity=saved_case(folder))
     return build(str(ModelRef(row.model_name, row.model_version)), ctx)
 
 

@@ -123,10 +123,12 @@ def test_deploy_serves_the_version_at_the_models_port(settings, first, port):
 
 
 def test_parity_holds_the_server_to_the_answer_the_build_made(settings, first):
-    from bento_services.parity import compare, reference_case
+    from bento_services.parity import compare, reference_case, saved_case
 
     case = reference_case(settings.home / "deployments" / NAME / "v1" / "model")
     assert case is not None and case.records and set(case.expected) == {"prediction"}
+    assert saved_case(settings.home / "deployments" / NAME / "v1") == case  # what a restart checks against
+    assert (settings.home / "deployments" / NAME / "v1" / "served_model.pkl").exists()  # what replicas start from
     compare(first.backend_url, case)  # JSON round trip of the case included, as between DAG tasks
     compare(first.backend_url, type(case).model_validate_json(case.model_dump_json()))
     wrong = case.model_copy(update={"expected": {"prediction": [v + 1.0 for v in case.expected["prediction"]]}})
