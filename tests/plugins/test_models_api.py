@@ -301,7 +301,9 @@ def test_a_deploy_runs_on_the_scheduler_as_the_user(platform):
         assert client.post(f"/models/{MODEL}/rollback", json={}).status_code == 409
 
         started = time.monotonic()
-        run = client.post(f"/models/{MODEL}/deploy", json={"ref": "1", "port": port})
+        no_replica = client.post(f"/models/{MODEL}/deploy", json={"ref": "1", "replicas": 0})
+        assert no_replica.status_code == 422 and no_replica.json()["detail"]["field"] == "replicas"
+        run = client.post(f"/models/{MODEL}/deploy", json={"ref": "1", "port": port, "replicas": 2})
         assert run.status_code == 202, run.text
         assert [step["label"] for step in run.json()["steps"]] == ["Build", "Launch", "Health", "Parity", "Promote"]
         first = platform.wait_run(client, run.json())
@@ -310,6 +312,7 @@ def test_a_deploy_runs_on_the_scheduler_as_the_user(platform):
         assert [step["state"] for step in first["steps"]] == ["success"] * 5
         deployment = first["deployment"]
         assert deployment["url"] == f"http://127.0.0.1:{port}" and deployment["created_by"] == "admin1"
+        assert len(deployment["replicas"]) == 2  # the form's number reached the DAG's launch task
         assert deployment["curl"].startswith(f"curl -s -X POST {deployment['url']}/predict")
         time.sleep(3)  # every task process of the run has exited; the server is not theirs
         assert _answer(deployment["url"]) == 1
@@ -319,6 +322,7 @@ def test_a_deploy_runs_on_the_scheduler_as_the_user(platform):
         row = next(row for row in client.get("/models").json()["models"] if row["name"] == MODEL)
         assert (row["deployment"]["status"], row["deployment"]["model_version"], row["deployment"]["healthy"]) == (
             "running", 1, True)
+        assert [replica["healthy"] for replica in row["deployment"]["replicas"]] == [True, True]
 
     actions = [(e.action, e.actor) for e in _events(platform) if e.action in ("deployed", "rolled_back")]
     assert actions == [("deployed", "admin1")]

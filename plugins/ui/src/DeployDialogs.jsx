@@ -137,7 +137,7 @@ export const DeployDialog = ({ model, onClose, onChanged }) => {
               inputMode="numeric"
               onChange={(event) => setReplicas(event.target.value)}
               onKeyDown={(event) => event.key === "Enter" && confirm()}
-              placeholder="the platform's default (2)"
+              placeholder="the platform's default"
               size="sm"
               value={replicas}
             />
