@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -98,7 +100,11 @@ class Watchdog:
         return repairs
 
     def run_forever(self, interval: float = INTERVAL_S) -> None:
-        while True:
+        """Pass after pass until SIGTERM, which ends the loop between passes: a repair under way
+        finishes (or stops what it started) rather than leave a server no record knows."""
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        while not stopping.is_set():
             started = time.monotonic()
             try:
                 for repair in self.check_once():
@@ -106,7 +112,8 @@ class Watchdog:
                                    repair.detail)
             except Exception:  # a database hiccup must not end the watch
                 logger.exception("watchdog pass failed")
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+            stopping.wait(max(0.0, interval - (time.monotonic() - started)))
+        logger.info("stopped")
 
 
 def mark_degraded(deployment_id: int, reason: str, settings: Settings) -> None:

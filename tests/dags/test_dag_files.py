@@ -57,7 +57,7 @@ def test_dagbag_has_no_import_errors_and_the_designed_tasks(airflow_db, tmp_path
         tasks = bag.get_dag(dag_id).task_group.topological_sort()
         assert [task.task_id for task in tasks] == list(steps)
         assert [task.task_display_name for task in tasks] == [chain.LABELS[step] for step in steps]
-    assert set(bag.get_dag("deploy_model").params.keys()) == {"model_ref", "port"}
+    assert set(bag.get_dag("deploy_model").params.keys()) == {"model_ref", "port", "replicas"}
     assert set(bag.get_dag("rollback_model").params.keys()) == {"model_name"}
     assert bag.get_dag("reconcile_deployments").task_ids == ["reconcile"]
     assert not bag.get_dag("reconcile_deployments").is_paused_upon_creation
