@@ -178,8 +178,8 @@ class Stream:
 
 @pytest.fixture(scope="module")
 def second(settings, first):
-    with Stream(first.url) as stream:
-        info = deploy_model(f"{NAME}/2", settings=settings)
+    with Stream(first.url) as stream:  # to two replicas of version 2, checked one by one
+        info = deploy_model(f"{NAME}/2", replicas=2, settings=settings)
     return info, stream
 
 
@@ -191,6 +191,7 @@ def test_a_version_switch_under_load_loses_no_request(settings, first, second):
     switched = min(answered for _, answered, version in stream.timed if version == 2)
     assert {version for sent, _, version in stream.timed if sent > switched} == {2}  # never back to 1
     assert info.url == first.url and info.model_version == 2 and _production(settings) == 2
+    assert len(info.replicas) == 2 and {_served_version(replica.url) for replica in info.replicas} == {2}
     assert _gone(_recorded(settings, first.id))
     assert (_row(settings, first.id).status, _row(settings, first.id).status_reason) == (
         "replaced", f"replaced by deployment {info.id}")

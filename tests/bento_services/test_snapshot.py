@@ -54,3 +54,12 @@ def test_a_server_starts_from_the_snapshot_and_says_so(model_dir, tmp_path):
     assert response.status_code == 200, response.text
     assert pd.DataFrame(response.json()["predictions"])["prediction"].tolist() == expected["prediction"].tolist()
     assert f"serving {name} version {version}, loaded from snapshot in" in log, log[-2000:]
+
+
+def test_a_model_that_does_not_pickle_gets_no_snapshot_and_loads_as_before(model_dir, tmp_path):
+    name, version = MODEL_REF
+    loaded = ServedModel.from_model_dir(model_dir, name, version)
+    (tmp_path / SNAPSHOT_FILE).write_bytes(b"an older snapshot")
+    unpicklable = ServedModel(name, version, lambda frame: frame, loaded.features, loaded.inputs, loaded.outputs)
+    assert write_snapshot(unpicklable, model_dir, tmp_path) is None
+    assert list(tmp_path.iterdir()) == []  # neither half a file nor the older one is left to start from
