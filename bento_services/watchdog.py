@@ -135,8 +135,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
+    watchdog = Watchdog(settings)
+    for repair in watchdog.check_once():  # also imports what a repair needs, before one is due
+        logger.warning("%s/%s: %s %s", repair.model_name, repair.model_version, repair.action, repair.detail)
     logger.info("watching the deployments of %s every %.1f s", settings.home, args.interval)
-    Watchdog(settings).run_forever(args.interval)
+    watchdog.run_forever(args.interval)
 
 
 if __name__ == "__main__":

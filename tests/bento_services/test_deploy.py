@@ -147,6 +147,7 @@ class Stream:
     def __init__(self, url: str, threads: int = 3):
         self.url, self.versions, self.failures = url, [], []
         self.timed: list[tuple[float, float, int]] = []  # (sent, answered, version)
+        self.failed_at: list[float] = []  # when each failure was seen
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
 
@@ -161,8 +162,10 @@ class Stream:
                         self.timed.append((sent, time.monotonic(), self.versions[-1]))
                     else:
                         self.failures.append(f"{response.status_code}: {response.text[:200]}")
+                        self.failed_at.append(time.monotonic())
                 except httpx.HTTPError as error:
                     self.failures.append(f"{type(error).__name__}: {error}")
+                    self.failed_at.append(time.monotonic())
 
     def __enter__(self):
         for thread in self._threads:

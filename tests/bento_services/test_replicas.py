@@ -92,7 +92,7 @@ def test_a_killed_replica_loses_no_request_and_is_replaced_by_the_watchdog(setti
     print(f"replica SIGKILL: {len(stream.versions) + len(stream.failures)} requests, {len(stream.failures)} failed, "
           f"replaced after {replaced_after} s")
     assert stream.failures == []
-    assert replaced_after is not None and replaced_after < 90
+    assert replaced_after is not None and replaced_after < 60
     assert "deployment_restarted" in _actions(settings)
 
 
@@ -109,8 +109,12 @@ def test_a_killed_gateway_is_serving_again_within_seconds(settings, deployed, wa
                     back_after = time.monotonic() - killed_at
                     break
             except httpx.TransportError:
-                time.sleep(0.1)
-    print(f"gateway SIGKILL: {len(stream.versions) + len(stream.failures)} requests, {len(stream.failures)} failed, "
+                time.sleep(0.05)
+        time.sleep(2.0)  # and serving on
+    window = [at - killed_at for at in stream.failed_at]
+    print(f"gateway SIGKILL: {len(stream.versions) + len(stream.failures)} requests, {len(stream.failures)} failed "
+          f"(2 clients retrying at once: refused connections), all within {max(window, default=0):.2f} s of the kill; "
           f"serving again after {back_after} s")
     assert back_after is not None and back_after < 30
-    assert "endpoint_restarted" in _actions(settings)
+    assert all(0 <= at <= back_after + 0.5 for at in window)  # failures only while it was down
+    assert len(stream.versions) > 20 and "endpoint_restarted" in _actions(settings)
