@@ -177,6 +177,7 @@ class Bench:
     deploy_steps: dict[str, dict[str, float]] = field(default_factory=dict)
     agreement: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    ports: dict[str, int] = field(default_factory=dict)
 
     def load_cell(self, kind: str, runner: str, url: str, concurrency: int, server_pids: list[int]) -> Cell:
         """Run the load generator once, in its own process, while this one watches the CPU."""
@@ -249,7 +250,8 @@ def bench_modelyard(bench: Bench, kind: str, ref: str, predictor, replicas: int 
     runner = "modelyard" if replicas == 1 else f"modelyard-{replicas}"
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    info = deploy.deploy_model(ref, port=free_port(), replicas=replicas, settings=bench.settings, timings=seconds)
+    port = bench.ports.setdefault(kind, free_port())  # a model keeps its endpoint port across deploys
+    info = deploy.deploy_model(ref, port=port, replicas=replicas, settings=bench.settings, timings=seconds)
     try:
         bench.ready_s[(kind, runner)] = time.perf_counter() - started
         if runner == "modelyard":
