@@ -433,10 +433,10 @@ def print_targets(bench: Bench) -> None:
         print(f"  RF c={TARGET_CONCURRENCY} throughput (a)/(b): not measured (needs --models rf and "
               f"--concurrency {TARGET_CONCURRENCY})")
         print(f"  RF c={TARGET_CONCURRENCY} p99 of (a): not measured")
-    for more in bench.args.replicas:
+    for more in bench.args.replicas[1:]:
         for concurrency in bench.args.concurrency:
             one, many = _cell(bench, "modelyard", concurrency), _cell(bench, f"modelyard-{more}", concurrency)
-            if more > 1 and one and many:
+            if one and many:
                 print(f"  RF c={concurrency} {more} replicas beside 1: {many.per_s:,.0f} / {one.per_s:,.0f} req/s = "
                       f"{many.per_s / one.per_s:.2f}x, p99 {many.percentile(99):.1f} / {one.percentile(99):.1f} ms "
                       f"(measured, no target)")
