@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from bento_services.payload_error import PayloadError  # noqa: F401 (raised here, imported from here too)
 
 NUMERIC_TYPES = {"double": "float64", "float": "float64", "long": "int64", "integer": "int64"}
 # Tree libraries (scikit-learn, XGBoost, LightGBM) and most ONNX graphs compute in float32: a
@@ -30,21 +32,6 @@ class Feature:
 
     name: str
     type: str = "double"
-
-
-@dataclass
-class PayloadError(ValueError):
-    """A request the model cannot score; ``problems`` name each field and what is wrong."""
-
-    message: str
-    problems: list[dict[str, Any]] = field(default_factory=list)
-    status_code: int = 400
-
-    def __str__(self) -> str:
-        return self.message
-
-    def as_json(self) -> dict[str, Any]:
-        return {"error": self.message, "problems": self.problems}
 
 
 def decode_json(body: bytes) -> Any:

@@ -28,6 +28,11 @@ Why a FastAPI app mounted with ``@bentoml.asgi_app`` rather than ``@bentoml.api`
   passively after its own routes, so health and metrics stay. Route functions defined on the
   class get the service instance as ``self`` (BentoML injects it with ``Depends``).
 
+Start-up: ``bentoml serve`` imports this module twice, once in its arbiter (for the service's
+configuration) and once in the worker, one after the other; so the module itself imports only
+BentoML and FastAPI, and the routes import the rest (numpy, pandas, the model's code) when the
+worker first needs them: a replica (or its replacement) answers seconds sooner.
+
 Concurrent requests share model calls through ``batching.MicroBatcher`` (160 concurrent
 single-row requests ran as a handful of calls); the Prometheus histogram
 ``modelyard_model_call_rows`` shows the batch sizes. ``batching`` says why BentoML's own
@@ -44,18 +49,8 @@ from typing import Any
 import bentoml
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
-from bento_services import v2
-from bento_services.batching import MicroBatcher
-from bento_services.model import ServedModel, ServeSettings, jsonable_rows
-from bento_services.payloads import (
-    PayloadError, decode_json, features_from_records, rows_from_mlflow_body, rows_from_predict_body,
-    validate_features,
-)
-from bento_services.request_log import RequestLog
-from registry.frames import python_string_storage
-from registry.predictors import PREDICTION
+from bento_services.payload_error import PayloadError
 
 logger = logging.getLogger("bentoml.modelyard")  # BentoML's handlers write its children to the server's log
 MAX_BATCH_ROWS = 256  # rows one model call scores at most (a bigger request is scored alone)
@@ -79,6 +74,11 @@ class ModelService:
     """Serves the one model version named by ``MODELYARD_SERVE_*``, loaded once at start."""
 
     def __init__(self) -> None:
+        from bento_services.batching import MicroBatcher
+        from bento_services.model import ServedModel, ServeSettings
+        from bento_services.request_log import RequestLog
+        from registry.frames import python_string_storage
+
         python_string_storage()  # requests are decoded on threads of this one process
         self.settings = ServeSettings()
         started = time.perf_counter()
@@ -103,6 +103,9 @@ class ModelService:
 
     @app.post("/predict")
     async def predict(self, request: Request) -> dict[str, Any]:
+        from bento_services.model import jsonable_rows
+        from bento_services.payloads import decode_json, features_from_records, rows_from_predict_body, validate_features
+
         value = decode_json(await self._body(request))
         records = value.get("records") if isinstance(value, dict) and set(value) == {"records"} else value
         features = features_from_records(records, self.model.features)
@@ -114,6 +117,9 @@ class ModelService:
 
     @app.post("/invocations")
     async def invocations(self, request: Request) -> dict[str, Any]:
+        from bento_services.payloads import decode_json, features_from_records, rows_from_mlflow_body, validate_features
+        from registry.predictors import PREDICTION
+
         try:
             body = decode_json(await self._body(request))
             records = next((body[key] for key in ("dataframe_records", "instances")
@@ -135,6 +141,8 @@ class ModelService:
 
     @app.get("/v2")
     def v2_server(self) -> dict[str, Any]:
+        from bento_services import v2
+
         return v2.server_metadata(bentoml.__version__)
 
     @app.get("/v2/health/live")
@@ -148,6 +156,8 @@ class ModelService:
     @app.get("/v2/models/{name}")
     @app.get("/v2/models/{name}/versions/{version}")
     def v2_model(self, name: str, version: str | None = None) -> dict[str, Any]:
+        from bento_services import v2
+
         self._check_v2_model(name, version)
         outputs = [("prediction", self._prediction_datatype())]
         outputs += [(column, "FP64") for column in self.model.output_columns()[1:]]
@@ -163,6 +173,9 @@ class ModelService:
     @app.post("/v2/models/{name}/infer")
     @app.post("/v2/models/{name}/versions/{version}/infer")
     async def v2_infer(self, name: str, request: Request, version: str | None = None) -> Response:
+        from bento_services import v2
+        from bento_services.payloads import validate_features
+
         self._check_v2_model(name, version)
         parsed = v2.parse_infer_request(await self._body(request), request.headers.get(v2.HEADER_LENGTH),
                                         self.model.features)
@@ -195,6 +208,8 @@ class ModelService:
             raise PayloadError(f"the model could not score this input: {type(error).__name__}: {error}"[:1000],
                                [{"field": "body", "problem": "model error"}], status_code=422) from error
         if self.request_log:
+            from starlette.concurrency import run_in_threadpool
+
             await run_in_threadpool(self.request_log.record, route, features, result)
         return result
 
@@ -212,6 +227,8 @@ class ModelService:
 
     def _prediction_datatype(self) -> str:
         import pandas as pd
+
+        from bento_services import v2
 
         classes = self.model.predictor.card.classes
         sample = pd.Series(classes if classes is not None else [0.0])

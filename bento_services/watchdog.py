@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
     watchdog = Watchdog(settings)
+    import numpy  # noqa: F401  a repair's parity check compares with them: imported now, not during one
+    import pandas  # noqa: F401
+
     for repair in watchdog.check_once():  # also imports what a repair needs, before one is due
         logger.warning("%s/%s: %s %s", repair.model_name, repair.model_version, repair.action, repair.detail)
     logger.info("watching the deployments of %s every %.1f s", settings.home, args.interval)
