@@ -90,10 +90,19 @@ def test_a_killed_replica_loses_no_request_and_is_replaced_by_the_watchdog(setti
                 break
             time.sleep(0.2)
     print(f"replica SIGKILL: {len(stream.versions) + len(stream.failures)} requests, {len(stream.failures)} failed, "
-          f"replaced after {replaced_after} s")
+          f"replaced after {replaced_after} s; the repair's steps: {_restart_seconds(settings)}")
     assert stream.failures == []
     assert replaced_after is not None and replaced_after < 60
     assert "deployment_restarted" in _actions(settings)
+
+
+def _restart_seconds(settings: Settings) -> dict:
+    from registry.metadata.db import session_scope
+    from registry.metadata.events import events_for
+
+    with session_scope(settings) as session:
+        return next(event.details.get("seconds") for event in events_for(session, model_name=NAME)
+                    if event.action == "deployment_restarted")
 
 
 def test_a_killed_gateway_is_serving_again_within_seconds(settings, deployed, watchdog):
