@@ -93,11 +93,12 @@ def up(settings: Settings, *, timeout: float = 240.0) -> PlatformState:
     from bento_services.reconcile import reconcile
 
     env = service.service_env(settings)
-    with ThreadPoolExecutor(max_workers=len(services())) as pool:  # each start mostly waits
-        states = list(pool.map(lambda each: _bring_up(each, settings, env), services()))
+    *platform, watch = services()  # the watchdog after up's own repair, which up reports
+    with ThreadPoolExecutor(max_workers=len(platform)) as pool:  # each start mostly waits
+        states = list(pool.map(lambda each: _bring_up(each, settings, env), platform))
     repairs = [RepairState(model_name=r.model_name, model_version=r.model_version, action=r.action, detail=r.detail)
                for r in reconcile(settings=settings)]
-    return _state(settings, states, repairs)
+    return _state(settings, [*states, _bring_up(watch, settings, env)], repairs)
 
 
 def status(settings: Settings) -> PlatformState:

@@ -172,13 +172,13 @@ def test_deployments_from_the_command_line(settings):
 
 
 def test_down_stops_every_process_by_pid_and_leaves_the_model_serving(settings):
-    recorded = [p for name in ("mlflow", "dask", "airflow") for p in service.recorded(settings, name)[0]]
+    recorded = [p for name in ("mlflow", "dask", "airflow", "watchdog") for p in service.recorded(settings, name)[0]]
     shown = _cli(settings, "down")
     assert "airflow: stopped scheduler, dag-processor, api-server" in shown.stdout
     assert "1 deployment(s) keep serving" in shown.stdout
     assert not any(processes.is_running(p) or processes.session_members(p) for p in recorded)
     assert [(each.name, each.action) for each in platform.status(settings).services] == [
-        ("mlflow", "absent"), ("dask", "absent"), ("airflow", "absent")]
+        ("mlflow", "absent"), ("dask", "absent"), ("airflow", "absent"), ("watchdog", "absent")]
     (serving,) = platform.status(settings).deployments
     assert httpx.get(f"{serving.url}/readyz", timeout=5).status_code == 200
 
