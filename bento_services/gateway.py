@@ -34,8 +34,8 @@ from collections import Counter
 from pathlib import Path
 
 from aiohttp import (
-    ClientConnectorError, ClientError, ClientOSError, ClientSession, ClientTimeout, ServerDisconnectedError,
-    TCPConnector, web,
+    ClientConnectorError, ClientError, ClientOSError, ClientPayloadError, ClientSession, ClientTimeout,
+    ServerDisconnectedError, TCPConnector, web,
 )
 
 STATUS_PATH = "/-/gateway"
@@ -45,7 +45,9 @@ TIMEOUT = ClientTimeout(total=120, sock_connect=5)
 PROBE_TIMEOUT = ClientTimeout(total=1.0)
 PROBE_INTERVAL = 1.0
 MAX_BUFFERED_BODY = 16 * 1024 * 1024
-GONE = (ClientConnectorError, ServerDisconnectedError, ClientOSError)  # no answer came: safe to send again
+# No whole answer came (refused, reset, or cut off mid-body by a replica that died while answering);
+# the gateway passes on only whole answers, so the client saw nothing: safe to send again.
+GONE = (ClientConnectorError, ServerDisconnectedError, ClientOSError, ClientPayloadError)
 
 
 def read_route(path: Path) -> dict:

@@ -4,7 +4,8 @@
 
 ``POST /predict`` answers ``{"replica": name, "bytes": len(body)}`` (400 for a body of ``bad``),
 ``GET /readyz`` 200 unless the file ``--not-ready`` names exists, ``GET /hits`` how many
-requests it answered.
+requests it answered. While the file ``--cut`` names exists, it answers ``/predict`` with the
+first bytes of a body and drops the connection, as a server killed mid-answer does.
 """
 
 from __future__ import annotations
@@ -20,12 +21,20 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--not-ready", type=Path)
+    parser.add_argument("--cut", type=Path)
     args = parser.parse_args()
     hits = {"count": 0}
 
     async def predict(request: web.Request) -> web.Response:
         body = await request.read()
         hits["count"] += 1
+        if args.cut and args.cut.exists():
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            response.content_length = 100
+            await response.prepare(request)
+            await response.write(b'{"replica": ')
+            request.transport.close()
+            return response
         if body == b"bad":
             return web.json_response({"error": "bad input"}, status=400)
         return web.json_response({"replica": args.name, "bytes": len(body)})

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.timeout(120)
 
 def _replica(tmp_path, name: str, port: int) -> Server:
     server = Server([sys.executable, "-m", "tests.bento_services.replica_backend", "--port", str(port),
-                     "--name", name, "--not-ready", str(tmp_path / f"{name}.not-ready")],
+                     "--name", name, "--not-ready", str(tmp_path / f"{name}.not-ready"),
+                     "--cut", str(tmp_path / f"{name}.cut")],
                     tmp_path / f"replica-{name}-{time.monotonic_ns()}.log")
     server.wait_http(f"http://127.0.0.1:{port}/readyz")
     return server
@@ -117,6 +118,16 @@ def test_a_replica_that_is_not_ready_gets_no_traffic_until_it_is(tmp_path, gatew
     assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(10)} == {"a"}
     (tmp_path / "b.not-ready").unlink()
     assert _until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
+
+
+def test_an_answer_cut_off_by_a_dying_replica_is_sent_again_to_another(tmp_path, gateway, replicas):
+    url, _, _ = gateway
+    ports, _ = replicas
+    (tmp_path / "a.cut").touch()  # a answers with half a body, then drops the connection
+    answers = [httpx.post(f"{url}/predict", content=b"{}") for _ in range(6)]
+    assert [(answer.status_code, answer.json()["replica"]) for answer in answers] == [(200, "b")] * 6
+    assert httpx.get(f"http://127.0.0.1:{ports['a']}/hits").json()["count"] >= 1
+    assert _status(url)["retried"] >= 1
 
 
 def test_an_answer_is_passed_on_never_retried(gateway, replicas):
