@@ -204,13 +204,16 @@ def test_a_version_switch_under_load_loses_no_request(settings, first, second):
 @pytest.fixture(scope="module")
 def rolled_back(settings, second):
     started = time.monotonic()
-    info = rollback(NAME, settings=settings)
-    return info, time.monotonic() - started
+    with Stream(second[0].url) as stream:  # from two replicas of version 2 back to version 1
+        info = rollback(NAME, settings=settings)
+    return info, time.monotonic() - started, stream
 
 
 def test_rollback_serves_the_previous_version_at_the_same_url(settings, first, second, rolled_back):
-    info, seconds = rolled_back
-    print(f"rollback took {seconds:.1f} s")
+    info, seconds, stream = rolled_back
+    print(f"rollback took {seconds:.1f} s; {len(stream.versions)} requests during it, {len(stream.failures)} failed")
+    assert stream.failures == []
+    assert stream.versions[0] == 2 and stream.versions[-1] == 1
     assert (info.model_version, info.url, info.status) == (1, first.url, "running")
     assert info.bento_tag == first.bento_tag  # served again from its bento, not rebuilt
     assert _served_version(first.url) == 1 and _production(settings) == 1
@@ -219,7 +222,7 @@ def test_rollback_serves_the_previous_version_at_the_same_url(settings, first, s
 
 
 def test_reconcile_restarts_a_killed_server_and_keeps_its_record(settings, rolled_back):
-    info, _ = rolled_back
+    info, *_ = rolled_back
     before = _recorded(settings, info.id)
     for process in reversed(before):
         _kill(process)
@@ -237,7 +240,7 @@ def test_reconcile_restarts_a_killed_server_and_keeps_its_record(settings, rolle
 
 
 def test_reconcile_restarts_a_killed_gateway(settings, rolled_back):
-    info, _ = rolled_back
+    info, *_ = rolled_back
     gateway = gateway_processes(NAME, settings)
     _kill(gateway[0])
     deadline = time.monotonic() + 10
@@ -264,7 +267,7 @@ def corrupted_version(settings, rolled_back) -> int:
 
 
 def test_a_broken_model_fails_its_deploy_and_the_current_one_keeps_serving(settings, rolled_back, corrupted_version):
-    info, _ = rolled_back
+    info, *_ = rolled_back
     with pytest.raises(DeploymentError, match="failed at step 'build': RuntimeError: load: ") as raised:
         deploy_model(f"{NAME}/{corrupted_version}", settings=settings)
     assert raised.value.step == "build"
@@ -278,7 +281,7 @@ def test_a_broken_model_fails_its_deploy_and_the_current_one_keeps_serving(setti
 
 
 def test_a_deploy_that_never_gets_ready_stops_what_it_started(settings, rolled_back, corrupted_version, monkeypatch):
-    info, _ = rolled_back
+    info, *_ = rolled_back
     monkeypatch.setattr(servers, "READY_TIMEOUT", 3.0)
     with pytest.raises(DeploymentError, match="failed at step 'check_health'"):
         deploy_model(f"{NAME}/2", settings=settings)
@@ -303,7 +306,7 @@ def test_old_bentos_are_pruned_but_never_the_one_serving(settings, first, second
 
 
 def test_undeploy_stops_the_server_and_the_gateway(settings, rolled_back):
-    info, _ = rolled_back
+    info, *_ = rolled_back
     listed = list_deployments(settings=settings)
     assert [(row.id, row.healthy) for row in listed if row.status == "running"] == [(info.id, True)]
     processes = _recorded(settings, info.id) + gateway_processes(NAME, settings)
