@@ -128,7 +128,7 @@ def _restart_replicas(row: Deployment, slots: list[int], settings: Settings, act
         current = session.get(Deployment, row.id)
         current.replicas, current.port, current.bento_tag = replicas, replicas[0]["port"], built.bento_tag
         current.pids = [record for replica in replicas for record in replica["pids"]]
-        current.status_reason = f"replica {', '.join(map(str, slots))} restarted by reconcile"
+        current.status_reason = f"replica {', '.join(map(str, slots))} restarted by {actor}"
     seconds = {step: round(value, 2) for step, value in ctx.timings.items()}  # where a repair's time goes
     _event(row, "deployment_restarted", {"replicas": slots, "backend_urls": launched.urls, "seconds": seconds,
                                          "pids": [record["pid"] for record in launched.processes]}, settings, actor)

@@ -93,6 +93,7 @@ def test_a_killed_replica_loses_no_request_and_is_replaced_by_the_watchdog(setti
           f"replaced after {replaced_after} s; the repair's steps: {_restart_seconds(settings)}")
     assert stream.failures == []
     assert replaced_after is not None and replaced_after < 60
+    assert _current(settings).status_reason == "replica 0 restarted by watchdog"  # who repaired it, in status
     assert "deployment_restarted" in _actions(settings)
 
 
