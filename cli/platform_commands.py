@@ -49,6 +49,9 @@ def down(
     serving = [d for d in state.deployments if d.status == "running"]
     if serving and not deployments:
         console.print(f"{len(serving)} deployment(s) keep serving; `modelyard down --deployments` stops them too")
+    for each in serving if deployments else []:
+        console.print(f"deployment {each.model_name}/{each.model_version}: stopped its servers at {each.url} "
+                      "(still desired: `modelyard up` serves it again)", soft_wrap=True)
 
 
 def _print(state, as_json: bool) -> None:

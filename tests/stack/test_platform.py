@@ -150,7 +150,8 @@ def test_up_brings_back_only_what_crashed(settings):
 
 def test_down_keeps_deployments_unless_asked_and_up_brings_them_back(settings):
     deployed = json.loads(_cli(settings, "deploy", f"{MODEL}/1", "--port", str(free_port()), "--json").stdout)
-    _cli(settings, "down", "--deployments")
+    shown = _cli(settings, "down", "--deployments")
+    assert f"deployment {MODEL}/1: stopped its servers at {deployed['url']}" in shown.stdout
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{deployed['url']}/readyz", timeout=2)
     assert platform.status(settings).deployments[0].healthy is False  # still desired
