@@ -47,11 +47,12 @@ def down(
         names = ", ".join(process.name for process in service.processes)
         console.print(f"{service.name}: {'stopped ' + names if names else 'was not running'}")
     serving = [d for d in state.deployments if d.status == "running"]
-    if serving and not deployments:
+    if not deployments and serving:
         console.print(f"{len(serving)} deployment(s) keep serving; `modelyard down --deployments` stops them too")
-    for each in serving if deployments else []:
-        console.print(f"deployment {each.model_name}/{each.model_version}: stopped its servers at {each.url} "
-                      "(still desired: `modelyard up` serves it again)", soft_wrap=True)
+    elif deployments:
+        for each in serving:
+            console.print(f"deployment {each.model_name}/{each.model_version}: stopped its servers at {each.url} "
+                          "(still desired: `modelyard up` serves it again)", soft_wrap=True)
 
 
 def _print(state, as_json: bool) -> None:
