@@ -130,13 +130,15 @@ def models_expect(
 @handles_errors
 def models_download(
     ref: str,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .zip file to write.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .zip file to write, or a folder for "
+                                                               "NAME-vVERSION.zip.")],
 ):
     """Export a version's artifacts, ModelDoc, requirements and checksummed manifest as a zip."""
     from registry.download import download_model
 
     result = download_model(ref, output)
-    console.print(f"wrote {result.path} ({len(result.files)} files, {result.bytes} bytes) for {result.name}/{result.version}")
+    console.print(f"wrote {result.path} ({len(result.files)} files, {result.bytes} bytes, sha256 {result.sha256}) "
+                  f"for {result.name}/{result.version}")
 
 
 @models.command("doc")

@@ -117,11 +117,11 @@ def download(name: str, ref: str, user: GetUserDep) -> FileResponse:
 
     scratch = Path(tempfile.mkdtemp(prefix="modelyard-download-"))
     try:
-        result = download_model(str(model_ref(name, ref)), scratch / "model.zip", _settings(), actor=user.get_name())
+        result = download_model(str(model_ref(name, ref)), scratch, _settings(), actor=user.get_name())
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    return FileResponse(result.path, media_type="application/zip", filename=f"{name}-v{result.version}.zip",
+    return FileResponse(result.path, media_type="application/zip", filename=result.path.name,
                         background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
 
 
