@@ -28,7 +28,7 @@ class ModelSummary(BaseModel):
     origin: str | None
     key_metric: str | None
     key_metric_value: float | None
-    description: str | None
+    description: str | None  # the latest version's: what its ModelDoc shows and edits
     created_at: datetime
     updated_at: datetime
 
@@ -164,7 +164,7 @@ def _summarise(model, latest, count: int, metrics: dict[str, dict[str, float]]) 
         origin=tags.get("modelyard.origin"),
         key_metric=metric,
         key_metric_value=value,
-        description=model.description or None,
+        description=(latest.description or None) if latest else None,  # the one the ModelDoc edits
         created_at=_when(model.creation_timestamp),
         updated_at=_when(model.last_updated_timestamp),
     )
