@@ -206,6 +206,13 @@ def alias(name: str, alias: str, body: AliasBody, user: GetUserDep) -> dict[str,
     return _version(name, body.version, settings)
 
 
+@router.delete("/models/{name}/aliases/{alias}", dependencies=change("unalias"))
+def unalias(name: str, alias: str, body: Body, user: GetUserDep) -> dict[str, Any]:
+    from registry.catalog import remove_alias
+
+    return remove_alias(name, alias, _settings(), actor=user.get_name()).model_dump(mode="json")
+
+
 @router.post("/associations", status_code=201, dependencies=change("associate"))
 def associate(body: AssociationBody, user: GetUserDep) -> dict[str, Any]:
     from registry.associations import create_association
