@@ -8,7 +8,7 @@ Models page asks for those DAG runs (``bento_services.requests``).
 from __future__ import annotations
 
 from bento_services import chain, endpoints
-from bento_services.steps import DeployContext, run_chain, run_step
+from bento_services.steps import DeployContext, Undeployed, run_chain, run_step
 from registry.deployments import DeploymentInfo
 from registry.refs import parse_ref
 from registry.settings import Settings
@@ -36,8 +36,9 @@ def rollback(name: str, *, settings: Settings, actor: str | None = None) -> Depl
     return run_chain(chain.ROLLBACK, name, _context(settings, actor, action="rolled_back"))
 
 
-def undeploy(name: str, *, settings: Settings, actor: str | None = None) -> DeploymentInfo:
-    """Stop the model's gateway and running deployment by their PIDs; files and bentos stay."""
+def undeploy(name: str, *, settings: Settings, actor: str | None = None) -> Undeployed:
+    """Stop the model's gateway and running deployment by their PIDs, free its port and remove
+    ``production``; files and bentos stay."""
     return run_step("undeploy", name, _context(settings, actor))
 
 

@@ -3,7 +3,7 @@
 The first deploy of a model starts ``bento_services.gateway`` on the model's port and records
 it in the ``endpoints`` table; later deploys, rollbacks and restarts only rewrite the gateway's
 route file and signal it (SIGHUP), then wait until the former backend has nothing in flight.
-The port stays with the model until it is undeployed and deployed elsewhere.
+The port stays with the model until it is undeployed, which frees it for any later deploy.
 """
 
 from __future__ import annotations
@@ -172,13 +172,17 @@ def stop_gateway(name: str, settings: Settings) -> None:
     stop(gateway_processes(name, settings), timeout=35.0)
 
 
-def stop_endpoint(name: str, settings: Settings) -> None:
-    """Stop the gateway by PID; the row stays, so the model keeps its port."""
+def release_endpoint(name: str, settings: Settings) -> int | None:
+    """Stop the gateway by PID and give up the model's port, so any later deploy (of this
+    model or another) may take it; returns the port freed, if the model had one."""
     stop_gateway(name, settings)
+    route_file(name, settings).unlink(missing_ok=True)
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)
-        if row is not None:
-            row.pids, row.deployment_id = [], None
+        if row is None:
+            return None
+        session.delete(row)
+        return row.port
 
 
 def _launch_gateway(name: str, port: int, settings: Settings) -> Process:

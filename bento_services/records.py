@@ -55,13 +55,15 @@ def stop_replicas(row: Deployment) -> list[Process]:
     return stopped + stop_server([process for process in recorded_processes(row) if is_running(process)])
 
 
-def retire(row: Deployment, *, status: str, reason: str, action: str, actor: str, settings: Settings) -> DeploymentInfo:
-    """Stop a deployment's recorded processes, replica by replica, and write its new status with an event."""
+def retire(row: Deployment, *, status: str, reason: str, action: str, actor: str, settings: Settings,
+           details: dict[str, Any] | None = None) -> DeploymentInfo:
+    """Stop a deployment's recorded processes, replica by replica, and write its new status with an
+    event (``details`` added to it)."""
     stop_replicas(row)
     with session_scope(settings) as session:
         current = session.get(Deployment, row.id)
         current.status, current.status_reason = status, reason
         session.flush()
         record_event(session, actor=actor, action=action, model_name=current.model_name,
-                     model_version=current.model_version, details={"deployment_id": current.id})
+                     model_version=current.model_version, details={"deployment_id": current.id, **(details or {})})
         return info_of(current, healthy=None)

@@ -4,8 +4,9 @@ A front that must not host model servers itself (the Models page runs in the api
 compose only the serving worker may) triggers the serving DAGs through a ``Workflows`` object,
 as the user who acts. What a user can fix is checked first, so a bad request is refused at once
 with the field to blame instead of failing a run a minute later. ``serving_run`` follows a run
-and adds what it made: the deployment with its URL and a ready-to-copy ``curl`` line, or the
-step that failed and why (the previous deployment is still serving then).
+and adds what it made: the deployment with its URL and a ready-to-copy ``curl`` line, what an
+undeploy stopped, freed and removed, or the step that failed and why (the previous deployment
+is still serving then).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shlex
 from typing import Any
 
 from bento_services import chain, endpoints
-from bento_services.steps import NoDeploymentError, rollback_target
+from bento_services.steps import NoDeploymentError, Undeployed, rollback_target
 from registry.deployments import DeploymentInfo, for_request, running
 from registry.errors import InvalidFieldError, ModelyardError
 from registry.refs import ModelRef, check_alias
@@ -82,9 +83,30 @@ def serving_run(workflows: Workflows, dag_id: str, run_id: str, *, settings: Set
         failed = next((step.name for step in run.steps if step.state == "failed"), "?")
         return run.model_copy(update={"failure": StepFailure(
             step=failed, reason="the task failed before recording a deployment: its log in Airflow says why")})
+    if dag_id == chain.UNDEPLOY_DAG and run.state == "success":
+        undone = _undeployed_by(run_id, settings)
+        return run.model_copy(update={"undeployed": undone.model_dump(mode="json") if undone else None})
     if made is not None and run.state == "success":
         return run.model_copy(update={"deployment": _with_curl(made, settings)})
     return run
+
+
+def _undeployed_by(run_id: str, settings: Settings) -> Undeployed | None:
+    """What the undeploy run ``run_id`` did, as its ``undeployed`` event recorded it."""
+    from sqlalchemy import select
+
+    from registry.deployments import info_of
+    from registry.metadata.db import session_scope
+    from registry.metadata.tables import Deployment, Event
+
+    with session_scope(settings) as session:
+        recent = session.scalars(select(Event).where(Event.action == "undeployed").order_by(Event.id.desc()).limit(200))
+        event = next((event for event in recent if event.details.get("request_id") == run_id), None)
+        row = session.get(Deployment, event.details["deployment_id"]) if event else None
+        if row is None:
+            return None
+        return Undeployed(deployment=info_of(row, healthy=None), freed_port=event.details.get("freed_port"),
+                          production_removed_from=event.details.get("production_removed_from"))
 
 
 def _with_curl(deployment: DeploymentInfo, settings: Settings) -> dict[str, Any]:

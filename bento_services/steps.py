@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import select
 
 from bento_services import endpoints
@@ -33,7 +33,7 @@ from bento_services.records import record_failed, record_running, retire
 from bento_services.servers import serve, stop_server, version_dir, wait_ready
 from bento_services.snapshot import write_snapshot
 from registry.deployments import DeploymentInfo, is_healthy, replica_urls, running
-from registry.errors import ConflictError, ModelyardError
+from registry.errors import ConflictError, ModelNotFoundError, ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
 from registry.processes import Process, children, log_tail
@@ -251,16 +251,43 @@ def _promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
     return info
 
 
-def undeploy(name: str, ctx: DeployContext) -> DeploymentInfo:
-    """Stop the model's gateway and running deployment by their PIDs; files and bentos stay."""
+class Undeployed(BaseModel):
+    """What an undeploy did: the deployment it stopped, the port it freed for any later deploy,
+    and the version ``production`` pointed at before it removed that alias (nothing serves now)."""
+
+    deployment: DeploymentInfo
+    freed_port: int | None
+    production_removed_from: int | None
+
+    @computed_field
+    @property
+    def message(self) -> str:
+        said = [f"stopped {self.deployment.model_name}/{self.deployment.model_version}"]
+        if self.freed_port is not None:
+            said.append(f"port {self.freed_port} is free for any later deploy")
+        if self.production_removed_from is not None:
+            said.append(f"alias {PRODUCTION_ALIAS} removed from version {self.production_removed_from}")
+        return "; ".join(said)
+
+
+def undeploy(name: str, ctx: DeployContext) -> Undeployed:
+    """Stop the model's gateway and running deployment by their PIDs, free its port and remove
+    ``production`` (it names what serves now; the next deploy sets it again). Files and bentos stay."""
+    from registry.catalog import remove_alias
+
     with model_lock(name, ctx.settings):
         found = running(name, settings=ctx.settings)
         if not found:
             raise NoDeploymentError(f"model {name!r} has no running deployment")
-        endpoints.stop_endpoint(name, ctx.settings)
+        freed = endpoints.release_endpoint(name, ctx.settings)
+        try:
+            removed = remove_alias(name, PRODUCTION_ALIAS, ctx.settings, actor=ctx.actor, reason="undeployed").version
+        except ModelNotFoundError:
+            removed = None  # moved away or removed by hand already
+        details = {"freed_port": freed, "production_removed_from": removed, "request_id": ctx.request_id}
         retired = [retire(row, status="stopped", reason="undeployed", action="undeployed", actor=ctx.actor,
-                          settings=ctx.settings) for row in reversed(found)]
-        return retired[-1]
+                          settings=ctx.settings, details=details) for row in reversed(found)]
+        return Undeployed(deployment=retired[-1], freed_port=freed, production_removed_from=removed)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ FLAGS = {
     "output_path": "--output", "policy": "--policy", "output_format": "--format", "key_columns": "--key",
     "port": "--port", "workflow": "--workflow",
 }
+# What the command line offers for an error whose remedy is more than one field.
+HINTS = {"ModelExistsError": "--name to choose another, or --new-version to add a version to it"}
 
 
 def quiet_libraries() -> None:
@@ -42,7 +44,7 @@ def handles_errors(command):
         try:
             return command(*args, **kwargs)
         except ModelyardError as error:
-            flag = FLAGS.get(getattr(error, "field", None) or "")
+            flag = HINTS.get(type(error).__name__) or FLAGS.get(getattr(error, "field", None) or "")
             hint = f" ({flag})" if flag else ""
             errors.print(f"[red]error:[/red] {error}{hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None

@@ -45,10 +45,27 @@ def models_show(ref: Annotated[str, typer.Argument(help="NAME, NAME/VERSION or N
 
 @models.command("alias")
 @handles_errors
-def models_alias(ref: str, alias: str):
-    """Point ALIAS (e.g. champion) at the version REF means."""
-    from registry.catalog import set_alias
+def models_alias(
+    ref: Annotated[str, typer.Argument(help="NAME/VERSION to point the alias at, or NAME with --delete.")],
+    alias: Annotated[Optional[str], typer.Argument(help="The alias to set or move, e.g. champion.")] = None,
+    delete: Annotated[Optional[str], typer.Option("--delete", help="Remove this alias from the model.")] = None,
+):
+    """Point ALIAS (e.g. champion) at the version REF means, or --delete ALIAS from model REF."""
+    from registry.catalog import remove_alias, set_alias
+    from registry.errors import ModelyardError
+    from registry.refs import parse_ref
+    from registry.settings import get_settings
 
+    if (alias is None) == (delete is None):
+        raise ModelyardError("give an ALIAS to set, or --delete ALIAS to remove one (not both)")
+    if delete is not None:
+        model = parse_ref(ref)
+        if model.version is not None or model.alias is not None:
+            raise ModelyardError(f"--delete takes the model's name, not {ref!r}: an alias belongs to the model")
+        settings = get_settings()
+        removed = remove_alias(model.name, delete, settings, actor=settings.user)
+        console.print(f"alias {removed.alias} removed from {removed.name}/{removed.version}")
+        return
     detail = set_alias(ref, alias)
     console.print(f"{detail.name}@{alias} -> version {detail.version}")
 
@@ -130,13 +147,15 @@ def models_expect(
 @handles_errors
 def models_download(
     ref: str,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The .zip file to write.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .zip file to write, or a folder for "
+                                                               "NAME-vVERSION.zip.")],
 ):
     """Export a version's artifacts, ModelDoc, requirements and checksummed manifest as a zip."""
     from registry.download import download_model
 
     result = download_model(ref, output)
-    console.print(f"wrote {result.path} ({len(result.files)} files, {result.bytes} bytes) for {result.name}/{result.version}")
+    console.print(f"wrote {result.path} ({len(result.files)} files, {result.bytes} bytes, sha256 {result.sha256}) "
+                  f"for {result.name}/{result.version}")
 
 
 @models.command("doc")

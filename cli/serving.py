@@ -55,13 +55,17 @@ def _print_deployment(info, as_json: bool) -> None:
 
 
 @handles_errors
-def undeploy(name: Annotated[str, typer.Argument(help="Registered model name.")]):
-    """Stop a model's running deployment (its artifacts and bento stay)."""
+def undeploy(name: Annotated[str, typer.Argument(help="Registered model name.")], as_json: JsonOption = False):
+    """Stop a model's running deployment, free its port and remove its `production` alias
+    (its artifacts and bento stay; the next deploy sets `production` again)."""
     from bento_services.deploy import undeploy as stop_deployment
     from registry.settings import get_settings
 
-    info = stop_deployment(name, settings=get_settings())
-    console.print(f"stopped {info.model_name}/{info.model_version} ({info.url})")
+    done = stop_deployment(name, settings=get_settings())
+    if as_json:
+        print_json(done.model_dump_json(indent=2))
+    else:
+        console.print(f"{done.message} ({done.deployment.url} no longer answers)")
 
 
 @deployments.command("list")

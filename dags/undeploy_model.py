@@ -1,4 +1,5 @@
-"""Undeploy a model: stop its gateway and its running server by PID (files and bentos stay).
+"""Undeploy a model: stop its gateway and its running server by PID, free its port and remove
+the alias `production` (files and bentos stay).
 
 Params: the model's name. It runs on the serving queue, the machine whose processes it stops;
 the Models page's Undeploy action triggers it.

@@ -28,7 +28,7 @@ class ModelSummary(BaseModel):
     origin: str | None
     key_metric: str | None
     key_metric_value: float | None
-    description: str | None
+    description: str | None  # the latest version's: what its ModelDoc shows and edits
     created_at: datetime
     updated_at: datetime
 
@@ -164,7 +164,7 @@ def _summarise(model, latest, count: int, metrics: dict[str, dict[str, float]]) 
         origin=tags.get("modelyard.origin"),
         key_metric=metric,
         key_metric_value=value,
-        description=model.description or None,
+        description=(latest.description or None) if latest else None,  # the one the ModelDoc edits
         created_at=_when(model.creation_timestamp),
         updated_at=_when(model.last_updated_timestamp),
     )
@@ -377,6 +377,34 @@ def move_alias(ref: str, alias: str, settings: Settings, *, actor: str | None = 
         )
         client.set_registered_model_alias(model_ref.name, alias, version.version)
     return ModelRef(model_ref.name, int(version.version))
+
+
+class AliasRemoved(BaseModel):
+    """An alias taken off a model, and the version it pointed at."""
+
+    name: str
+    alias: str
+    version: int
+
+
+def remove_alias(name: str, alias: str, settings: Settings, *, actor: str,
+                 reason: str | None = None) -> AliasRemoved:
+    """Take ``alias`` off model ``name`` (its versions stay), and record who did it and why."""
+    from registry.errors import ModelNotFoundError
+    from registry.store import registered_model_exists
+
+    check_alias(alias)
+    client = mlflow_client(settings)
+    if not registered_model_exists(client, name):
+        raise ModelNotFoundError(f"model {name!r} is not registered", field="name")
+    version = (client.get_registered_model(name).aliases or {}).get(alias)
+    if version is None:
+        raise ModelNotFoundError(f"model {name!r} has no alias {alias!r}", field="alias")
+    with session_scope(settings) as session:
+        record_event(session, actor=actor, action="alias_removed", model_name=name, model_version=int(version),
+                     details={"alias": alias, **({"reason": reason} if reason else {})})
+        client.delete_registered_model_alias(name, alias)
+    return AliasRemoved(name=name, alias=alias, version=int(version))
 
 
 def set_description(ref: str, text: str, settings: Settings | None = None, *,

@@ -37,6 +37,12 @@ class DownloadResult(BaseModel):
     path: Path
     files: list[ManifestEntry]
     bytes: int
+    sha256: str  # of the zip itself
+
+
+def archive_name(name: str, version: int) -> str:
+    """How a version's archive is called wherever Modelyard names it (a folder given as output, the page)."""
+    return f"{name}-v{version}.zip"
 
 
 def _sha256(path: Path) -> str:
@@ -61,16 +67,20 @@ def _stage(ref: ModelRef, scratch: Path, staging: Path, settings: Settings) -> t
 
 def download_model(ref: str, output: str | Path, settings: Settings | None = None, *,
                    actor: str | None = None) -> DownloadResult:
-    """Write ``output`` (a .zip) with everything needed to run and understand the version."""
+    """Write ``output`` (a .zip, or a folder to write ``<name>-v<version>.zip`` into) with
+    everything needed to run and understand the version. The event records what a reader of the
+    history needs (the archive's name, size and SHA-256), not where this machine put it."""
     settings = settings or get_settings()
     model_ref = parse_ref(ref)
     output = Path(output).expanduser().resolve()
-    if output.suffix.lower() != ".zip":
-        raise ModelyardError(f"output {output.name} must end in .zip")
+    if not output.is_dir() and output.suffix.lower() != ".zip":
+        raise ModelyardError(f"output {output.name} must end in .zip", field="output")
     with tempfile.TemporaryDirectory(prefix="modelyard-download-") as scratch:
         staging = Path(scratch) / "content"
         staging.mkdir()
         name, version = _stage(model_ref, Path(scratch), staging, settings)
+        if output.is_dir():
+            output = output / archive_name(name, version)
         entries = [
             ManifestEntry(path=path.relative_to(staging).as_posix(), bytes=path.stat().st_size,
                           sha256=_sha256(path))
@@ -86,8 +96,10 @@ def download_model(ref: str, output: str | Path, settings: Settings | None = Non
                 for entry in entries:
                     archive.write(staging / entry.path, entry.path)
                 archive.writestr(MANIFEST, json.dumps(manifest, indent=2))
+    result = DownloadResult(name=name, version=version, path=output, files=entries, bytes=output.stat().st_size,
+                            sha256=_sha256(output))
     with session_scope(settings) as session:
         record_event(session, actor=actor or settings.user, action="downloaded", model_name=name,
-                     model_version=version, details={"output": str(output)})
-    return DownloadResult(name=name, version=version, path=output, files=entries,
-                          bytes=output.stat().st_size)
+                     model_version=version, details={"file": output.name, "bytes": result.bytes,
+                                                     "sha256": result.sha256})
+    return result

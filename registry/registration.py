@@ -272,7 +272,7 @@ def register_package(
     client = mlflow_client(settings)
     if new_model and registered_model_exists(client, name):
         raise ModelExistsError(
-            f"model {name!r} already exists: choose another name, or register it as a new version of it",
+            f"model {name!r} already exists: choose another name, or import this as a new version of it",
             field="name")
     card = package.card
     with tempfile.TemporaryDirectory(prefix="modelyard-register-") as scratch:

@@ -48,6 +48,7 @@ class WorkflowRun(BaseModel):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     deployment: dict[str, Any] | None = None
+    undeployed: dict[str, Any] | None = None  # what an undeploy stopped, freed and removed
     failure: StepFailure | None = None
 
     @computed_field

@@ -117,11 +117,11 @@ def download(name: str, ref: str, user: GetUserDep) -> FileResponse:
 
     scratch = Path(tempfile.mkdtemp(prefix="modelyard-download-"))
     try:
-        result = download_model(str(model_ref(name, ref)), scratch / "model.zip", _settings(), actor=user.get_name())
+        result = download_model(str(model_ref(name, ref)), scratch, _settings(), actor=user.get_name())
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    return FileResponse(result.path, media_type="application/zip", filename=f"{name}-v{result.version}.zip",
+    return FileResponse(result.path, media_type="application/zip", filename=result.path.name,
                         background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
 
 
@@ -204,6 +204,13 @@ def alias(name: str, alias: str, body: AliasBody, user: GetUserDep) -> dict[str,
     settings = _settings()
     set_alias(str(ModelRef(name, body.version)), alias, settings, actor=user.get_name())
     return _version(name, body.version, settings)
+
+
+@router.delete("/models/{name}/aliases/{alias}", dependencies=change("unalias"))
+def unalias(name: str, alias: str, body: Body, user: GetUserDep) -> dict[str, Any]:
+    from registry.catalog import remove_alias
+
+    return remove_alias(name, alias, _settings(), actor=user.get_name()).model_dump(mode="json")
 
 
 @router.post("/associations", status_code=201, dependencies=change("associate"))

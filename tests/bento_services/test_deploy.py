@@ -311,7 +311,7 @@ def test_undeploy_stops_the_server_and_the_gateway(settings, rolled_back):
     listed = list_deployments(settings=settings)
     assert [(row.id, row.healthy) for row in listed if row.status == "running"] == [(info.id, True)]
     processes = _recorded(settings, info.id) + gateway_processes(NAME, settings)
-    stopped = undeploy(NAME, settings=settings)
+    stopped = undeploy(NAME, settings=settings).deployment
     assert (stopped.id, stopped.status) == (info.id, "stopped")
     assert _gone(processes)
     assert "undeployed" in _actions(settings)

@@ -61,6 +61,24 @@ def test_import_list_show_alias_describe_doc_download(run, external, tmp_path):
     assert "MANIFEST.json" in zipfile.ZipFile(archive).namelist()
 
 
+def test_an_alias_is_deleted_and_a_name_clash_hints_the_flags(run, external):
+    assert run("models", "import", external.folder / "xgb.json", "--name", "wine").exit_code == 0
+    assert run("models", "alias", "wine/1", "champion").exit_code == 0
+    deleted = run("models", "alias", "wine", "--delete", "champion")
+    assert deleted.exit_code == 0 and "alias champion removed from wine/1" in deleted.output
+    assert json.loads(run("models", "show", "wine", "--json").output)["aliases"] == []
+    missing = run("models", "alias", "wine", "--delete", "champion")
+    assert missing.exit_code == 1 and "error: model 'wine' has no alias 'champion'" in missing.output
+    assert run("models", "alias", "wine/1", "--delete", "champion").exit_code == 1  # an alias is the model's
+
+    clash = run("models", "import", external.folder / "xgb.json", "--name", "wine")
+    assert clash.exit_code == 1
+    assert ("error: model 'wine' already exists: choose another name, or import this as a new version of it "
+            "(--name to choose another, or --new-version to add a version to it)") in " ".join(clash.output.split())
+    added = run("models", "import", external.folder / "xgb.json", "--name", "wine", "--new-version")
+    assert added.exit_code == 0 and "imported wine/2" in added.output
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -36,6 +36,7 @@ CHANGES = [
     ("POST", f"/models/{MODEL}/undeploy", {}),
     ("PUT", f"/models/{MODEL}/versions/1/description", {"description": "changed"}),
     ("PUT", f"/models/{MODEL}/aliases/champion", {"version": 1}),
+    ("DELETE", f"/models/{MODEL}/aliases/champion", {}),
     ("POST", "/associations", {"model_ref": f"{MODEL}/1", "input_path": "/x", "output_path": "/y"}),
     ("DELETE", "/associations/nightly", {}),
     ("POST", "/associations/nightly/run", {}),
@@ -152,6 +153,11 @@ def test_modeldoc_in_three_formats_and_its_description_edited_in_place(platform)
     with platform.client("viewer1") as viewer:
         html = viewer.get(f"/models/{MODEL}/versions/1/modeldoc").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+    with platform.client("viewer1") as viewer:
+        markdown = viewer.get(f"/models/{MODEL}/versions/1/modeldoc", params={"format": "md"}).text
+        as_json = viewer.get(f"/models/{MODEL}/versions/1/modeldoc", params={"format": "json"}).json()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown and "<script>" not in markdown
+    assert as_json["model"]["description"] == text  # data, served as application/json
     described = [event for event in _events(platform) if event.action == "description_set"]
     assert described[0].actor == "op1"
     assert [entry["owner"] for entry in _audit(platform, "modelyard.describe")] == ["op1"]
@@ -169,6 +175,8 @@ def test_download_streams_the_checksummed_zip(platform):
     assert {"model/MLmodel", "modeldoc.html", "modeldoc.json", "requirements.txt"} <= {e["path"] for e in manifest["files"]}
     newest = next(e for e in _events(platform) if e.action == "downloaded")
     assert (newest.actor, newest.model_version) == ("viewer1", 2)
+    assert newest.details == {"file": f"{MODEL}-v2.zip", "bytes": len(response.content),
+                              "sha256": sha256(response.content).hexdigest()}  # not a path on the server
 
 
 def test_an_alias_is_set_and_moved(platform):
@@ -183,6 +191,23 @@ def test_an_alias_is_set_and_moved(platform):
     moves = [event for event in _events(platform) if event.action == "alias_set"]
     assert [(e.actor, e.model_version, e.details["previous_version"]) for e in moves] == [
         ("admin1", 2, 1), ("admin1", 1, None)]
+
+
+def test_an_alias_is_removed_by_op_with_an_event_and_an_audit_entry(platform):
+    with platform.client("op1") as client:
+        client.put(f"/models/{MODEL}/aliases/challenger", json={"version": 1}).raise_for_status()
+        removed = client.request("DELETE", f"/models/{MODEL}/aliases/challenger", json={})
+        assert removed.status_code == 200 and removed.json() == {"name": MODEL, "alias": "challenger", "version": 1}
+        assert "challenger" not in client.get(f"/models/{MODEL}").json()["model"]["aliases"]
+        again = client.request("DELETE", f"/models/{MODEL}/aliases/challenger", json={})
+        assert again.status_code == 404 and again.json()["detail"] == {
+            "field": "alias", "message": f"model '{MODEL}' has no alias 'challenger'"}
+        unknown = client.request("DELETE", "/models/no_such_model/aliases/champion", json={})
+        assert unknown.status_code == 404 and unknown.json()["detail"]["field"] == "name"
+        assert client.delete(f"/models/{MODEL}/aliases/champion").status_code == 415  # no JSON body
+    (event, *_) = [event for event in _events(platform) if event.action == "alias_removed"]
+    assert (event.actor, event.model_version, event.details) == ("op1", 1, {"alias": "challenger"})
+    assert [entry["owner"] for entry in _audit(platform, "modelyard.unalias")][-3:] == ["op1"] * 3
 
 
 def test_schedule_preview_and_the_form_choices(platform):
@@ -355,17 +380,39 @@ def test_a_failed_deploy_names_its_step_and_the_previous_version_keeps_serving(p
     assert [(d.model_version, d.healthy) for d in serving] == [(1, True)] and _answer(serving[0].url) == 1
 
 
-def test_undeploy_stops_the_endpoint(platform):
+def test_undeploy_stops_the_endpoint_frees_its_port_and_removes_production(platform):
     from registry.deployments import list_deployments
+    from tests.servers import free_port
 
-    url = next(d.url for d in list_deployments(settings=platform.settings, live=False) if d.status == "running")
+    serving = next(d for d in list_deployments(settings=platform.settings, live=False) if d.status == "running")
+    port = int(serving.url.rsplit(":", 1)[1])
     with platform.client("admin1") as client:
+        assert client.get(f"/models/{MODEL}").json()["model"]["aliases"]["production"] == 1
         stopped = platform.wait_run(client, client.post(f"/models/{MODEL}/undeploy", json={}).json())
         assert stopped["state"] == "success" and [s["name"] for s in stopped["steps"]] == ["undeploy"]
+        done = stopped["undeployed"]
+        assert (done["freed_port"], done["production_removed_from"], done["deployment"]["status"]) == (
+            port, 1, "stopped")
+        assert done["message"] == (f"stopped {MODEL}/1; port {port} is free for any later deploy; "
+                                   "alias production removed from version 1")
+        assert "production" not in client.get(f"/models/{MODEL}").json()["model"]["aliases"]
         assert client.post(f"/models/{MODEL}/undeploy", json={}).status_code == 409
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"{url}/readyz", timeout=2.0)
-    assert [e.actor for e in _events(platform) if e.action == "undeployed"] == ["admin1"]
+        httpx.get(f"{serving.url}/readyz", timeout=2.0)
+    (event,) = [e for e in _events(platform) if e.action == "undeployed"]
+    assert (event.actor, event.details["freed_port"], event.details["production_removed_from"]) == ("admin1", port, 1)
+    assert event.details["request_id"] == stopped["run_id"]
+
+    elsewhere = free_port()  # the freed port no longer ties the model to it
+    with platform.client("admin1") as client:
+        again = platform.wait_run(client, client.post(f"/models/{MODEL}/deploy",
+                                                      json={"ref": "1", "port": elsewhere, "replicas": 1}).json())
+        assert again["state"] == "success", again
+        assert again["deployment"]["url"] == f"http://127.0.0.1:{elsewhere}"
+        assert client.get(f"/models/{MODEL}").json()["model"]["aliases"]["production"] == 1
+        assert _answer(again["deployment"]["url"]) == 1
+        final = platform.wait_run(client, client.post(f"/models/{MODEL}/undeploy", json={}).json())
+        assert final["undeployed"]["freed_port"] == elsewhere
 
 
 def test_a_run_id_of_another_dag_is_refused(platform):

@@ -210,7 +210,10 @@ def test_the_modeldoc_inside_the_page(admin):
     page.get_by_test_id("description-save").click()
     expect(page.get_by_test_id("description-saved")).to_be_visible(timeout=30_000)
     expect(frame.locator("body")).to_contain_text("Edited in the page: <b>not bold</b>", timeout=30_000)
+    expect(page.get_by_test_id("description-listed")).to_contain_text("v1 is the latest version")
     admin.shot("modeldoc")
+    page.keyboard.press("Escape")  # the list shows the description the ModelDoc edited
+    expect(admin.row()).to_contain_text("Edited in the page: <b>not bold</b>", timeout=30_000)
 
 
 def test_the_detail_view_and_dark_mode(browser, platform):
@@ -233,6 +236,29 @@ def test_the_detail_view_and_dark_mode(browser, platform):
         assert session.errors == []
     finally:
         session.close()
+
+
+def test_an_alias_is_removed_in_the_detail_view(admin, platform):
+    from playwright.sync_api import expect
+
+    from registry.store import mlflow_client
+
+    page = admin.page
+    page.goto(f"{platform.base_url}/plugin/models/{MODEL}")
+    page.get_by_test_id("alias-name").fill("challenger")
+    page.get_by_test_id("alias-save").click()
+    badge = page.locator('[data-testid="alias-badge"][data-alias="challenger"]')
+    expect(badge).to_be_visible(timeout=30_000)
+    remove = page.locator('[data-testid="alias-remove"][data-alias="challenger"]')
+    expect(remove).to_have_text("challenger→v1")
+    admin.shot("alias-before-removal")
+    remove.click()
+    expect(page.get_by_test_id("alias-saved")).to_have_text("Removed challenger (it pointed at v1).", timeout=30_000)
+    expect(badge).to_have_count(0)
+    expect(remove).to_have_count(0)
+    expect(page.get_by_test_id("events-table")).to_contain_text("alias_removed")
+    admin.shot("alias-removed")
+    assert "challenger" not in mlflow_client(platform.settings).get_registered_model(MODEL).aliases
 
 
 def test_a_viewer_sees_no_change_action_and_is_refused_one(browser, platform):

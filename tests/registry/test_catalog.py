@@ -2,7 +2,7 @@
 
 import pytest
 
-from registry.catalog import list_models, set_alias, set_description, show_version
+from registry.catalog import list_models, remove_alias, set_alias, set_description, show_version
 from registry.errors import InvalidReferenceError, ModelNotFoundError
 
 
@@ -53,3 +53,34 @@ def test_description_is_kept_and_recorded(home):
     detail = set_description("diabetes_regressor/1", "Use for cohort planning only.")
     assert detail.description == "Use for cohort planning only."
     assert detail.events[0].action == "description_set"
+
+
+def test_an_alias_is_removed_with_an_event_and_a_missing_one_is_named(home):
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    train_demo_model(DEMO_MODELS["diabetes_regressor"])
+    set_alias("diabetes_regressor/1", "champion")
+    removed = remove_alias("diabetes_regressor", "champion", home, actor="reviewer")
+    assert (removed.alias, removed.version) == ("champion", 1)
+    detail = show_version("diabetes_regressor/1")
+    assert detail.aliases == [] and list_models()[0].aliases == {}
+    event = detail.events[0]
+    assert (event.action, event.actor, event.details) == ("alias_removed", "reviewer", {"alias": "champion"})
+    with pytest.raises(ModelNotFoundError, match="model 'diabetes_regressor' has no alias 'champion'") as missing:
+        remove_alias("diabetes_regressor", "champion", home, actor="reviewer")
+    assert missing.value.field == "alias"
+    with pytest.raises(ModelNotFoundError, match="model 'nope' is not registered"):
+        remove_alias("nope", "champion", home, actor="reviewer")
+
+
+def test_the_list_shows_the_description_the_modeldoc_edits_the_latest_versions(home):
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    train_demo_model(DEMO_MODELS["diabetes_regressor"])
+    set_description("diabetes_regressor/1", "Edited in the ModelDoc of v1.")
+    assert list_models()[0].description == "Edited in the ModelDoc of v1."
+    train_demo_model(DEMO_MODELS["diabetes_regressor"])
+    set_description("diabetes_regressor/2", "Retrained on the November data.")
+    (summary,) = list_models()
+    assert summary.description == "Retrained on the November data." == show_version("diabetes_regressor").description
+    assert show_version("diabetes_regressor/1").description == "Edited in the ModelDoc of v1."

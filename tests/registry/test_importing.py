@@ -155,8 +155,9 @@ def test_unreadable_and_empty_samples_are_refused(home, external, tmp_path):
 
 def test_name_clash_is_refused_and_the_existing_model_is_untouched(home, external):
     import_model(external.folder / "xgb.json", "wine", sample=external.sample_csv, target="label")
-    with pytest.raises(ModelExistsError, match="model 'wine' already exists"):
+    with pytest.raises(ModelExistsError, match="model 'wine' already exists") as clash:
         import_model(external.folder / "lgb.txt", "wine", sample=external.sample_csv, target="label")
+    assert "--" not in str(clash.value) and "new version" in str(clash.value)  # no CLI flag: the page asks too
     (model,) = list_models(home)
     assert (model.name, model.latest_version, model.flavor) == ("wine", 1, "xgboost")
 

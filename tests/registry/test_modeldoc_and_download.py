@@ -61,6 +61,39 @@ def test_user_description_survives_regeneration(home, tmp_path):
     assert "Reviewed by the clinical team &lt;2026-11&gt;." in html  # kept, and escaped
 
 
+def test_markup_in_a_description_is_text_in_all_three_formats(home, tmp_path):
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    train_demo_model(DEMO_MODELS["diabetes_regressor"])
+    text = "**Reviewed** <script>alert('x')</script> <b>bold</b> & `code`"
+    set_description("diabetes_regressor/1", text)
+    doc = build_modeldoc("diabetes_regressor/1")
+    html, markdown = render_modeldoc(doc, "html"), render_modeldoc(doc, "md")
+    for rendered in (html, markdown):
+        assert "<script>" not in rendered and "<b>bold" not in rendered
+        assert "&lt;script&gt;" in rendered and "&lt;b&gt;bold&lt;/b&gt;" in rendered
+    assert "**Reviewed** &lt;script&gt;alert('x')&lt;/script&gt; &lt;b&gt;bold&lt;/b&gt; &amp; `code`" in markdown
+    assert "- Model URI: `models:/diabetes_regressor/1`" in markdown  # code spans stay literal
+    assert json.loads(render_modeldoc(doc, "json"))["model"]["description"] == text  # a JSON string, as given
+
+
+def test_a_download_event_names_the_archive_not_a_path_on_the_server(home, tmp_path):
+    from pipelines.training import DEMO_MODELS, train_demo_model
+    from registry.catalog import show_version
+
+    train_demo_model(DEMO_MODELS["diabetes_regressor"])
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    result = download_model("diabetes_regressor", folder, actor="analyst")  # a folder: the archive is named
+    assert result.path == folder / "diabetes_regressor-v1.zip"
+    assert result.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest()
+    event = show_version("diabetes_regressor/1").events[0]
+    assert (event.action, event.actor) == ("downloaded", "analyst")
+    assert event.details == {"file": "diabetes_regressor-v1.zip", "bytes": result.path.stat().st_size,
+                             "sha256": result.sha256}
+    assert str(tmp_path) not in json.dumps(event.details)
+
+
 def _verify_archive(path):
     with zipfile.ZipFile(path) as archive:
         manifest = json.loads(archive.read("MANIFEST.json"))

@@ -102,7 +102,21 @@ const AliasForm = ({ modelName, versions, aliases, onChanged }) => {
     setDone(null);
     try {
       await api(["models", modelName, "aliases", name], { method: "PUT", body: { version: Number(version) } });
-      setDone(`${name} → v${version}`);
+      setDone(`Set ${name} → v${version}.`);
+      onChanged?.();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const remove = async (name) => {
+    setBusy(true);
+    setError(null);
+    setDone(null);
+    try {
+      const removed = await api(["models", modelName, "aliases", name], { method: "DELETE", body: {} });
+      setDone(`Removed ${removed.alias} (it pointed at v${removed.version}).`);
       onChanged?.();
     } catch (err) {
       setError(err);
@@ -147,10 +161,34 @@ const AliasForm = ({ modelName, versions, aliases, onChanged }) => {
         </Button>
         {done && (
           <Text color="fg.success" data-testid="alias-saved" fontSize="sm" mt={7}>
-            Set {done}.
+            {done}
           </Text>
         )}
       </HStack>
+      {Object.keys(aliases ?? {}).length > 0 && (
+        <HStack data-testid="alias-list" flexWrap="wrap" gap={2} mt={3}>
+          <Text color="fg.muted" fontSize="sm">
+            Remove:
+          </Text>
+          {Object.entries(aliases)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([name, number]) => (
+              <Button
+                aria-label={`Remove alias ${name}`}
+                data-alias={name}
+                data-testid="alias-remove"
+                disabled={busy}
+                key={name}
+                onClick={() => remove(name)}
+                size="xs"
+                variant="outline"
+              >
+                <TrashIcon />
+                {name}→v{number}
+              </Button>
+            ))}
+        </HStack>
+      )}
     </Box>
   );
 };
@@ -675,7 +713,7 @@ export const ModelDetail = ({ name }) => {
       </Grid>
 
       {canChange && (
-        <Section testId="aliases-section" title="Set or move an alias">
+        <Section testId="aliases-section" title="Set, move or remove an alias">
           <AliasForm aliases={model.aliases} modelName={model.name} onChanged={detail.reload} versions={versions} />
         </Section>
       )}

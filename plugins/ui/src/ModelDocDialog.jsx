@@ -1,5 +1,5 @@
 // ModelDoc: the rendered HTML in a sandboxed iframe (srcdoc, sandbox=""), download links, and the
-// version's description edited in place.
+// version's description edited in place (the list and header show the latest version's).
 import { Box, Button, Field, HStack, Stack, Text, Textarea, chakra } from "@chakra-ui/react";
 import { useEffect, useState } from "react";
 
@@ -10,7 +10,17 @@ import { Modal } from "./Modal.jsx";
 
 const Frame = chakra("iframe");
 
-const DescriptionEditor = ({ modelName, version, canChange, onSaved }) => {
+// A description belongs to a version (as its ModelDoc does); the model list and the model's
+// header show the latest version's, and the note under the editor says which one that is.
+const ListedNote = ({ version, latest }) => (
+  <Text color="fg.muted" data-testid="description-listed" fontSize="xs">
+    {version.version === latest
+      ? `v${latest} is the latest version: its description is the one the model list and header show.`
+      : `The model list and header show the latest version's description (v${latest}).`}
+  </Text>
+);
+
+const DescriptionEditor = ({ modelName, version, latest, canChange, onSaved }) => {
   const [text, setText] = useState(version.description ?? "");
   const [saved, setSaved] = useState(version.description ?? "");
   const [busy, setBusy] = useState(false);
@@ -34,6 +44,7 @@ const DescriptionEditor = ({ modelName, version, canChange, onSaved }) => {
         <Text data-testid="description-text" fontSize="sm">
           {saved || "No description."}
         </Text>
+        <ListedNote latest={latest} version={version} />
       </Box>
     );
   }
@@ -90,6 +101,7 @@ const DescriptionEditor = ({ modelName, version, canChange, onSaved }) => {
           Saved.
         </Field.HelperText>
       )}
+      <ListedNote latest={latest} version={version} />
       {error && (
         <Field.ErrorText data-field={error.field ?? "description"} data-testid="field-error">
           {error.message}
@@ -180,6 +192,7 @@ export const ModelDocDialog = ({ model, canChange, onClose, onChanged }) => {
           {current && (
             <DescriptionEditor
               canChange={canChange}
+              latest={Math.max(...versions.map((v) => v.version))}
               modelName={model.name}
               onSaved={() => {
                 detail.reload();

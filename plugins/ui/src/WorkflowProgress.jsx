@@ -247,7 +247,12 @@ export const WorkflowProgress = ({ initialRun, previousDeployment = null, onFini
       {run.state === "success" && !run.deployment && run.dag_id === "undeploy_model" && (
         <Alert.Root status="success" variant="subtle">
           <Alert.Indicator />
-          <Alert.Title>The model is no longer served.</Alert.Title>
+          <Alert.Content>
+            <Alert.Title>The model is no longer served.</Alert.Title>
+            {run.undeployed?.message && (
+              <Alert.Description data-testid="undeploy-result">{run.undeployed.message}.</Alert.Description>
+            )}
+          </Alert.Content>
         </Alert.Root>
       )}
     </Stack>
