@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
-from sqlalchemy import select
 
 from bento_services import endpoints
 from bento_services.bentos import bento_dir, build_bento, delete_bentos, prune_bentos
@@ -32,7 +31,7 @@ from bento_services.parity import (
 from bento_services.records import record_failed, record_running, retire
 from bento_services.servers import serve, stop_server, version_dir, wait_ready
 from bento_services.snapshot import write_snapshot
-from registry.deployments import DeploymentInfo, is_healthy, replica_urls, running
+from registry.deployments import DeploymentInfo, is_healthy, replica_urls, rollback_choices, running
 from registry.errors import ConflictError, ModelNotFoundError, ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
@@ -346,22 +345,15 @@ def abandon(step: str, error: BaseException, value: Build | Launch, ctx: DeployC
 
 
 def rollback_target(name: str, settings: Settings) -> Deployment:
-    """The deployment before the running one, of another version, whose bento is known."""
-    found = running(name, settings=settings)
-    if not found:
+    """The deployment before the running one, of another version, whose bento is known
+    (``registry.deployments.rollback_choices``, which the Models page shows too)."""
+    choice = rollback_choices(settings=settings, model_name=name).get(name)
+    if choice is None:
         raise NoDeploymentError(f"model {name!r} has no running deployment to roll back from")
-    current = found[0]
+    if not choice.possible:
+        raise NoDeploymentError(f"model {name!r} has {choice.reason}")
     with session_scope(settings) as session:
-        query = (select(Deployment).where(Deployment.model_name == name, Deployment.id < current.id,
-                                          Deployment.status.in_(["replaced", "stopped"]),
-                                          Deployment.model_version != current.model_version,
-                                          Deployment.bento_tag.is_not(None))
-                 .order_by(Deployment.id.desc()).limit(1))
-        target = session.scalars(query).first()
-    if target is None:
-        raise NoDeploymentError(f"model {name!r} has no earlier deployed version to roll back to "
-                                f"(version {current.model_version} is the only one)")
-    return target
+        return session.get(Deployment, choice.deployment_id)
 
 
 def _timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:

@@ -3,7 +3,8 @@
 Generated from the associations snapshot that Modelyard rewrites on every change (no database
 query at parse time). Each DAG `score__<association>` runs the batch scoring tasks on its
 schedule; a reference to an alias follows the alias at each run. Output paths may use Airflow
-templates such as `{{ ds }}`.
+templates such as `{{ ds }}`. A DAG starts when its association was made: its first run is the
+next slot after that (what the Models page shows), never the slot that had just passed.
 """
 
 import json
@@ -25,11 +26,16 @@ def _snapshot() -> list[dict]:
         return []
 
 
+def _made_at(association: dict) -> pendulum.DateTime:
+    """When the association was made (UTC; the snapshot's times carry no zone from SQLite)."""
+    return pendulum.parse(association["created_at"], tz="UTC")
+
+
 def _association_dag(association: dict) -> None:
     @dag(
         dag_id=association["dag_id"],
         schedule=association["schedule"],
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        start_date=_made_at(association),  # with catchup off, a start in the past would run its last slot now
         catchup=False,
         doc_md=f"{__doc__}\n\nModel `{association['model_ref']}`, input `{association['input_path']}`, "
                f"output `{association['output_path']}`, policy `{association['policy']}`.",

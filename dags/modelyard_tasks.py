@@ -8,7 +8,6 @@ Results travel between tasks as small JSON dicts (XCom).
 from __future__ import annotations
 
 import functools
-import re
 
 from airflow.sdk import Connection, get_current_context, task
 
@@ -42,8 +41,10 @@ def acting_user(context) -> str:
 
 def _run_id() -> str:
     """One scoring run id per DAG run, so a retried task replaces its own output."""
+    from registry.scoring_runs import scoring_run_id
+
     context = get_current_context()
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", f"{context['dag'].dag_id}__{context['run_id']}")
+    return scoring_run_id(context["dag"].dag_id, context["run_id"])
 
 
 def fails_without_retry(body):
@@ -63,7 +64,7 @@ def fails_without_retry(body):
     return wrapper
 
 
-@task
+@task(task_display_name="Resolve model")
 @fails_without_retry
 def resolve_model(model_ref: str) -> dict:
     """Pin the reference (an alias follows its target at each run) to one version."""
@@ -72,7 +73,7 @@ def resolve_model(model_ref: str) -> dict:
     return resolve(model_ref, _settings()).model_dump(mode="json")
 
 
-@task
+@task(task_display_name="Validate input")
 @fails_without_retry
 def validate_input(request: dict, model: dict) -> dict:
     """Run the model's expectations over the input; the ``fail`` policy stops the run here."""
@@ -82,7 +83,7 @@ def validate_input(request: dict, model: dict) -> dict:
     return summary.model_dump(mode="json")
 
 
-@task
+@task(task_display_name="Score")
 @fails_without_retry
 def score_batch(request: dict, model: dict, validation: dict) -> dict:
     """Score and write the output; valid rows only under ``quarantine``."""
@@ -92,7 +93,7 @@ def score_batch(request: dict, model: dict, validation: dict) -> dict:
     return score(request, ResolvedModel(**model), settings=_settings()).model_dump(mode="json")
 
 
-@task
+@task(task_display_name="Record metrics")
 def record_metrics(result: dict) -> str:
     """Log the run's counts, speed and drift to MLflow; returns the MLflow run id."""
     from pipelines.scoring import ScoringResult, log_to_mlflow

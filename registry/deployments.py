@@ -10,9 +10,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 from sqlalchemy import func, select
 
 from registry.metadata.db import session_scope
@@ -34,6 +35,18 @@ class ReplicaInfo(BaseModel):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+class RollbackChoice(BaseModel):
+    """Where a rollback of a running model would go: the earlier deployment, or why there is none."""
+
+    to_version: int | None
+    deployment_id: int | None
+    reason: str | None = None
+
+    @property
+    def possible(self) -> bool:
+        return self.deployment_id is not None
 
 
 class DeploymentInfo(BaseModel):
@@ -60,6 +73,12 @@ class DeploymentInfo(BaseModel):
     @property
     def backend_url(self) -> str | None:
         return f"http://127.0.0.1:{self.port}" if self.port else None
+
+    @computed_field
+    @property
+    def endpoint_port(self) -> int | None:
+        """The port of the model's stable URL (its gateway); ``port`` is a replica's, behind it."""
+        return urlsplit(self.url).port if self.url else None
 
 
 def list_deployments(*, settings: Settings, live: bool = True, model_name: str | None = None) -> list[DeploymentInfo]:
@@ -98,6 +117,31 @@ def running(name: str, *, settings: Settings) -> list[Deployment]:
     with session_scope(settings) as session:
         query = select(Deployment).where(Deployment.model_name == name, Deployment.status == "running")
         return list(session.scalars(query.order_by(Deployment.id.desc())))
+
+
+def rollback_choices(*, settings: Settings, model_name: str | None = None) -> dict[str, RollbackChoice]:
+    """For each model with a running deployment (or the one named): the deployment a rollback
+    serves again, the latest earlier one of another version whose bento is known, or why there
+    is none. Two queries whatever the number of models."""
+    with session_scope(settings) as session:
+        current_query = select(Deployment).where(Deployment.status == "running").order_by(Deployment.id)
+        earlier_query = (select(Deployment).where(Deployment.status.in_(["replaced", "stopped"]),
+                                                  Deployment.bento_tag.is_not(None))
+                         .order_by(Deployment.id.desc()))
+        if model_name is not None:
+            current_query = current_query.where(Deployment.model_name == model_name)
+            earlier_query = earlier_query.where(Deployment.model_name == model_name)
+        current = {row.model_name: row for row in session.scalars(current_query)}  # the newest running wins
+        earlier = list(session.scalars(earlier_query))
+    choices = {}
+    for name, now in current.items():
+        target = next((row for row in earlier if row.model_name == name and row.id < now.id
+                       and row.model_version != now.model_version), None)
+        choices[name] = RollbackChoice(to_version=target.model_version, deployment_id=target.id) if target else \
+            RollbackChoice(to_version=None, deployment_id=None,
+                           reason=f"no earlier deployed version to roll back to (version {now.model_version} is "
+                                  "the only one)")
+    return choices
 
 
 def for_request(request_id: str, *, settings: Settings) -> DeploymentInfo | None:

@@ -13,6 +13,12 @@ from registry.predictors import PREDICTION, Predictor
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 KEY_METRIC = {"classification": "roc_auc", "regression": "rmse"}
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})  # errors and losses; every other metric: higher
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of the metric (``validation_rmse`` or ``rmse``) is the better model."""
+    return metric.removeprefix("validation_").removeprefix("training_") not in LOWER_IS_BETTER
 
 
 def classification_metrics(

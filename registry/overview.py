@@ -8,11 +8,11 @@ metrics, the events, deployments, runs and expectations of one model.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from registry.associations import AssociationInfo, list_associations
 from registry.catalog import ModelSummary, VersionSummary, list_models, list_versions
-from registry.deployments import DeploymentInfo, current_deployments, list_deployments
+from registry.deployments import DeploymentInfo, RollbackChoice, current_deployments, list_deployments, rollback_choices
 from registry.errors import ModelNotFoundError
 from registry.expectations import ExpectationInfo, list_expectations
 from registry.metadata.db import session_scope
@@ -26,6 +26,15 @@ class ModelRow(ModelSummary):
     deployment: DeploymentInfo | None
     associations: list[AssociationInfo]
     last_run: ScoringRunInfo | None
+    rollback: RollbackChoice | None = None  # None: nothing runs, so there is nothing to roll back
+
+    @computed_field
+    @property
+    def key_metric_higher_is_better(self) -> bool | None:
+        """How to rank models on the key metric (roc_auc up, rmse down); None without one."""
+        from registry.evaluation import higher_is_better
+
+        return higher_is_better(self.key_metric) if self.key_metric else None
 
 
 class ModelDetail(BaseModel):
@@ -41,12 +50,14 @@ class ModelDetail(BaseModel):
 def model_rows(*, settings: Settings, live: bool = True) -> list[ModelRow]:
     """One row per registered model, in name order."""
     deployments = current_deployments(settings=settings, live=live)
+    rollbacks = rollback_choices(settings=settings)
     runs = last_runs(settings=settings)
     associations: dict[str, list[AssociationInfo]] = {}
     for association in list_associations(settings=settings):
         associations.setdefault(parse_ref(association.model_ref).name, []).append(association)
     return [ModelRow(**summary.model_dump(), deployment=deployments.get(summary.name),
-                     associations=associations.get(summary.name, []), last_run=runs.get(summary.name))
+                     associations=associations.get(summary.name, []), last_run=runs.get(summary.name),
+                     rollback=rollbacks.get(summary.name))
             for summary in list_models(settings)]
 
 

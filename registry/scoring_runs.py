@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -60,3 +61,15 @@ def last_runs(*, settings: Settings) -> dict[str, ScoringRunInfo]:
                                     & (ScoringRun.started_at == newest.c.started))
     with session_scope(settings) as session:
         return {row.model_name: ScoringRunInfo.model_validate(row) for row in session.scalars(query)}
+
+
+def scoring_run_id(dag_id: str, airflow_run_id: str) -> str:
+    """The scoring run a DAG run records: one per DAG run, so a retried task replaces its own."""
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", f"{dag_id}__{airflow_run_id}")
+
+
+def scoring_run_of(dag_id: str, airflow_run_id: str, *, settings: Settings) -> ScoringRunInfo | None:
+    """What a scoring DAG run recorded (rows in, scored, rejected, the output), or None yet."""
+    with session_scope(settings) as session:
+        row = session.get(ScoringRun, scoring_run_id(dag_id, airflow_run_id))
+        return ScoringRunInfo.model_validate(row) if row else None

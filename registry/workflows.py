@@ -50,6 +50,7 @@ class WorkflowRun(BaseModel):
     deployment: dict[str, Any] | None = None
     undeployed: dict[str, Any] | None = None  # what an undeploy stopped, freed and removed
     failure: StepFailure | None = None
+    scoring_run: dict[str, Any] | None = None  # a scoring run's record (``ScoringRunInfo``) once it has one
 
     @computed_field
     @property
@@ -108,6 +109,15 @@ def follow(workflows: Workflows, dag_id: str, run_id: str) -> WorkflowRun:
              for task in _in_order(workflows.tasks(dag_id))]
     return WorkflowRun(dag_id=dag_id, run_id=run_id, state=record.state, steps=steps,
                        requested_by=record.triggered_by, started_at=record.started_at, ended_at=record.ended_at)
+
+
+def follow_scoring(workflows: Workflows, dag_id: str, run_id: str, *, settings) -> WorkflowRun:
+    """A scoring DAG run, with what it recorded (rows in, scored, rejected, the output path)."""
+    from registry.scoring_runs import scoring_run_of
+
+    recorded = scoring_run_of(dag_id, run_id, settings=settings)
+    return follow(workflows, dag_id, run_id).model_copy(
+        update={"scoring_run": recorded.model_dump(mode="json") if recorded else None})
 
 
 def _in_order(tasks: list[TaskRecord]) -> list[TaskRecord]:

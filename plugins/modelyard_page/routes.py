@@ -130,14 +130,14 @@ def workflow_run(dag_id: str, run_id: str, user: GetUserDep) -> dict[str, Any]:
     from bento_services import chain
     from bento_services.requests import serving_run
     from registry.errors import InvalidFieldError
-    from registry.workflows import follow
+    from registry.workflows import follow_scoring
 
     workflows = InProcessWorkflows(user.get_name())
     if dag_id in (chain.DEPLOY_DAG, chain.ROLLBACK_DAG, chain.UNDEPLOY_DAG):
         return serving_run(workflows, dag_id, run_id, settings=_settings()).model_dump(mode="json")
     if not SCORING_DAG.match(dag_id):
         raise InvalidFieldError(f"{dag_id!r} is not a Modelyard workflow", field="dag_id")
-    return follow(workflows, dag_id, run_id).model_dump(mode="json")
+    return follow_scoring(workflows, dag_id, run_id, settings=_settings()).model_dump(mode="json")
 
 
 @router.get("/schedules/preview")
@@ -221,7 +221,9 @@ def associate(body: AssociationBody, user: GetUserDep) -> dict[str, Any]:
                               output_path=body.output_path, schedule=body.schedule, policy=body.policy,
                               name=body.name, output_format=body.output_format, key_columns=body.key_columns,
                               settings=_settings(), actor=user.get_name())
-    InProcessWorkflows(user.get_name()).request_parse("associations.py")  # its DAG appears in seconds
+    workflows = InProcessWorkflows(user.get_name())
+    workflows.revive_dag(made.dag_id)
+    workflows.request_parse("associations.py")  # its DAG appears in seconds
     return made.model_dump(mode="json")
 
 
@@ -230,7 +232,9 @@ def dissociate(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
     from registry.associations import remove_association
 
     removed = remove_association(name, _settings(), actor=user.get_name())
-    InProcessWorkflows(user.get_name()).request_parse("associations.py")
+    workflows = InProcessWorkflows(user.get_name())
+    workflows.retire_dag(removed.dag_id)  # at once, not when the dag-processor next notices
+    workflows.request_parse("associations.py")
     return removed.model_dump(mode="json")
 
 
@@ -238,7 +242,7 @@ def dissociate(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
 def run_association(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
     from registry.associations import list_associations
     from registry.errors import ModelNotFoundError
-    from registry.workflows import follow
+    from registry.workflows import follow_scoring
 
     found = [association for association in list_associations(settings=_settings()) if association.name == name]
     if not found:
@@ -247,7 +251,7 @@ def run_association(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
 
     workflows = InProcessWorkflows(user.get_name())  # a logical date, as Airflow's own Trigger gives one: {{ ds }}
     run_id = workflows.trigger(found[0].dag_id, {}, logical_date=datetime.now(timezone.utc))
-    return follow(workflows, found[0].dag_id, run_id).model_dump(mode="json")
+    return follow_scoring(workflows, found[0].dag_id, run_id, settings=_settings()).model_dump(mode="json")
 
 
 @router.post("/models/{name}/expectations", status_code=201, dependencies=change("expect"))

@@ -90,3 +90,27 @@ class InProcessWorkflows:
         with create_session() as session:
             if session.get(DagPriorityParsingRequest, key) is None:
                 session.add(DagPriorityParsingRequest(bundle_name=DAGS_BUNDLE, relative_fileloc=relative_fileloc))
+
+    def retire_dag(self, dag_id: str) -> None:
+        """Take a removed association's DAG out of Airflow at once: paused (no run of it starts)
+        and stale (gone from the DAG list), as the dag-processor leaves it once it re-parses the
+        snapshot without it, seconds to a minute later. Its past runs stay in Airflow's history."""
+        from airflow.models import DagModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            found = session.get(DagModel, dag_id)
+            if found is not None:
+                found.is_paused = True
+                found.is_stale = True
+
+    def revive_dag(self, dag_id: str) -> None:
+        """A new association took the name of a removed one: its DAG id comes back unpaused (the
+        dag-processor makes it active when it parses it)."""
+        from airflow.models import DagModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            found = session.get(DagModel, dag_id)
+            if found is not None and found.is_stale:
+                found.is_paused = False

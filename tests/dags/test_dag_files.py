@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pendulum
 import pytest
 
 from bento_services import chain
@@ -80,6 +81,28 @@ def test_one_dag_per_association_from_the_snapshot(airflow_db, tmp_path, monkeyp
     dag = bag.get_dag("score__a")
     assert dag.schedule == "0 6 * * *"
     assert dag.default_args["owner"] == "ana"
+    assert dag.start_date == pendulum.datetime(2026, 1, 1, tz="UTC")  # when the association was made
+
+
+def test_an_association_first_runs_at_its_next_slot_not_the_one_that_passed(airflow_db, tmp_path, monkeypatch):
+    """Made a minute after its daily slot: the scheduler's first run is tomorrow's slot."""
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import TimeRestriction
+
+    now = pendulum.now("UTC")
+    passed = now.subtract(minutes=2)
+    snapshot = {"associations": [
+        {"name": "late", "dag_id": "score__late", "model_ref": "m@champion", "workflow": "batch_scoring",
+         "schedule": f"{passed.minute} {passed.hour} * * *", "input_path": "/in", "output_path": "/out",
+         "policy": "fail", "options": {}, "enabled": True, "created_by": "ana",
+         "created_at": now.subtract(minutes=1).isoformat()}]}
+    path = tmp_path / "associations.json"
+    path.write_text(json.dumps(snapshot))
+    monkeypatch.setenv("MODELYARD_ASSOCIATIONS_SNAPSHOT", str(path))
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(_dagbag().get_dag("score__late")))  # as the scheduler has it
+    first = dag.timetable.next_dagrun_info(last_automated_data_interval=None,
+                                           restriction=TimeRestriction(dag.start_date, None, catchup=False))
+    assert first.run_after == passed.replace(second=0, microsecond=0).add(days=1)
 
 
 @pytest.fixture

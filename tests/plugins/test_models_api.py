@@ -11,6 +11,7 @@ import io
 import json
 import time
 import zipfile
+from datetime import datetime, timedelta, timezone
 from hashlib import sha256
 from urllib.parse import quote
 
@@ -270,29 +271,76 @@ def test_associate_makes_a_dag_that_appears_unpaused_and_runs_now(platform, tmp_
 
         run = client.post("/associations/nightly/run", json={})
         assert run.status_code == 202, run.text
-        assert [step["name"] for step in run.json()["steps"]] == [
-            "resolve_model", "validate_input", "score_batch", "record_metrics"]
+        assert [(step["name"], step["label"]) for step in run.json()["steps"]] == [
+            ("resolve_model", "Resolve model"), ("validate_input", "Validate input"), ("score_batch", "Score"),
+            ("record_metrics", "Record metrics")]
         finished = platform.wait_run(client, run.json())
         assert finished["state"] == "success" and finished["requested_by"] == "admin1", finished
+        record = finished["scoring_run"]  # what the page shows when the run is done
+        assert (record["rows_in"], record["rows_scored"] + record["rows_rejected"]) == (442, 442), record
+        today = datetime.now(timezone.utc).date().isoformat()
+        assert record["output_path"] == _data(platform, "scored", today) and record["status"] == "succeeded"
         row = next(row for row in client.get("/models").json()["models"] if row["name"] == MODEL)
     assert row["last_run"]["status"] == "succeeded" and row["last_run"]["model_version"] == 2
     assert row["last_run"]["rows_scored"] + row["last_run"]["rows_rejected"] == row["last_run"]["rows_in"] == 442
     actions = {(e.action, e.actor) for e in _events(platform) if e.action in ("associated", "scored")}
-    assert {("associated", "admin1"), ("scored", "admin1")} <= actions  # the scheduler may run today's run too
+    assert {("associated", "admin1"), ("scored", "admin1")} <= actions
+    with platform.rest() as rest:
+        assert [run["run_type"] for run in rest.runs("score__nightly")] == ["manual"]  # no scheduled run at once
+
+
+def test_a_new_association_first_runs_at_the_slot_the_form_shows(platform):
+    """Its last slot passed two minutes ago: the first run is the next slot, not that one."""
+    passed = datetime.now(timezone.utc) - timedelta(minutes=2)
+    body = {"model_ref": f"{MODEL}/1", "schedule": f"{passed.minute} {passed.hour} * * *", "name": "slot_passed",
+            "input_path": _data(platform, "in"), "output_path": _data(platform, "out", "{{ ds }}")}
+    with platform.client("admin1") as client:
+        made = client.post("/associations", json=body)
+        assert made.status_code == 201, made.text
+        shown = datetime.fromisoformat(made.json()["next_run"])
+        preview = client.get("/schedules/preview", params={"cron": body["schedule"]}).json()["next_runs"][0]
+    assert shown == datetime.fromisoformat(preview) and shown > datetime.now(timezone.utc)
+    with platform.rest() as rest:
+        rest.wait_for_dag("score__slot_passed", timeout=60)
+        dag = rest.get("/api/v2/dags/score__slot_passed")
+        assert datetime.fromisoformat(dag["next_dagrun_run_after"]) == shown, dag
+        time.sleep(10)  # several scheduler loops: a run for the slot that passed would be made in the first
+        assert rest.runs("score__slot_passed") == []
+    with platform.client("admin1") as client:
+        assert client.request("DELETE", "/associations/slot_passed", json={}).status_code == 200
 
 
 def test_removing_an_association_takes_its_dag_away(platform):
     with platform.client("admin1") as client:
         removed = client.request("DELETE", "/associations/nightly", json={})
         assert removed.status_code == 200, removed.text
+        with platform.rest() as rest:  # at once: not listed, and paused and stale where it is still kept
+            assert rest.get("/api/v2/dags", dag_id_pattern="score__nightly")["dags"] == []
+            kept = rest.get("/api/v2/dags", dag_id_pattern="score__nightly", exclude_stale=False)["dags"]
+            assert [(dag["is_paused"], dag["is_stale"]) for dag in kept] == [(True, True)]
         assert client.request("DELETE", "/associations/nightly", json={}).status_code == 404
         row = next(row for row in client.get("/models").json()["models"] if row["name"] == MODEL)
     assert row["associations"] == []
-    with platform.rest() as rest:
-        deadline = time.monotonic() + 120  # parsed at once, marked stale after STALE_DAG_THRESHOLD (10 s)
-        while not rest.get("/api/v2/dags", dag_id_pattern="score__nightly", exclude_stale=False)["dags"][0]["is_stale"]:
-            assert time.monotonic() < deadline, "score__nightly is still active"
-            time.sleep(2)
+
+
+def test_a_removed_association_runs_no_more_though_its_minute_comes(platform):
+    """Every minute: removed within the minute it appeared, its next slot passes without a run,
+    and the dag-processor's next parse of the snapshot does not bring it back."""
+    body = {"model_ref": f"{MODEL}/1", "schedule": "* * * * *", "name": "every_minute",
+            "input_path": _data(platform, "in"), "output_path": _data(platform, "out", "{{ ds }}")}
+    with platform.client("admin1") as client, platform.rest() as rest:
+        while not 5 <= datetime.now(timezone.utc).second <= 30:  # well inside a minute, far from its slot
+            time.sleep(1)
+        assert client.post("/associations", json=body).status_code == 201
+        rest.wait_for_dag("score__every_minute", timeout=20)
+        assert client.request("DELETE", "/associations/every_minute", json={}).status_code == 200
+        removed_at = datetime.now(timezone.utc)
+        assert rest.get("/api/v2/dags", dag_id_pattern="score__every_minute")["dags"] == []
+        next_slot = removed_at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        time.sleep((next_slot - datetime.now(timezone.utc)).total_seconds() + 20)
+        assert rest.runs("score__every_minute") == []
+        assert rest.get("/api/v2/dags", dag_id_pattern="score__every_minute")["dags"] == []
+        assert rest.get("/api/v2/dags/score__every_minute")["is_paused"] is True
 
 
 def test_expectations_are_attached_and_removed_by_name(platform):
@@ -348,6 +396,12 @@ def test_a_deploy_runs_on_the_scheduler_as_the_user(platform):
         assert (row["deployment"]["status"], row["deployment"]["model_version"], row["deployment"]["healthy"]) == (
             "running", 1, True)
         assert [replica["healthy"] for replica in row["deployment"]["replicas"]] == [True, True]
+        assert row["deployment"]["endpoint_port"] == port  # the gateway's; each replica has its own behind it
+        assert port not in [replica["port"] for replica in row["deployment"]["replicas"]]
+        assert (row["rollback"]["to_version"], row["rollback"]["deployment_id"]) == (None, None)
+        assert "no earlier deployed version to roll back to" in row["rollback"]["reason"]
+        refused = client.post(f"/models/{MODEL}/rollback", json={})
+        assert refused.status_code == 409 and row["rollback"]["reason"] in refused.json()["detail"]
 
     actions = [(e.action, e.actor) for e in _events(platform) if e.action in ("deployed", "rolled_back")]
     assert actions == [("deployed", "admin1")]
@@ -356,7 +410,7 @@ def test_a_deploy_runs_on_the_scheduler_as_the_user(platform):
     deploys = _audit(platform, "modelyard.deploy")  # every attempt, the refused ones too, as Airflow logs them
     assert {entry["owner"] for entry in deploys} == {"admin1"} and len(deploys) >= 3
     assert {json.loads(entry["extra"])["ref"] for entry in deploys} >= {"9", "1"}
-    assert [entry["owner"] for entry in _audit(platform, "modelyard.rollback")] == ["admin1"]  # the refused one
+    assert [entry["owner"] for entry in _audit(platform, "modelyard.rollback")] == ["admin1"] * 2  # the refused ones
 
 
 def test_a_failed_deploy_names_its_step_and_the_previous_version_keeps_serving(platform):

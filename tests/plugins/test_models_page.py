@@ -13,6 +13,7 @@ import io
 import json
 import re
 import zipfile
+from datetime import datetime, timezone
 from hashlib import sha256
 from pathlib import Path
 
@@ -117,8 +118,12 @@ def test_the_list_and_the_actions_menu(admin):
     expect(page.get_by_role("menuitem", name="Deploy Model")).to_be_enabled()
     admin.shot("actions-menu")
     page.keyboard.press("Escape")
-    page.get_by_test_id("models-search").fill("diabetes")
-    expect(page.get_by_test_id("model-row")).to_have_count(1)
+    search = page.get_by_test_id("models-search")
+    for needle, shown in (("diabetes", ["diabetes_regressor"]), ("regression", ["diabetes_regressor"]),  # task
+                          ("sklearn", [MODEL, "diabetes_regressor"])):  # flavor (alias and description: below)
+        search.fill(needle)
+        expect(page.get_by_test_id("model-row")).to_have_count(len(shown))
+        assert sorted(page.get_by_test_id("model-row").evaluate_all("rows => rows.map(r => r.dataset.model)")) == sorted(shown)
 
 
 def test_deploy_from_the_menu_until_the_endpoint_answers(admin):
@@ -147,7 +152,29 @@ def test_deploy_from_the_menu_until_the_endpoint_answers(admin):
     expect(admin.row().get_by_test_id("deployment-url")).to_have_text(url, timeout=30_000)
     admin.row().get_by_test_id("model-actions").click()
     expect(page.get_by_role("menuitem", name="Undeploy")).to_be_enabled()
+    rollback = page.get_by_role("menuitem", name="Rollback")
+    expect(rollback).to_be_disabled()  # version 1 is the only one ever deployed
+    expect(rollback.get_by_test_id("rollback-reason")).to_have_text(
+        "No earlier deployed version to roll back to (version 1 is the only one)")
+    admin.shot("rollback-disabled")
     page.keyboard.press("Escape")
+
+
+def test_the_deployments_table_shows_the_endpoint_port(admin, platform):
+    """The port a client calls is the endpoint's (the gateway's); a replica's is detail beside it."""
+    from playwright.sync_api import expect
+
+    from registry.deployments import list_deployments
+
+    [live] = [d for d in list_deployments(settings=platform.settings) if d.status == "running" and d.model_name == MODEL]
+    page = admin.page
+    page.goto(f"{platform.base_url}/plugin/models/{MODEL}")
+    row = page.get_by_test_id("deployment-row").first
+    expect(row.get_by_test_id("deployment-port")).to_have_text(str(live.endpoint_port), timeout=60_000)
+    assert live.url.endswith(f":{live.endpoint_port}") and live.port != live.endpoint_port
+    expect(row.get_by_test_id("deployment-replica-ports")).to_contain_text(f"internal port {live.replicas[0].port}")
+    page.get_by_test_id("deployments-section").scroll_into_view_if_needed()
+    admin.shot("deployments-endpoint-port")
 
 
 def test_download_a_version_as_a_checksummed_zip(admin):
@@ -167,8 +194,12 @@ def test_download_a_version_as_a_checksummed_zip(admin):
 def test_associate_a_scoring_workflow_and_see_its_dag(admin, platform):
     from playwright.sync_api import expect
 
+    from pipelines.training import load_dataset
+
     page = admin.page
     root = platform.settings.data_roots[0]
+    (Path(root) / "page-input").mkdir(parents=True, exist_ok=True)
+    load_dataset("breast_cancer")[0].to_parquet(Path(root) / "page-input" / "day.parquet")
     admin.open_models()
     admin.action("Associate Scoring Workflow")
     form = page.get_by_test_id("association-form")
@@ -193,7 +224,28 @@ def test_associate_a_scoring_workflow_and_see_its_dag(admin, platform):
     listed.get_by_role("button", name="Run now").click()
     expect(page.get_by_test_id("workflow-step")).to_have_count(4, timeout=30_000)
     expect(page.get_by_test_id("workflow-airflow-link")).to_have_attribute("href", re.compile("dags/score__page_nightly/runs/"))
+    steps = page.get_by_test_id("workflow-step")
+    expect(steps.first).to_contain_text("Resolve model")
+    assert "resolve_model" not in page.get_by_test_id("workflow-steps").inner_text()
+    page.get_by_test_id("workflow-steps").scroll_into_view_if_needed()
     admin.shot("association-run-now")
+    expect(page.get_by_test_id("workflow-state")).to_have_attribute("data-state", "success", timeout=400_000)
+    result = page.get_by_test_id("scoring-result")
+    expect(result.get_by_test_id("scoring-rows-in")).to_have_text("Rows in 569")
+    counts = [int(result.get_by_test_id(f"scoring-rows-{kind}").inner_text().split()[-1].replace(",", ""))
+              for kind in ("scored", "rejected")]
+    assert sum(counts) == 569 and counts[0] > 500, counts  # quarantine: rows outside the training ranges apart
+    today = datetime.now(timezone.utc).date().isoformat()
+    expect(result.get_by_test_id("scoring-output")).to_have_text(f"{root}/page/{today}")
+    result.scroll_into_view_if_needed()
+    admin.shot("association-run-done")
+
+    listed.get_by_role("button", name="Remove").click()
+    page.get_by_test_id("association-remove-confirm-button").click()
+    expect(listed).to_have_count(0, timeout=30_000)
+    with platform.rest() as rest:  # right after Remove: not in Airflow's list, paused where it is kept
+        assert rest.get("/api/v2/dags", dag_id_pattern="score__page_nightly")["dags"] == []
+        assert rest.get("/api/v2/dags/score__page_nightly")["is_paused"] is True
 
 
 def test_the_modeldoc_inside_the_page(admin):
@@ -261,6 +313,38 @@ def test_an_alias_is_removed_in_the_detail_view(admin, platform):
     assert "challenger" not in mlflow_client(platform.settings).get_registered_model(MODEL).aliases
 
 
+def test_long_history_details_wrap_inside_the_page(browser, platform):
+    """An event with long details (a 100-character association name) stays inside the table on
+    a 1024 px window; its whole text is one click (or the tooltip) away."""
+    from playwright.sync_api import expect
+
+    from registry.associations import create_association, remove_association
+
+    root = platform.settings.data_roots[0]
+    long_name = "a_very_long_association_name_" + "x" * 71
+    create_association(f"{MODEL}/1", input_path=f"{root}/{'deep/' * 12}in", output_path=f"{root}/{'deeper/' * 12}out",
+                       name=long_name, settings=platform.settings, actor="admin1")
+    remove_association(long_name, platform.settings, actor="admin1")
+    admin = Session(browser, platform, width=1024, height=768)
+    admin.log_in("admin1")
+    page = admin.page
+    page.goto(f"{platform.base_url}/plugin/models/{MODEL}")
+    events = page.get_by_test_id("events-table")
+    expect(events).to_contain_text("a_very_long_association_name_", timeout=60_000)
+    details = events.locator('[data-testid="event-row"][data-action="associated"] [data-testid="event-details"] p').first
+    assert long_name in (details.get_attribute("title") or "")
+    widths = events.evaluate("table => [table.parentElement.scrollWidth, table.parentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"the history is {widths[0]} px wide in {widths[1]} px"
+    page_width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert page_width[0] <= page_width[1], page_width
+    details.click()
+    expect(details).to_have_attribute("data-open", "true")
+    page.get_by_test_id("events-section").scroll_into_view_if_needed()
+    admin.shot("history-wrapped")
+    assert admin.errors == []
+    admin.close()
+
+
 def test_a_viewer_sees_no_change_action_and_is_refused_one(browser, platform):
     from playwright.sync_api import expect
 
@@ -311,3 +395,54 @@ def test_many_models_stay_usable(browser, platform):
         session.shot("many-models-search")
     finally:
         session.close()
+
+
+def test_key_metric_sorts_each_metric_best_first(browser, platform):
+    """Runs last. Two regressors and two classifiers with known validation metrics: sorted by
+    Key metric, rmse and roc_auc are never compared as one number, and the best of each comes
+    first. The search finds them by their description and one by its alias."""
+    from playwright.sync_api import expect
+
+    names = _models_with_metrics(platform.settings, {
+        "sortcheck_reg_bad": ("regression", "rmse", 90.0), "sortcheck_reg_good": ("regression", "rmse", 10.0),
+        "sortcheck_clf_bad": ("classification", "roc_auc", 0.6), "sortcheck_clf_good": ("classification", "roc_auc", 0.95),
+    })
+    session = Session(browser, platform)
+    try:
+        session.log_in("viewer1")
+        session.open_models()
+        page = session.page
+        page.get_by_test_id("models-search").fill("fixture for the metric sort")  # their description
+        expect(page.get_by_test_id("model-row")).to_have_count(4)
+        header = page.locator('[data-sort="metric"]')
+        assert "best first" in header.get_attribute("title")
+        header.click()
+        order = lambda: page.get_by_test_id("model-row").evaluate_all("rows => rows.map(r => r.dataset.model)")  # noqa: E731
+        assert order() == ["sortcheck_reg_good", "sortcheck_reg_bad", "sortcheck_clf_good", "sortcheck_clf_bad"]
+        session.shot("sorted-by-key-metric")
+        header.click()
+        assert order() == ["sortcheck_clf_bad", "sortcheck_clf_good", "sortcheck_reg_bad", "sortcheck_reg_good"]
+        page.get_by_test_id("models-search").fill("sortcheck_alias")
+        expect(page.get_by_test_id("model-row")).to_have_count(1)
+        assert order() == [names[1]]
+        session.shot("search-by-alias")
+    finally:
+        session.close()
+
+
+def _models_with_metrics(settings, wanted: dict[str, tuple[str, str, float]]) -> list[str]:
+    """Register each model from one MLflow run whose validation metric is the given value."""
+    from registry.store import experiment_id, mlflow_client
+
+    client = mlflow_client(settings)
+    for name, (task, metric, value) in wanted.items():
+        run = client.create_run(experiment_id(client, settings), run_name=name)
+        client.log_metric(run.info.run_id, f"validation_{metric}", value)
+        client.set_terminated(run.info.run_id)
+        client.create_registered_model(name, description="A fixture for the metric sort")
+        client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
+                                    tags={"modelyard.task": task, "modelyard.flavor": "sklearn",
+                                          "modelyard.origin": "trained"})
+    names = list(wanted)
+    client.set_registered_model_alias(names[1], "sortcheck_alias", "1")
+    return names

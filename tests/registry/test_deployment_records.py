@@ -2,18 +2,18 @@
 
 from datetime import datetime, timedelta, timezone
 
-from registry.deployments import current_deployments
+from registry.deployments import current_deployments, rollback_choices
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
 
 T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
 
-def _record(home, name, version, status, minutes):
+def _record(home, name, version, status, minutes, bento_tag=None):
     at = T0 + timedelta(minutes=minutes)
     with session_scope(home) as session:
         session.add(Deployment(model_name=name, model_version=version, status=status, created_by="ana",
-                               created_at=at, updated_at=at))
+                               created_at=at, updated_at=at, bento_tag=bento_tag))
 
 
 def _shown(home) -> dict[str, tuple[int, str]]:
@@ -36,3 +36,19 @@ def test_without_one_running_the_deployment_that_changed_last_is_shown(home):
     _record(home, "fraud", 1, "stopped", 1)
     _record(home, "fraud", 2, "failed", 3)
     assert _shown(home) == {"churn": (1, "stopped"), "fraud": (2, "failed")}
+
+
+def test_a_rollback_goes_to_the_latest_earlier_version_served_and_says_when_there_is_none(home):
+    _record(home, "churn", 1, "replaced", 0, bento_tag="churn_v1:a")
+    _record(home, "churn", 2, "replaced", 5, bento_tag="churn_v2:a")
+    _record(home, "churn", 3, "running", 9, bento_tag="churn_v3:a")
+    _record(home, "fraud", 2, "replaced", 1, bento_tag="fraud_v2:a")  # the same version again: nothing earlier
+    _record(home, "fraud", 1, "failed", 2, bento_tag="fraud_v1:a")  # never served
+    _record(home, "fraud", 2, "running", 3, bento_tag="fraud_v2:b")
+    _record(home, "idle", 1, "stopped", 0, bento_tag="idle_v1:a")  # nothing runs: no rollback at all
+    choices = rollback_choices(settings=home)
+    assert set(choices) == {"churn", "fraud"}
+    assert (choices["churn"].to_version, choices["churn"].deployment_id, choices["churn"].possible) == (2, 2, True)
+    assert (choices["fraud"].to_version, choices["fraud"].possible) == (None, False)
+    assert choices["fraud"].reason == "no earlier deployed version to roll back to (version 2 is the only one)"
+    assert rollback_choices(settings=home, model_name="fraud") == {"fraud": choices["fraud"]}

@@ -1,5 +1,5 @@
 // The per-model three-dot "Actions" menu, and the dialog each item opens.
-import { IconButton, Menu, Portal } from "@chakra-ui/react";
+import { IconButton, Menu, Portal, Stack, Text } from "@chakra-ui/react";
 import { useState } from "react";
 import { useNavigate } from "react-router-dom";
 
@@ -14,7 +14,7 @@ export const modelPath = (name) => `/plugin/models/${encodeURIComponent(name)}`;
 const ITEMS = [
   { value: "deploy", label: "Deploy Model", icon: RocketIcon, changes: true },
   { value: "undeploy", label: "Undeploy", icon: StopIcon, changes: true, needsServing: true },
-  { value: "rollback", label: "Rollback", icon: UndoIcon, changes: true, needsServing: true },
+  { value: "rollback", label: "Rollback", icon: UndoIcon, changes: true, needsServing: true, needsEarlier: true },
   { value: "download", label: "Download", icon: DownloadIcon, changes: false },
   { value: "associate", label: "Associate Scoring Workflow", icon: LinkIcon, changes: true },
   { value: "modeldoc", label: "ModelDoc", icon: DocIcon, changes: false },
@@ -51,6 +51,16 @@ export const ModelActions = (props) => {
   return <ActionsMenu {...props} />;
 };
 
+// Why an item cannot be used now (shown beside it, and as its tooltip), or null.
+const unavailable = (model, { needsServing, needsEarlier }) => {
+  if (needsServing && model.deployment?.status !== "running") return `${model.name} has no running deployment`;
+  if (needsEarlier && model.rollback && model.rollback.to_version == null) {
+    const reason = model.rollback.reason ?? "nothing to roll back to";
+    return reason.charAt(0).toUpperCase() + reason.slice(1);
+  }
+  return null;
+};
+
 const ActionsMenu = ({ model, canChange, onAction, onDetails, size = "sm", variant = "ghost" }) => {
   const navigate = useNavigate();
   const items = ITEMS.filter((item) => canChange || !item.changes);
@@ -72,17 +82,19 @@ const ActionsMenu = ({ model, canChange, onAction, onDetails, size = "sm", varia
       <Portal>
         <Menu.Positioner>
           <Menu.Content data-testid="model-actions-menu" minW="14rem">
-            {items.map(({ value, label, icon: ItemIcon, needsServing }) => {
-              const idle = needsServing && !serving;
+            {items.map(({ value, label, icon: ItemIcon, needsServing, needsEarlier }) => {
+              const why = unavailable(model, { needsServing, needsEarlier });
               return (
-                <Menu.Item
-                  disabled={idle}
-                  key={value}
-                  title={idle ? `${model.name} has no running deployment` : undefined}
-                  value={value}
-                >
+                <Menu.Item data-reason={why ?? undefined} disabled={Boolean(why)} key={value} title={why ?? undefined} value={value}>
                   <ItemIcon />
-                  {label}
+                  <Stack gap={0}>
+                    <span>{label}</span>
+                    {why && needsEarlier && serving && (
+                      <Text color="fg.muted" data-testid="rollback-reason" fontSize="xs" maxW="16rem" whiteSpace="normal">
+                        {why}
+                      </Text>
+                    )}
+                  </Stack>
                 </Menu.Item>
               );
             })}

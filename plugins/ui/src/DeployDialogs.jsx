@@ -165,9 +165,9 @@ const CONFIRM_TEXT = {
     title: "Rollback",
     verb: "Roll back",
     body: (model) =>
-      `Serve the previously deployed version of ${model.name} again, in place of${
-        model.deployment ? ` v${model.deployment.model_version}` : " the current one"
-      }?`,
+      `Serve ${model.rollback?.to_version != null ? `v${model.rollback.to_version}` : "the previously deployed version"} of ${
+        model.name
+      } again, in place of${model.deployment ? ` v${model.deployment.model_version}` : " the current one"}?`,
   },
 };
 

@@ -334,10 +334,11 @@ const Plots = ({ modelName, versions }) => {
 
 // ---- deployments and scoring runs ---------------------------------------------------------
 
+// The endpoint (the model's gateway) is what a client calls; each replica's own port is detail.
 const DeploymentsTable = ({ deployments }) =>
   deployments.length ? (
     <ScrollTable testId="deployments-table">
-      <Header cells={["#", "Version", "Status", "Endpoint", "Port", "Bento", "By", "Created", "Updated", "Reason"]} />
+      <Header cells={["#", "Version", "Status", "Endpoint", "Port", "Replicas", "Bento", "By", "Created", "Updated", "Reason"]} />
       <Table.Body>
         {deployments.map((d) => (
           <Table.Row data-testid="deployment-row" key={d.id}>
@@ -349,10 +350,15 @@ const DeploymentsTable = ({ deployments }) =>
                 {d.status === "running" && <HealthDot healthy={d.healthy} />}
               </HStack>
             </Table.Cell>
-            <Table.Cell fontFamily="mono" fontSize="xs">
+            <Table.Cell data-testid="deployment-endpoint" fontFamily="mono" fontSize="xs">
               {d.url ?? "—"}
             </Table.Cell>
-            <Table.Cell>{d.port ?? "—"}</Table.Cell>
+            <Table.Cell data-testid="deployment-port" title="The endpoint's port: what clients call">
+              {d.endpoint_port ?? "—"}
+            </Table.Cell>
+            <Table.Cell data-testid="deployment-replica-ports" fontSize="xs">
+              <ReplicaPorts deployment={d} />
+            </Table.Cell>
             <Table.Cell fontFamily="mono" fontSize="xs">
               {d.bento_tag ?? "—"}
             </Table.Cell>
@@ -373,6 +379,20 @@ const DeploymentsTable = ({ deployments }) =>
   ) : (
     <Empty testId="deployments-empty">This model has never been deployed.</Empty>
   );
+
+// "2 · internal ports 36111, 36112": how many servers stand behind the endpoint, and where.
+const ReplicaPorts = ({ deployment }) => {
+  const replicas = deployment.replicas ?? [];
+  if (!replicas.length) return <Muted>—</Muted>;
+  return (
+    <Stack gap={0}>
+      <Text>{replicas.length}</Text>
+      <Muted title="Each replica's own server, behind the endpoint" whiteSpace="nowrap">
+        internal {replicas.length === 1 ? "port" : "ports"} {replicas.map((r) => r.port).join(", ")}
+      </Muted>
+    </Stack>
+  );
+};
 
 const ScoringRuns = ({ runs }) => {
   const [chosen, setChosen] = useState(() => (runs.find((r) => r.drift && Object.keys(r.drift).length) ?? runs[0])?.id ?? null);
@@ -593,6 +613,27 @@ const detailsText = (details) =>
     .map(([key, value]) => `${key}=${value === null ? "none" : typeof value === "object" ? JSON.stringify(value) : value}`)
     .join(" · ");
 
+// Long details wrap inside the table and stop after three lines; a click shows them whole
+// (and the tooltip has them too).
+const EventDetails = ({ text }) => {
+  const [open, setOpen] = useState(false);
+  if (!text) return null;
+  return (
+    <Text
+      aria-expanded={open}
+      cursor="pointer"
+      data-open={open}
+      lineClamp={open ? undefined : 3}
+      onClick={() => setOpen(!open)}
+      overflowWrap="anywhere"
+      title={open ? undefined : text}
+      whiteSpace="pre-wrap"
+    >
+      {text}
+    </Text>
+  );
+};
+
 const EventsTable = ({ events }) =>
   events.length ? (
     <ScrollTable testId="events-table">
@@ -608,8 +649,8 @@ const EventsTable = ({ events }) =>
               <Code size="sm">{e.action}</Code>
             </Table.Cell>
             <Table.Cell>{e.model_version !== null && e.model_version !== undefined ? `v${e.model_version}` : "—"}</Table.Cell>
-            <Table.Cell color="fg.muted" fontSize="xs">
-              {detailsText(e.details)}
+            <Table.Cell color="fg.muted" data-testid="event-details" fontSize="xs" maxW="36rem" minW="14rem">
+              <EventDetails text={detailsText(e.details)} />
             </Table.Cell>
           </Table.Row>
         ))}

@@ -34,12 +34,26 @@ const byNumber = (value) => (value === null || value === undefined || Number.isN
 const byTime = (iso) => parseTime(iso)?.getTime() ?? null;
 const DEPLOYMENT_ORDER = { running: 0, failed: 1, stopped: 2, replaced: 3 };
 
+// Metrics of different names are never compared as one number: models group by their key
+// metric's name, and within a group the better model comes first (higher roc_auc, lower rmse).
+const byKeyMetric = (m) => {
+  const value = byNumber(m.key_metric_value);
+  if (!m.key_metric || value === null) return null;
+  return [shortMetric(m.key_metric), m.key_metric_higher_is_better === false ? value : -value];
+};
+const KEY_METRIC_HELP =
+  "Grouped by metric name, then best first within each metric: higher is better for roc_auc, lower for rmse.";
+
+// What the search box looks in: the name, the description, flavor, task and alias names.
+const searchText = (m) =>
+  [m.name, m.description, m.flavor, m.task, ...Object.keys(m.aliases ?? {})].filter(Boolean).join("\n").toLowerCase();
+
 const COLUMNS = [
   { id: "name", label: "Model", sort: (m) => byString(m.name) },
   { id: "version", label: "Latest / aliases", sort: (m) => byNumber(m.latest_version) },
   { id: "flavor", label: "Flavor / task", sort: (m) => byString(`${m.flavor ?? ""} ${m.task ?? ""}`.trim()) },
   { id: "origin", label: "Origin", sort: (m) => byString(m.origin) },
-  { id: "metric", label: "Key metric", sort: (m) => byNumber(m.key_metric_value) },
+  { id: "metric", label: "Key metric", sort: byKeyMetric, help: KEY_METRIC_HELP },
   {
     id: "deployment",
     label: "Deployment",
@@ -50,6 +64,17 @@ const COLUMNS = [
   { id: "updated", label: "Updated", sort: (m) => byTime(m.updated_at) },
 ];
 
+// A sort key is a value or a list of values compared in turn (the key metric's [name, value]).
+const compareKeys = (x, y) => {
+  const xs = Array.isArray(x) ? x : [x];
+  const ys = Array.isArray(y) ? y : [y];
+  for (let i = 0; i < xs.length; i += 1) {
+    if (xs[i] < ys[i]) return -1;
+    if (xs[i] > ys[i]) return 1;
+  }
+  return 0;
+};
+
 const compare = (column, desc) => (a, b) => {
   const x = column.sort(a);
   const y = column.sort(b);
@@ -57,7 +82,7 @@ const compare = (column, desc) => (a, b) => {
   if (x === null && y === null) return a.name.localeCompare(b.name);
   if (x === null) return 1;
   if (y === null) return -1;
-  const order = x < y ? -1 : x > y ? 1 : a.name.localeCompare(b.name);
+  const order = compareKeys(x, y) || a.name.localeCompare(b.name);
   return desc ? -order : order;
 };
 
@@ -190,7 +215,9 @@ const ModelRow = ({ model, canChange, onAction }) => (
           <Text fontVariantNumeric="tabular-nums" fontWeight="medium">
             {formatMetric(model.key_metric_value)}
           </Text>
-          <Muted title={model.key_metric}>{shortMetric(model.key_metric)}</Muted>
+          <Muted data-testid="key-metric-name" title={`${model.key_metric}: ${betterWord(model)} is better`}>
+            {shortMetric(model.key_metric)} {model.key_metric_higher_is_better === false ? "↓" : "↑"}
+          </Muted>
         </Stack>
       ) : (
         <Muted>—</Muted>
@@ -233,12 +260,14 @@ const STICKY = {
 
 // The key metric is a validation metric: "validation_roc_auc" is shown as "roc_auc".
 const shortMetric = (name) => name.replace(/^(validation|val)_/, "");
+const betterWord = (model) => (model.key_metric_higher_is_better === false ? "lower" : "higher");
 
 const SortHeader = ({ column, sort, desc, onSort }) => {
   const active = sort === column.id;
   return (
     <Table.ColumnHeader aria-sort={active ? (desc ? "descending" : "ascending") : "none"} paddingBlock={1} whiteSpace="nowrap">
       <Button
+        title={column.help}
         _focus={{ color: "brand.fg" }}
         _hover={{ color: "brand.fg" }}
         border={0}
@@ -254,6 +283,11 @@ const SortHeader = ({ column, sort, desc, onSort }) => {
         variant="plain"
       >
         {column.label}
+        {column.help && (
+          <Box as="span" color="fg.muted" fontSize="xs" fontWeight="normal">
+            (best first)
+          </Box>
+        )}
         <SortIcon dir={active ? (desc ? "desc" : "asc") : null} />
       </Button>
     </Table.ColumnHeader>
@@ -359,7 +393,7 @@ export const ModelsList = () => {
     const needle = deferredSearch.trim().toLowerCase();
     const column = COLUMNS.find((c) => c.id === sort) ?? COLUMNS[0];
     return rows
-      .filter((m) => !needle || m.name.toLowerCase().includes(needle))
+      .filter((m) => !needle || searchText(m).includes(needle))
       .filter((m) => !deployed || m.deployment?.status === "running")
       .filter((m) => !associated || (m.associations?.length ?? 0) > 0)
       .sort(compare(column, desc));
@@ -408,10 +442,10 @@ export const ModelsList = () => {
           startElement={<SearchIcon />}
         >
           <Input
-            aria-label="Search models by name"
+            aria-label="Search models by name, description, flavor, task or alias"
             data-testid="models-search"
             onChange={(event) => update({ q: event.target.value })}
-            placeholder="Search models"
+            placeholder="Search name, description, flavor, task, alias"
             value={search}
           />
         </InputGroup>

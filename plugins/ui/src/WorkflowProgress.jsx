@@ -4,7 +4,8 @@ import { Alert, Box, Clipboard, Code, HStack, IconButton, Spinner, Stack, Text }
 import { useEffect, useRef, useState } from "react";
 
 import { api } from "./api.js";
-import { AirflowLink, StateBadge } from "./common.jsx";
+import { AirflowLink, Muted, StateBadge } from "./common.jsx";
+import { formatCount, formatDuration } from "./format.js";
 import { CheckIcon, CopyIcon, ExternalIcon, MinusIcon, XIcon } from "./icons.jsx";
 
 const FINISHED = new Set(["success", "failed"]);
@@ -147,6 +148,42 @@ export const CopyLine = ({ value, testId, label = "Copy" }) => (
   </HStack>
 );
 
+// What a finished scoring run recorded: its rows and where the scores went.
+const ScoringResult = ({ record }) => (
+  <Alert.Root data-testid="scoring-result" status="success" variant="subtle">
+    <Alert.Indicator />
+    <Alert.Content gap={2} minW={0}>
+      <Alert.Title>
+        v{record.model_version} scored {formatCount(record.rows_scored)} of {formatCount(record.rows_in)} rows
+      </Alert.Title>
+      <HStack flexWrap="wrap" fontSize="sm" gap={4}>
+        <Text data-testid="scoring-rows-in">
+          <Muted>Rows in </Muted>
+          {formatCount(record.rows_in)}
+        </Text>
+        <Text data-testid="scoring-rows-scored">
+          <Muted>Scored </Muted>
+          {formatCount(record.rows_scored)}
+        </Text>
+        <Text color={record.rows_rejected ? "fg.warning" : undefined} data-testid="scoring-rows-rejected">
+          <Muted>Rejected </Muted>
+          {formatCount(record.rows_rejected ?? 0)}
+        </Text>
+        {record.duration_s != null && (
+          <Text>
+            <Muted>Took </Muted>
+            {formatDuration(record.duration_s)}
+          </Text>
+        )}
+      </HStack>
+      <Stack gap={1} w="100%">
+        <Text fontSize="sm">Output:</Text>
+        <CopyLine label="Copy output path" testId="scoring-output" value={record.output_path} />
+      </Stack>
+    </Alert.Content>
+  </Alert.Root>
+);
+
 const TITLES = {
   deploy_model: "Deployment",
   rollback_model: "Rollback",
@@ -211,6 +248,7 @@ export const WorkflowProgress = ({ initialRun, previousDeployment = null, onFini
             <Alert.Description>
               <Stack gap={1}>
                 {run.failure?.reason && <Text whiteSpace="pre-wrap">{run.failure.reason}</Text>}
+                {!run.failure && run.scoring_run?.error && <Text whiteSpace="pre-wrap">{run.scoring_run.error}</Text>}
                 {!run.failure && <Text>See the run's task logs in Airflow.</Text>}
                 {servesModel && (
                   <Text data-testid="previous-still-serving">
@@ -244,6 +282,7 @@ export const WorkflowProgress = ({ initialRun, previousDeployment = null, onFini
           </Alert.Content>
         </Alert.Root>
       )}
+      {run.state === "success" && run.scoring_run && <ScoringResult record={run.scoring_run} />}
       {run.state === "success" && !run.deployment && run.dag_id === "undeploy_model" && (
         <Alert.Root status="success" variant="subtle">
           <Alert.Indicator />
