@@ -187,7 +187,7 @@ def restart_process(settings: Settings, service_name: str, process: str, *, reas
                              f"{', '.join(p.name for p in launched) or 'none'})", field="process")
         if processes.is_running(old):
             processes.stop([old], timeout=STOP_TIMEOUT)
-        new, extra = _relaunch(settings, each, old, extra, reason)
+        new, extra = _relaunch(settings, each, old, extra, reason, time.time())
         service.record(settings, each.name, [new if p is old else p for p in launched], **extra)
     return _process_state(each.name, new, None, False, extra)
 
@@ -213,17 +213,18 @@ def restart_dead(settings: Settings, service_name: str, *, reason: Callable[[Pro
                                              f"{reason(old)}", now, failed=True)
                 service.record(settings, each.name, current, **extra)
             elif RESTART_BACKOFF.wait_s(times, now) == 0:
-                current[index], extra = _relaunch(settings, each, old, extra, reason(old))
+                current[index], extra = _relaunch(settings, each, old, extra, reason(old), now)
                 restarted.append(current[index])
                 service.record(settings, each.name, current, **extra)
     return [_process_state(each.name, p, None, False, extra) for p in restarted]
 
 
-def _relaunch(settings: Settings, each: Service, old: Process, extra: dict, reason: str) -> tuple[Process, dict]:
+def _relaunch(settings: Settings, each: Service, old: Process, extra: dict, reason: str,
+              now: float) -> tuple[Process, dict]:
     """Launch ``old`` again after clearing its session; the run file's extra fields with the restart noted."""
     processes.stop_leftovers(old)
     new = each.relaunch(settings, service.service_env(settings), old, extra)
-    return new, service.with_restart(extra, old.name, reason, time.time())
+    return new, service.with_restart(extra, old.name, reason, now)
 
 
 def _bring_up(each: Service, settings: Settings, env: dict[str, str]) -> ServiceState:

@@ -88,7 +88,7 @@ def reap_children() -> dict[int, int]:
         exits[pid] = status
 
 
-def _reap(pid: int) -> dict[int, int]:
+def reap(pid: int) -> dict[int, int]:
     """The exit status of one child of ours, if it ended (the watchdog's other children, the model
     servers, are not touched)."""
     try:
@@ -113,7 +113,7 @@ def check_supervisor(settings: Settings) -> None:
     """The watchdog's side of the mutual watch: restart the supervisor if it died."""
     from stack.platform import restart_dead
 
-    for state in restart_dead(settings, SERVICE, reason=lambda p: death_reason(p, _reap(p.pid))):
+    for state in restart_dead(settings, SERVICE, reason=lambda p: death_reason(p, reap(p.pid))):
         logger.warning("restarted the supervisor (pid %s): %s", state.pid, state.last_reason)
 
 
