@@ -23,7 +23,6 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from registry.backoff import UNBOUNDED, Backoff
@@ -100,10 +99,9 @@ class Watchdog:
                                       f"{repair.action} {repair.detail}", self.settings)
         return repairs
 
-    def run_forever(self, interval: float = INTERVAL_S, *, also: Callable[[], None] | None = None) -> None:
+    def run_forever(self, interval: float = INTERVAL_S) -> None:
         """Pass after pass until SIGTERM, which ends the loop between passes: a repair under way
-        finishes (or stops what it started) rather than leave a server no record knows. ``also``
-        runs after each pass (the platform checks its supervisor there)."""
+        finishes (or stops what it started) rather than leave a server no record knows."""
         stopping = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         while not stopping.is_set():
@@ -114,11 +112,6 @@ class Watchdog:
                                    repair.detail)
             except Exception:  # a database hiccup must not end the watch
                 logger.exception("watchdog pass failed")
-            if also:
-                try:
-                    also()
-                except Exception:  # nor a failed check of the supervisor
-                    logger.exception("the watchdog's check of the supervisor failed")
             stopping.wait(max(0.0, interval - (time.monotonic() - started)))
         logger.info("stopped")
 
@@ -136,7 +129,7 @@ def mark_degraded(deployment_id: int, reason: str, settings: Settings) -> None:
                      model_version=row.model_version, details={"deployment_id": row.id, "reason": reason[:2000]})
 
 
-def main(argv: list[str] | None = None, *, also: Callable[[], None] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interval", type=float, default=INTERVAL_S, help="seconds between passes")
     args = parser.parse_args(argv)
@@ -149,7 +142,7 @@ def main(argv: list[str] | None = None, *, also: Callable[[], None] | None = Non
     for repair in watchdog.check_once():  # also imports what a repair needs, before one is due
         logger.warning("%s/%s: %s %s", repair.model_name, repair.model_version, repair.action, repair.detail)
     logger.info("watching the deployments of %s every %.1f s", settings.home, args.interval)
-    watchdog.run_forever(args.interval, also=also)
+    watchdog.run_forever(args.interval)
 
 
 if __name__ == "__main__":

@@ -183,8 +183,9 @@ def restart_process(settings: Settings, service_name: str, process: str, *, reas
         launched, extra = service.recorded(settings, each.name)
         old = next((p for p in launched if p.name == process), None)
         if old is None:
-            raise StackError(f"{service_name} has no running process {process!r} to restart (recorded: "
-                             f"{', '.join(p.name for p in launched) or 'none'})", field="process")
+            raise StackError(f"{service_name} records no process {process!r} to restart (it records: "
+                             f"{', '.join(p.name for p in launched) or 'none'}; `modelyard up` starts it)",
+                             field="process")
         if processes.is_running(old):
             processes.stop([old], timeout=STOP_TIMEOUT)
         new, extra = _relaunch(settings, each, old, extra, reason, time.time())
@@ -208,9 +209,9 @@ def restart_dead(settings: Settings, service_name: str, *, reason: Callable[[Pro
                 continue
             times = history.get("times", [])
             if RESTART_BACKOFF.exhausted(times, now):
-                extra = service.with_restart(extra, old.name, f"left down after {len(RESTART_BACKOFF.recent(times, now))} "
-                                             f"restarts within {RESTART_BACKOFF.window_s:.0f} s; it died again: "
-                                             f"{reason(old)}", now, failed=True)
+                given_up = (f"left down after {len(RESTART_BACKOFF.recent(times, now))} restarts within "
+                            f"{RESTART_BACKOFF.window_s:.0f} s; it died again: {reason(old)}")
+                extra = service.with_restart(extra, old.name, given_up, now, failed=True)
                 service.record(settings, each.name, current, **extra)
             elif RESTART_BACKOFF.wait_s(times, now) == 0:
                 current[index], extra = _relaunch(settings, each, old, extra, reason(old), now)

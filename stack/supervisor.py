@@ -109,16 +109,22 @@ def supervise_once(settings: Settings, exits: dict[int, int]) -> list[service.Pr
     return restarted
 
 
-def check_supervisor(settings: Settings) -> None:
-    """The watchdog's side of the mutual watch: restart the supervisor if it died."""
+def keep_supervisor(settings: Settings, stopping: threading.Event, interval: float = INTERVAL_S) -> None:
+    """The watchdog's side of the mutual watch: restart the supervisor when it dies, until ``stopping``."""
     from stack.platform import restart_dead
 
-    for state in restart_dead(settings, SERVICE, reason=lambda p: death_reason(p, reap(p.pid))):
-        logger.warning("restarted the supervisor (pid %s): %s", state.pid, state.last_reason)
+    while not stopping.wait(interval):
+        try:
+            for state in restart_dead(settings, SERVICE, reason=lambda p: death_reason(p, reap(p.pid))):
+                logger.warning("restarted the supervisor (pid %s): %s", state.pid, state.last_reason)
+        except Exception:  # tried again on the next check
+            logger.exception("check of the supervisor failed")
 
 
 def run_forever(settings: Settings, interval: float = INTERVAL_S) -> None:
     """Pass after pass until SIGTERM, which ends the loop between passes (never amid a restart)."""
+    from stack import platform  # noqa: F401  imported before it says it supervises (seconds on a busy machine)
+
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     exits: dict[int, int] = {}

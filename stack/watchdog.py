@@ -1,6 +1,7 @@
 """The deployments' watchdog as a platform service: one process (``bento_services.watchdog``'s
-loop) that checks every running deployment every few seconds and repairs what died, and, each
-pass, restarts the platform's supervisor if it died (the supervisor restarts this one).
+loop) that checks every running deployment every few seconds and repairs what died, and, in a
+thread of its own that a long repair does not hold up, restarts the platform's supervisor within
+a second or two of its death (the supervisor restarts this one).
 
 It runs on every machine that hosts model servers, whatever else the settings replace; under
 compose, the serving worker's ``reconcile_deployments`` DAG is the safety net beside it.
@@ -11,6 +12,7 @@ compose, the serving worker's ``reconcile_deployments`` DAG is the safety net be
 from __future__ import annotations
 
 import sys
+import threading
 
 from registry import processes
 from registry.processes import Process
@@ -50,12 +52,20 @@ def urls(settings: Settings) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bento_services.watchdog import main as watch_deployments
     from registry.settings import get_settings
-    from stack.supervisor import check_supervisor
+    from stack import platform  # noqa: F401  what a restart of the supervisor needs, imported first
+    from stack.supervisor import keep_supervisor
 
-    settings = get_settings()
-    watch_deployments(argv, also=lambda: check_supervisor(settings))
+    stopping = threading.Event()
+    keeper = threading.Thread(target=keep_supervisor, args=(get_settings(), stopping), name="keep-supervisor")
+    keeper.start()  # before the deployments' watch, whose start imports for seconds
+    try:
+        from bento_services.watchdog import main as watch_deployments
+
+        watch_deployments(argv)  # returns on SIGTERM
+    finally:
+        stopping.set()
+        keeper.join()  # never exit amid a restart of the supervisor
 
 
 if __name__ == "__main__":

@@ -67,3 +67,20 @@ def _kill_recorded(settings: Settings) -> None:
     os.kill(recorded.pid, signal.SIGKILL)
     while processes.is_running(recorded):
         time.sleep(0.05)
+
+
+def test_a_deliberate_restart_stops_the_running_process_by_pid_and_records_why(tmp_path):
+    settings = Settings(home=tmp_path / "home")
+    (first,) = supervisor.start(settings, service.service_env(settings))
+    service.record(settings, supervisor.SERVICE, [first])
+    try:
+        restarted = platform.restart_process(settings, supervisor.SERVICE, supervisor.PROCESS, reason="logins changed")
+
+        assert not processes.is_running(first) and processes.session_members(first) == []
+        (recorded,) = service.recorded(settings, supervisor.SERVICE)[0]
+        assert (recorded.pid, restarted.restarts, restarted.last_reason) == (restarted.pid, 1, "logins changed")
+        assert processes.is_running(recorded) and recorded.pid != first.pid
+        with pytest.raises(service.StackError, match="records no process 'nope'"):
+            platform.restart_process(settings, supervisor.SERVICE, "nope", reason="test")
+    finally:
+        service.stop_recorded(settings, supervisor.SERVICE)
