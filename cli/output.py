@@ -150,7 +150,7 @@ def platform_table(state) -> Table:
                 "FAILED (left down)" if process.failed else "dead"
             uptime = "" if process.uptime_seconds is None else _duration(process.uptime_seconds)
             table.add_row(service.name, process.name, service.action, str(process.pid), process.url or "", health,
-                          uptime, str(process.restarts or ""), (process.last_reason or "")[:100])
+                          uptime, str(process.restarts or ""), (process.last_reason or "")[:160])
     return table
 
 
