@@ -71,7 +71,8 @@ def death_reason(process: Process, exits: dict[int, int]) -> str:
         what = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
     else:
         what = f"exited with status {os.WEXITSTATUS(status)}"
-    errors = [line.strip() for line in processes.log_tail(process).splitlines() if ERROR_LINE.search(line)]
+    last_run = processes.log_tail(process).rsplit("\n=== ", 1)[-1]  # each launch writes a "=== " header
+    errors = [line.strip() for line in last_run.splitlines()[1:] if ERROR_LINE.search(line)]
     return f"{what}; its log: {errors[-1][:300]}" if errors else what
 
 
@@ -127,13 +128,11 @@ def run_forever(settings: Settings, interval: float = INTERVAL_S) -> None:
 
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    exits: dict[int, int] = {}
     logger.info("%s of %s every %.1f s", READY_LINE, settings.home, interval)
     while not stopping.is_set():
         started = time.monotonic()
-        exits = {**exits, **reap_children()}
         try:
-            for state in supervise_once(settings, exits):
+            for state in supervise_once(settings, reap_children()):
                 logger.warning("restarted %s/%s (pid %s): %s", state.service, state.name, state.pid,
                                state.last_reason)
         except Exception:  # a failed restart is tried again on the next pass
