@@ -146,6 +146,15 @@ def require_free(port: int, setting: str) -> None:
                          f"MODELYARD_{setting.upper()} to another port", field=setting)
 
 
+def says(process: Process, text: str) -> bool:
+    """True when the process, still running, wrote ``text`` to its log since it was launched (each
+    launch starts its part of the log with a ``=== `` header): how a process without a port says
+    it is ready. Such processes log little after that, so the last megabyte holds their whole run."""
+    if not processes.is_running(process):
+        return False
+    return text in processes.log_tail(process, chars=1_000_000).rsplit("\n=== ", 1)[-1]
+
+
 def log_tails(launched: list[Process]) -> str:
     return "\n".join(f"--- {process.name} ({process.log})\n{processes.log_tail(process)}" for process in launched)
 

@@ -43,8 +43,7 @@ def command() -> list[str]:
 
 def start(settings: Settings, env: dict[str, str]) -> list[Process]:
     launched = [service.launch(settings, SERVICE, PROCESS, command(), env)]
-    service.wait_until(lambda: READY_LINE in processes.log_tail(launched[0]), launched, "the supervisor",
-                       timeout=60.0)
+    service.wait_until(lambda: service.says(launched[0], READY_LINE), launched, "the supervisor", timeout=60.0)
     return launched
 
 
@@ -53,8 +52,9 @@ def relaunch(settings: Settings, env: dict[str, str], process: Process, record: 
 
 
 def health(settings: Settings) -> dict[str, bool]:
+    """Healthy once it supervises (its start imports for seconds)."""
     launched, _ = service.recorded(settings, SERVICE)
-    return {PROCESS: service.all_running(launched)}
+    return {PROCESS: bool(launched) and all(service.says(process, READY_LINE) for process in launched)}
 
 
 def urls(settings: Settings) -> dict[str, str]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import sys
 import threading
 
-from registry import processes
 from registry.processes import Process
 from registry.settings import Settings
 from stack import service
 
 SERVICE = "watchdog"
 PROCESS = "deployment-watchdog"
+READY_LINE = "watching the deployments"  # bento_services.watchdog logs it after its first pass
 
 
 def replaced_by(settings: Settings) -> str | None:
@@ -33,8 +33,8 @@ def command() -> list[str]:
 
 def start(settings: Settings, env: dict[str, str]) -> list[Process]:
     launched = [service.launch(settings, SERVICE, PROCESS, command(), env)]
-    service.wait_until(lambda: "watching the deployments" in processes.log_tail(launched[0]), launched,
-                       "the deployment watchdog", timeout=60.0)
+    service.wait_until(lambda: service.says(launched[0], READY_LINE), launched, "the deployment watchdog",
+                       timeout=60.0)
     return launched
 
 
@@ -43,8 +43,9 @@ def relaunch(settings: Settings, env: dict[str, str], process: Process, record: 
 
 
 def health(settings: Settings) -> dict[str, bool]:
+    """Healthy once it watches (its start imports for seconds), the supervisor's keeper running already."""
     launched, _ = service.recorded(settings, SERVICE)
-    return {PROCESS: service.all_running(launched)}
+    return {PROCESS: bool(launched) and all(service.says(process, READY_LINE) for process in launched)}
 
 
 def urls(settings: Settings) -> dict[str, str]:
