@@ -25,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from registry.backoff import UNBOUNDED, Backoff
 from registry.settings import Settings, get_settings
 
 INTERVAL_S = 2.0
@@ -32,6 +33,8 @@ WINDOW_S = 300.0
 RESTARTS_BEFORE_BACKOFF = 3
 BACKOFF_S = 10.0
 MAX_RESTARTS = 6
+BACKOFF = Backoff(window_s=WINDOW_S, free_restarts=RESTARTS_BEFORE_BACKOFF, first_wait_s=BACKOFF_S,
+                  max_wait_s=UNBOUNDED, max_restarts=MAX_RESTARTS)
 NOT_READY_GRACE_S = 30.0
 LOCK_WAIT_S = 1.0
 ACTOR = "watchdog"
@@ -55,15 +58,12 @@ class Watch:
         return any(state == "dead" for state in states) or len(tolerated) < len(self.not_ready_since), tolerated
 
     def recent(self, now: float) -> list[float]:
-        self.repairs = [at for at in self.repairs if now - at < WINDOW_S]
+        self.repairs = BACKOFF.recent(self.repairs, now)
         return self.repairs
 
     def due(self, now: float) -> bool:
-        """False while backing off after repeated repairs."""
-        recent = self.recent(now)
-        if self.given_up or len(recent) < RESTARTS_BEFORE_BACKOFF:
-            return not self.given_up
-        return now - recent[-1] >= BACKOFF_S * 2 ** (len(recent) - RESTARTS_BEFORE_BACKOFF)
+        """False while backing off after repeated repairs, and once given up."""
+        return not self.given_up and BACKOFF.wait_s(self.recent(now), now) == 0
 
 
 @dataclass
@@ -93,7 +93,7 @@ class Watchdog:
                 continue
             repairs.append(repair)
             watch.repairs.append(clock())  # the backoff runs from a repair's end
-            if len(watch.recent(clock())) >= MAX_RESTARTS:
+            if BACKOFF.exhausted(watch.recent(clock()), clock()):
                 watch.given_up = True
                 mark_degraded(row.id, f"{len(watch.repairs)} repairs within {WINDOW_S:.0f} s; last: "
                                       f"{repair.action} {repair.detail}", self.settings)

@@ -1,39 +1,73 @@
-"""The deployments' watchdog as a platform service: one process (``bento_services.watchdog``)
-that checks every running deployment every few seconds and repairs what died.
+"""The deployments' watchdog as a platform service: one process (``bento_services.watchdog``'s
+loop) that checks every running deployment every few seconds and repairs what died, and, in a
+thread of its own that a long repair does not hold up, restarts the platform's supervisor within
+a second or two of its death (the supervisor restarts this one).
 
 It runs on every machine that hosts model servers, whatever else the settings replace; under
 compose, the serving worker's ``reconcile_deployments`` DAG is the safety net beside it.
+
+    python -m stack.watchdog --interval 2
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 
-from registry import processes
 from registry.processes import Process
 from registry.settings import Settings
 from stack import service
 
 SERVICE = "watchdog"
 PROCESS = "deployment-watchdog"
+READY_LINE = "watching the deployments"  # bento_services.watchdog logs it after its first pass
 
 
 def replaced_by(settings: Settings) -> str | None:
     return None
 
 
+def command() -> list[str]:
+    return [sys.executable, "-m", "stack.watchdog"]
+
+
 def start(settings: Settings, env: dict[str, str]) -> list[Process]:
-    command = [sys.executable, "-m", "bento_services.watchdog"]
-    launched = [service.launch(settings, SERVICE, PROCESS, command, env)]
-    service.wait_until(lambda: "watching the deployments" in processes.log_tail(launched[0]), launched,
-                       "the deployment watchdog", timeout=60.0)
+    launched = [service.launch(settings, SERVICE, PROCESS, command(), env)]
+    service.wait_until(lambda: service.says(launched[0], READY_LINE), launched, "the deployment watchdog",
+                       timeout=60.0)
     return launched
 
 
+def relaunch(settings: Settings, env: dict[str, str], process: Process, record: dict) -> Process:
+    return service.launch(settings, SERVICE, PROCESS, command(), env)
+
+
 def health(settings: Settings) -> dict[str, bool]:
+    """Healthy once it watches (its start imports for seconds), the supervisor's keeper running already."""
     launched, _ = service.recorded(settings, SERVICE)
-    return {PROCESS: service.all_running(launched)}
+    return {PROCESS: bool(launched) and all(service.says(process, READY_LINE) for process in launched)}
 
 
 def urls(settings: Settings) -> dict[str, str]:
     return {}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from registry.settings import get_settings
+    from stack import platform  # noqa: F401  what a restart of the supervisor needs, imported first
+    from stack.supervisor import keep_supervisor
+
+    stopping = threading.Event()
+    keeper = threading.Thread(target=keep_supervisor, args=(get_settings(), stopping), name="keep-supervisor")
+    keeper.start()  # before the deployments' watch, whose start imports for seconds
+    try:
+        from bento_services.watchdog import main as watch_deployments
+
+        watch_deployments(argv)  # returns on SIGTERM
+    finally:
+        stopping.set()
+        keeper.join()  # never exit amid a restart of the supervisor
+
+
+if __name__ == "__main__":
+    main()

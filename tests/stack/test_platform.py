@@ -2,9 +2,10 @@
 second command, brought back after a crash, and stopped by PID.
 
 One platform for the module, on free ports, over a home with the demo models; the tests run in
-order: up, up again, a batch run on the warm Dask cluster (from the CLI and from Airflow), a
-crash and its repair, deployments brought back after a stop, the deployment commands, down
-(the model keeps serving), and an undeploy without the platform.
+order: up, up again, each process killed in turn and restarted by the platform itself, a batch
+run on the warm Dask cluster afterwards (from the CLI and from Airflow), deployments brought back
+after a stop, the deployment commands, down (the model keeps serving, nothing comes back), and an
+undeploy without the platform.
 """
 
 from __future__ import annotations
@@ -24,12 +25,18 @@ import pytest
 
 from registry import processes
 from registry.settings import Settings
-from stack import platform, service
+from stack import platform, service, supervisor
 from tests.servers import free_port
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(900)
 MODELYARD = str(Path(sys.executable).parent / "modelyard")
 MODEL = "breast_cancer_classifier"
+SERVICES = ["mlflow", "dask", "airflow", "watchdog", "supervisor"]
+PROCESSES = {"mlflow-server": "mlflow", "dask-scheduler": "dask", "dask-workers": "dask", "scheduler": "airflow",
+             "dag-processor": "airflow", "api-server": "airflow", "triggerer": "airflow",
+             "deployment-watchdog": "watchdog", "supervisor": "supervisor"}  # in the fault test's order
+RESTARTED_WITHIN_S = 10.0  # the issue's bound, from SIGKILL to the new process running
+HEALTHY_WITHIN_S = 150.0  # generous: the api-server alone needs 15-30 s on 2 busy cores
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +72,8 @@ def _tasks_done(settings: Settings) -> float:
 def test_up_starts_every_service_on_loopback_and_says_where(settings):
     shown = _cli(settings, "up")
     state = platform.status(settings)
-    assert [(each.name, each.action) for each in state.services] == [
-        ("mlflow", "running"), ("dask", "running"), ("airflow", "running"), ("watchdog", "running")]
-    assert set(_pids(state)) == {"mlflow-server", "dask-scheduler", "dask-workers", "scheduler", "dag-processor",
-                                 "api-server", "deployment-watchdog"}
+    assert [(each.name, each.action) for each in state.services] == [(name, "running") for name in SERVICES]
+    assert set(_pids(state)) == set(PROCESSES)
     assert all(process.running and process.uptime_seconds >= 0 for each in state.services
                for process in each.processes), state
     # `up` waited for every component's health; under the suite's load a heartbeat can lag or the
@@ -91,9 +96,55 @@ def test_up_starts_every_service_on_loopback_and_says_where(settings):
 def test_a_second_up_starts_nothing(settings):
     before = _pids(platform.status(settings))
     state = json.loads(_cli(settings, "up", "--json").stdout)
-    assert [(each["name"], each["action"]) for each in state["services"]] == [
-        ("mlflow", "running"), ("dask", "running"), ("airflow", "running"), ("watchdog", "running")]
+    assert [(each["name"], each["action"]) for each in state["services"]] == [(name, "running") for name in SERVICES]
     assert {p["name"]: p["pid"] for each in state["services"] for p in each["processes"]} == before
+
+
+def test_the_platform_restarts_each_of_its_processes_that_dies(settings, capsys):
+    """SIGKILL each process in turn: the supervisor (or, for the supervisor, the watchdog) has it
+    running again within 10 s, healthy soon after, and status says how often and why."""
+    for name, service_name in PROCESSES.items():
+        before = _healthy_process(settings, name, pid=None, since=time.monotonic())
+        old = next(p for p in service.recorded(settings, service_name)[0] if p.name == name)
+        assert old.pid == before.pid
+        os.kill(old.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        new = _relaunched(settings, service_name, old)
+        running_s = time.monotonic() - killed
+        assert new is not None and running_s <= RESTARTED_WITHIN_S, f"{name} not back {RESTARTED_WITHIN_S} s after SIGKILL"
+        after = _healthy_process(settings, name, pid=new.pid, since=killed)
+        with capsys.disabled():  # the issue's closing note lists these
+            print(f"\n{name}: SIGKILL to new process {running_s:.1f} s, to healthy {time.monotonic() - killed:.1f} s")
+        assert after.restarts >= before.restarts + 1 and re.match(r"(gone|killed by SIGKILL)", after.last_reason), after
+    shown = json.loads(_cli(settings, "status", "--json").stdout)
+    assert [(each["name"], each["action"]) for each in shown["services"]] == [(name, "running") for name in SERVICES]
+    assert all(p["restarts"] >= 1 and p["last_reason"] for each in shown["services"] for p in each["processes"])
+    table = _cli(settings, "status").stdout
+    assert "restarts" in table and "last reason" in table and ("killed by SIGKILL" in table or "gone" in table)
+
+
+def _relaunched(settings: Settings, service_name: str, old: processes.Process) -> processes.Process | None:
+    """The process recorded in ``old``'s place once it runs (polled a little past the bound)."""
+    deadline = time.monotonic() + RESTARTED_WITHIN_S + 20
+    while time.monotonic() < deadline:
+        for process in service.recorded(settings, service_name)[0]:
+            if process.name == old.name and process.pid != old.pid and processes.is_running(process):
+                return process
+        time.sleep(0.1)
+    return None
+
+
+def _healthy_process(settings: Settings, name: str, *, pid: int | None, since: float) -> service.ProcessState:
+    """The process ``name`` as status shows it once the whole platform is healthy (and, with
+    ``pid``, once that PID is the one recorded)."""
+    while True:
+        state = platform.status(settings)
+        found = next(p for each in state.services for p in each.processes if p.name == name)
+        if state.healthy and (pid is None or found.pid == pid):
+            return found
+        assert time.monotonic() - since < HEALTHY_WITHIN_S, [(p.name, p.pid, p.healthy, p.last_reason)
+                                                               for each in state.services for p in each.processes]
+        time.sleep(0.5)
 
 
 def test_score_from_the_command_line_runs_on_the_warm_cluster(settings, tmp_path):
@@ -128,26 +179,6 @@ def test_airflow_tasks_reach_the_warm_cluster_through_dask_default(settings, tmp
     assert _tasks_done(settings) > before
 
 
-def test_up_brings_back_only_what_crashed(settings):
-    before = _pids(platform.status(settings))
-    scheduler = next(p for p in service.recorded(settings, "dask")[0] if p.name == "dask-scheduler")
-    os.kill(scheduler.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while processes.is_running(scheduler) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    crashed = platform.status(settings)
-    assert [(each.name, each.action) for each in crashed.services][1] == ("dask", "crashed")
-
-    state = platform.up(settings)
-
-    assert [(each.name, each.action) for each in state.services] == [
-        ("mlflow", "running"), ("dask", "restarted"), ("airflow", "running"), ("watchdog", "running")]
-    after = _pids(state)
-    assert {name: after[name] for name in ("mlflow-server", "scheduler", "dag-processor", "api-server")} == {
-        name: before[name] for name in ("mlflow-server", "scheduler", "dag-processor", "api-server")}
-    assert after["dask-scheduler"] != before["dask-scheduler"] and state.healthy
-
-
 def test_down_keeps_deployments_unless_asked_and_up_brings_them_back(settings):
     deployed = json.loads(_cli(settings, "deploy", f"{MODEL}/1", "--port", str(free_port()), "--json").stdout)
     shown = _cli(settings, "down", "--deployments")
@@ -173,13 +204,16 @@ def test_deployments_from_the_command_line(settings):
 
 
 def test_down_stops_every_process_by_pid_and_leaves_the_model_serving(settings):
-    recorded = [p for name in ("mlflow", "dask", "airflow", "watchdog") for p in service.recorded(settings, name)[0]]
+    recorded = [p for name in SERVICES for p in service.recorded(settings, name)[0]]
     shown = _cli(settings, "down")
-    assert "airflow: stopped scheduler, dag-processor, api-server" in shown.stdout
+    assert "airflow: stopped scheduler, dag-processor, triggerer, api-server" in shown.stdout
+    assert "supervisor: stopped supervisor" in shown.stdout
     assert "1 deployment(s) keep serving" in shown.stdout
     assert not any(processes.is_running(p) or processes.session_members(p) for p in recorded)
+    time.sleep(3 * supervisor.INTERVAL_S)  # a restarter left running would have acted by now
     assert [(each.name, each.action) for each in platform.status(settings).services] == [
-        ("mlflow", "absent"), ("dask", "absent"), ("airflow", "absent"), ("watchdog", "absent")]
+        (name, "absent") for name in SERVICES]
+    assert [name for name in SERVICES if service.run_file(settings, name).exists()] == []
     (serving,) = platform.status(settings).deployments
     assert httpx.get(f"{serving.url}/readyz", timeout=5).status_code == 200
 

@@ -1,6 +1,8 @@
 """Processes started by the stack: stopped by PID and session, never confused with a reused PID."""
 
 import dataclasses
+import os
+import signal
 import sys
 import time
 
@@ -62,3 +64,30 @@ def test_run_file_round_trip(tmp_path):
         assert processes.read_run_file(tmp_path / "missing.json") == ([], {})
     finally:
         processes.stop(recorded, timeout=5.0)
+
+
+def test_stop_leftovers_clears_the_session_of_a_killed_leader(tmp_path):
+    child_file = tmp_path / "child.pid"
+    parent = processes.launch("tree", [sys.executable, "-c", STUBBORN_TREE, str(child_file)],
+                              env={}, log=tmp_path / "tree.log")
+    deadline = time.monotonic() + 20
+    while not (child_file.exists() and child_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(parent.pid, signal.SIGKILL)
+    while processes.is_running(parent) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(child_file.read_text())
+    assert processes.session_members(parent) == [child]  # holds what the leader held
+
+    processes.stop_leftovers(parent, timeout=0.5)  # the child ignores SIGTERM: SIGKILL ends it
+
+    assert processes.session_members(parent) == []
+
+
+def test_a_file_lock_held_elsewhere_is_refused_without_waiting(tmp_path):
+    with processes.file_lock(tmp_path / "x.lock") as held:
+        assert held
+        with processes.file_lock(tmp_path / "x.lock", wait=False) as second:
+            assert not second
+    with processes.file_lock(tmp_path / "x.lock", wait=False) as again:
+        assert again

@@ -173,7 +173,8 @@ def test_up_starts_airflow_with_celery_workers_and_nothing_the_configuration_rep
     assert (services["dask"]["action"], services["dask"]["replaced_by"]) == ("replaced",
                                                                              real.env["MODELYARD_DASK_SCHEDULER"])
     airflow = {p["name"]: p for p in services["airflow"]["processes"]}
-    assert set(airflow) == {"scheduler", "dag-processor", "api-server", "celery-worker", "celery-serving-worker"}
+    assert set(airflow) == {"scheduler", "dag-processor", "triggerer", "api-server", "celery-worker",
+                           "celery-serving-worker"}
     assert all(p["running"] for p in airflow.values()), airflow
     # Health is the components' heartbeats as the api-server reports them: under the suite's
     # load a heartbeat can lag or the report time out for a moment, so ask `status` until it holds.
