@@ -19,7 +19,7 @@ FLAGS = {
     "trusted_types": "--trust-type", "trust_pickle": "--trust-pickle", "flavor": "--flavor", "target": "--target",
     "sample": "--sample", "name": "--name", "schedule": "--schedule", "input_path": "--input",
     "output_path": "--output", "policy": "--policy", "output_format": "--format", "key_columns": "--key",
-    "port": "--port", "workflow": "--workflow",
+    "port": "--port", "workflow": "--workflow", "role": "--role", "password": "--password-stdin",
 }
 
 
