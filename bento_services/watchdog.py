@@ -23,8 +23,10 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from registry.backoff import UNBOUNDED, Backoff
 from registry.settings import Settings, get_settings
 
 INTERVAL_S = 2.0
@@ -32,6 +34,8 @@ WINDOW_S = 300.0
 RESTARTS_BEFORE_BACKOFF = 3
 BACKOFF_S = 10.0
 MAX_RESTARTS = 6
+BACKOFF = Backoff(window_s=WINDOW_S, free_restarts=RESTARTS_BEFORE_BACKOFF, first_wait_s=BACKOFF_S,
+                  max_wait_s=UNBOUNDED, max_restarts=MAX_RESTARTS)
 NOT_READY_GRACE_S = 30.0
 LOCK_WAIT_S = 1.0
 ACTOR = "watchdog"
@@ -55,15 +59,12 @@ class Watch:
         return any(state == "dead" for state in states) or len(tolerated) < len(self.not_ready_since), tolerated
 
     def recent(self, now: float) -> list[float]:
-        self.repairs = [at for at in self.repairs if now - at < WINDOW_S]
+        self.repairs = BACKOFF.recent(self.repairs, now)
         return self.repairs
 
     def due(self, now: float) -> bool:
-        """False while backing off after repeated repairs."""
-        recent = self.recent(now)
-        if self.given_up or len(recent) < RESTARTS_BEFORE_BACKOFF:
-            return not self.given_up
-        return now - recent[-1] >= BACKOFF_S * 2 ** (len(recent) - RESTARTS_BEFORE_BACKOFF)
+        """False while backing off after repeated repairs, and once given up."""
+        return not self.given_up and BACKOFF.wait_s(self.recent(now), now) == 0
 
 
 @dataclass
@@ -93,15 +94,16 @@ class Watchdog:
                 continue
             repairs.append(repair)
             watch.repairs.append(clock())  # the backoff runs from a repair's end
-            if len(watch.recent(clock())) >= MAX_RESTARTS:
+            if BACKOFF.exhausted(watch.recent(clock()), clock()):
                 watch.given_up = True
                 mark_degraded(row.id, f"{len(watch.repairs)} repairs within {WINDOW_S:.0f} s; last: "
                                       f"{repair.action} {repair.detail}", self.settings)
         return repairs
 
-    def run_forever(self, interval: float = INTERVAL_S) -> None:
+    def run_forever(self, interval: float = INTERVAL_S, *, also: Callable[[], None] | None = None) -> None:
         """Pass after pass until SIGTERM, which ends the loop between passes: a repair under way
-        finishes (or stops what it started) rather than leave a server no record knows."""
+        finishes (or stops what it started) rather than leave a server no record knows. ``also``
+        runs after each pass (the platform checks its supervisor there)."""
         stopping = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         while not stopping.is_set():
@@ -112,6 +114,11 @@ class Watchdog:
                                    repair.detail)
             except Exception:  # a database hiccup must not end the watch
                 logger.exception("watchdog pass failed")
+            if also:
+                try:
+                    also()
+                except Exception:  # nor a failed check of the supervisor
+                    logger.exception("the watchdog's check of the supervisor failed")
             stopping.wait(max(0.0, interval - (time.monotonic() - started)))
         logger.info("stopped")
 
@@ -129,7 +136,7 @@ def mark_degraded(deployment_id: int, reason: str, settings: Settings) -> None:
                      model_version=row.model_version, details={"deployment_id": row.id, "reason": reason[:2000]})
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, also: Callable[[], None] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interval", type=float, default=INTERVAL_S, help="seconds between passes")
     args = parser.parse_args(argv)
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     for repair in watchdog.check_once():  # also imports what a repair needs, before one is due
         logger.warning("%s/%s: %s %s", repair.model_name, repair.model_version, repair.action, repair.detail)
     logger.info("watching the deployments of %s every %.1f s", settings.home, args.interval)
-    watchdog.run_forever(args.interval)
+    watchdog.run_forever(args.interval, also=also)
 
 
 if __name__ == "__main__":

@@ -136,19 +136,21 @@ def deployments_table(deployments) -> Table:
 
 
 def platform_table(state) -> Table:
-    """Each process of the platform: service, PID, where it answers, health and uptime."""
+    """Each process of the platform: service, PID, where it answers, health, uptime, and how often
+    the platform restarted it and why it did last."""
     table = Table(title=f"Platform ({state.home})", title_justify="left")
-    for column in ("service", "process", "state", "pid", "url", "health", "uptime"):
+    for column in ("service", "process", "state", "pid", "url", "health", "uptime", "restarts", "last reason"):
         table.add_column(column)
     for service in state.services:
         if not service.processes:
             where = f"uses {service.replaced_by}" if service.replaced_by else ""
-            table.add_row(service.name, "", service.action, "", where, "", "")
+            table.add_row(service.name, "", service.action, "", where, "", "", "", "")
         for process in service.processes:
-            health = "healthy" if process.healthy else "running, not healthy" if process.running else "dead"
+            health = "healthy" if process.healthy else "running, not healthy" if process.running else \
+                "FAILED (left down)" if process.failed else "dead"
             uptime = "" if process.uptime_seconds is None else _duration(process.uptime_seconds)
             table.add_row(service.name, process.name, service.action, str(process.pid), process.url or "", health,
-                          uptime)
+                          uptime, str(process.restarts or ""), (process.last_reason or "")[:100])
     return table
 
 

@@ -8,12 +8,16 @@ stop can reach every descendant without looking at a single process name.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sysconfig
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -96,6 +100,34 @@ def stop(processes: list[Process], *, sig: int = signal.SIGTERM, timeout: float 
         _wait_until_gone(processes, 5.0)
 
 
+def stop_leftovers(process: Process, *, timeout: float = 3.0) -> None:
+    """Stop what is left in the session of a process whose leader is gone (a SIGKILLed leader can
+    leave children holding its port): SIGTERM, then SIGKILL after ``timeout``."""
+    for pid in session_members(process):
+        _signal(pid, signal.SIGTERM)
+    if not _wait_until_gone([process], timeout):
+        for pid in session_members(process):
+            _signal(pid, signal.SIGKILL)
+        _wait_until_gone([process], 5.0)
+
+
+@contextmanager
+def file_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (created if missing) across processes; with ``wait``
+    false, yield False at once instead of waiting when another holder has it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as stream:
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(stream, fcntl.LOCK_UN)
+
+
 def log_tail(process: Process, chars: int = 3000) -> str:
     """The end of a process's log, for error messages that explain a failed start."""
     text = Path(process.log).read_text(errors="replace") if Path(process.log).exists() else ""
@@ -103,10 +135,14 @@ def log_tail(process: Process, chars: int = 3000) -> str:
 
 
 def write_run_file(path: Path, processes: list[Process], **extra) -> None:
-    """Record what runs where, so another command (``stack down``) can stop it by PID."""
+    """Record what runs where, so another command (``stack down``) can stop it by PID. The file is
+    replaced in one step: a reader never sees half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {**extra, "processes": [asdict(process) for process in processes]}
-    path.write_text(json.dumps(record, indent=2))
+    descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(descriptor, "w") as stream:
+        json.dump(record, stream, indent=2)
+    os.replace(partial, path)
 
 
 def read_run_file(path: Path) -> tuple[list[Process], dict]:

@@ -41,15 +41,17 @@ FERNET_VAR = "AIRFLOW__CORE__FERNET_KEY"
 USERNAME = "admin"
 STOP_TIMEOUT = 15.0  # seconds of grace before SIGKILL; a clean stop takes 4-6 s
 
-# `airflow standalone` is not used, for three reasons. Its scheduler starts the worker log
-# server on all interfaces at port 8793 (and its triggerer another at 8794), with no setting
-# for the host: that breaks "loopback only" and collides with a second stack on the machine;
-# `scheduler --skip-serve-logs` avoids it (the api-server reads LocalExecutor logs from disk).
-# It also runs a triggerer, which no Modelyard DAG needs (one process less on 2 cores), and it
-# funnels every component through one pipe: separately, each has its own PID, log and health.
+# `airflow standalone` is not used, for two reasons. Its scheduler starts the worker log server
+# on all interfaces at port 8793 (and its triggerer another at 8794), with no setting for the
+# host: that breaks "loopback only" and collides with a second stack on the machine;
+# `--skip-serve-logs` on the scheduler and the triggerer avoids it (the api-server reads
+# LocalExecutor task logs from disk). And it funnels every component through one pipe: separately, each has its own PID, log and health.
+# The triggerer runs deferrable operators and sensors; without it Airflow's home page shows it
+# red and a deferred task never resumes.
 COMPONENTS: dict[str, list[str]] = {
     "scheduler": ["scheduler", "--skip-serve-logs"],
     "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
     "api-server": ["api-server"],
 }
 CELERY = "CeleryExecutor"
@@ -164,7 +166,7 @@ def start(
     settings: Settings, *, api_port: int, dags_folder: Path | None = None, timeout: float = 180.0,
     users: dict[str, str] | None = None, extra_env: dict[str, str] | None = None,
 ) -> AirflowStack:
-    """Migrate, start scheduler, dag-processor and api-server, and return once all are healthy.
+    """Migrate, start scheduler, dag-processor, triggerer and api-server, and return once all are healthy.
 
     ``users`` (name -> role) are recorded beside the logins added with ``stack.logins``."""
     _refuse_if_running(settings)
@@ -177,16 +179,34 @@ def start(
         create_fab_logins(settings, env, {USERNAME: "admin", **(users or {})})
     stack = AirflowStack(base_url(api_port), [], USERNAME, admin_password(settings), env, run_file(settings))
     logs = airflow_home(settings) / "logs-stack"
+    # What a restart of one component needs to rebuild its environment (``relaunch``).
+    launch_record = {"base_url": stack.base_url, "api_port": api_port,
+                     "dags_folder": str(dags_folder) if dags_folder else None, "users": users or {},
+                     "extra_env": extra_env or {}}
     try:
         for name, args in components(env, settings.serving_queue).items():
             command = [str(processes.SCRIPTS / "airflow"), *args]
             stack.processes.append(processes.launch(name, command, env=env, log=logs / f"{name}.log"))
-            processes.write_run_file(stack.run_file, stack.processes, base_url=stack.base_url)
+            processes.write_run_file(stack.run_file, stack.processes, **launch_record)
         _wait_until_healthy(stack, timeout)
     except BaseException:  # a failed or interrupted start leaves nothing running
         stack.stop()
         raise
     return stack
+
+
+def relaunch(settings: Settings, process: Process, record: dict) -> Process:
+    """One component again, with the environment ``start`` gave it (rebuilt from what the run file
+    recorded of that start), without waiting for its health: the platform's restart of one process."""
+    env = airflow_env(settings, dags_folder=Path(record["dags_folder"]) if record.get("dags_folder") else None,
+                      api_port=record.get("api_port", settings.airflow_port), users=record.get("users"),
+                      extra=record.get("extra_env"))
+    found = components(env, settings.serving_queue)
+    if process.name not in found:
+        raise AirflowStackError(f"Airflow has no component {process.name!r} to restart (it runs {', '.join(found)})",
+                                field="process")
+    command = [str(processes.SCRIPTS / "airflow"), *found[process.name]]
+    return processes.launch(process.name, command, env=env, log=Path(process.log))
 
 
 def create_fab_logins(settings: Settings, env: dict[str, str], users: dict[str, str]) -> None:
@@ -257,11 +277,13 @@ def component_health(base: str) -> dict[str, bool]:
         health = {}
     def ok(part: str) -> bool:
         return (health.get(part) or {}).get("status") == "healthy"
-    return {"api-server": ok("metadatabase"), "scheduler": ok("scheduler"), "dag-processor": ok("dag_processor")}
+    return {"api-server": ok("metadatabase"), "scheduler": ok("scheduler"), "dag-processor": ok("dag_processor"),
+            "triggerer": ok("triggerer")}
 
 
 def _wait_until_healthy(stack: AirflowStack, timeout: float) -> None:
-    """Wait for the api-server to answer and report the database, scheduler and dag-processor healthy."""
+    """Wait for the api-server to answer and report the database, scheduler, dag-processor and
+    triggerer healthy."""
     def healthy() -> bool | None:
         _raise_if_component_died(stack)
         return all(component_health(stack.base_url).values()) or None

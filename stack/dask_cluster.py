@@ -17,6 +17,8 @@ from registry.settings import Settings
 from stack import service
 
 SERVICE = "dask"
+SCHEDULER = "dask-scheduler"
+WORKERS = "dask-workers"
 
 
 def replaced_by(settings: Settings) -> str | None:
@@ -37,18 +39,28 @@ def start(settings: Settings, env: dict[str, str], *, timeout: float = 120.0) ->
     service.require_free(settings.dask_dashboard_port, "dask_dashboard_port")
     launched: list[Process] = []
     try:
-        launched.append(service.launch(settings, SERVICE, "dask-scheduler", scheduler_command(
-            settings.dask_port, dashboard_port=settings.dask_dashboard_port), env))
+        launched.append(service.launch(settings, SERVICE, SCHEDULER, _command(settings, SCHEDULER), env))
         service.wait_until(lambda: service.http_ok(f"{dashboard(settings)}/health"), launched, "the Dask scheduler",
                            timeout)
-        launched.append(service.launch(settings, SERVICE, "dask-workers", worker_command(
-            address(settings), nworkers=settings.dask_workers, memory_limit=settings.dask_worker_memory), env))
+        launched.append(service.launch(settings, SERVICE, WORKERS, _command(settings, WORKERS), env))
         service.wait_until(lambda: workers_joined(settings) >= settings.dask_workers, launched, "the Dask workers",
                            timeout)
     except BaseException:
         processes.stop(list(reversed(launched)), timeout=10.0)
         raise
     return launched
+
+
+def relaunch(settings: Settings, env: dict[str, str], process: Process, record: dict) -> Process:
+    """The scheduler or the workers again as ``start`` ran them, without waiting (workers that
+    start before their scheduler keep trying to reach it)."""
+    return service.launch(settings, SERVICE, process.name, _command(settings, process.name), env)
+
+
+def _command(settings: Settings, name: str) -> list[str]:
+    if name == SCHEDULER:
+        return scheduler_command(settings.dask_port, dashboard_port=settings.dask_dashboard_port)
+    return worker_command(address(settings), nworkers=settings.dask_workers, memory_limit=settings.dask_worker_memory)
 
 
 def workers_joined(settings: Settings) -> int:
@@ -61,10 +73,10 @@ def workers_joined(settings: Settings) -> int:
 
 
 def health(settings: Settings) -> dict[str, bool]:
-    return {"dask-scheduler": service.http_ok(f"{dashboard(settings)}/health"),
-            "dask-workers": workers_joined(settings) >= settings.dask_workers}
+    return {SCHEDULER: service.http_ok(f"{dashboard(settings)}/health"),
+            WORKERS: workers_joined(settings) >= settings.dask_workers}
 
 
 def urls(settings: Settings) -> dict[str, str]:
-    return {"dask-scheduler": f"{address(settings)} (dashboard {dashboard(settings)}/status)",
-            "dask-workers": f"{settings.dask_workers} workers"}
+    return {SCHEDULER: f"{address(settings)} (dashboard {dashboard(settings)}/status)",
+            WORKERS: f"{settings.dask_workers} workers"}

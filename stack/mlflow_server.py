@@ -39,18 +39,27 @@ def command(settings: Settings) -> list[str]:
 def start(settings: Settings, env: dict[str, str], *, timeout: float = 120.0) -> list[Process]:
     """Start the server and return once it answers ``/health``."""
     service.require_free(settings.mlflow_port, "mlflow_port")
-    # Its job runner (GenAI scorers and trace jobs, which Modelyard does not use) is seven more
-    # processes and about 2 GB.
-    env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    if settings.s3_endpoint_url:
-        env["MLFLOW_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
-    launched = [service.launch(settings, SERVICE, "mlflow-server", command(settings), env)]
+    launched = [service.launch(settings, SERVICE, "mlflow-server", command(settings), _server_env(settings, env))]
     try:
         service.wait_until(lambda: service.http_ok(f"{url(settings)}/health"), launched, "the MLflow server", timeout)
     except BaseException:
         processes.stop(launched, timeout=10.0)
         raise
     return launched
+
+
+def relaunch(settings: Settings, env: dict[str, str], process: Process, record: dict) -> Process:
+    """The server again as ``start`` ran it, without waiting for its health (the supervisor's restart)."""
+    return service.launch(settings, SERVICE, process.name, command(settings), _server_env(settings, env))
+
+
+def _server_env(settings: Settings, env: dict[str, str]) -> dict[str, str]:
+    # Its job runner (GenAI scorers and trace jobs, which Modelyard does not use) is seven more
+    # processes and about 2 GB.
+    env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    if settings.s3_endpoint_url:
+        env["MLFLOW_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+    return env
 
 
 def health(settings: Settings) -> dict[str, bool]:

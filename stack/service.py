@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,8 @@ class StackError(ModelyardError):
 
 
 class ProcessState(BaseModel):
-    """One process of a running service, as ``modelyard status`` shows it."""
+    """One process of a running service, as ``modelyard status`` shows it, with how often the
+    platform restarted it since ``up`` and why it did last (``failed``: it gave up on it)."""
 
     service: str
     name: str
@@ -42,6 +44,10 @@ class ProcessState(BaseModel):
     running: bool
     healthy: bool
     uptime_seconds: float | None
+    restarts: int = 0
+    last_reason: str | None = None
+    last_restart_at: float | None = None  # seconds since the epoch
+    failed: bool = False
 
 
 def run_file(settings: Settings, service: str) -> Path:
@@ -55,6 +61,28 @@ def recorded(settings: Settings, service: str) -> tuple[list[Process], dict]:
 
 def record(settings: Settings, service: str, launched: list[Process], **extra) -> None:
     processes.write_run_file(run_file(settings, service), launched, **extra)
+
+
+@contextmanager
+def lock(settings: Settings, service: str, *, wait: bool = True) -> Iterator[bool]:
+    """Held by whoever starts, restarts or stops the service's processes (``up``, ``down``, the
+    supervisor), so none of them acts on processes another is replacing. With ``wait`` false,
+    yields False at once when it is taken."""
+    with processes.file_lock(settings.home / "run" / f"{service}.lock", wait=wait) as held:
+        yield held
+
+
+def restart_history(extra: dict, name: str) -> dict:
+    """What a run file says of a process's restarts: count, reason, at, times (recent), failed."""
+    return extra.get("restarts", {}).get(name, {})
+
+
+def with_restart(extra: dict, name: str, reason: str, at: float, *, failed: bool = False) -> dict:
+    """The run file's extra fields with one more restart of ``name`` (or, ``failed``, its giving up)."""
+    history = restart_history(extra, name)
+    entry = {"count": history.get("count", 0) + (0 if failed else 1), "reason": reason, "at": at,
+             "times": [*history.get("times", [])[-20:], *([] if failed else [at])], "failed": failed}
+    return {**extra, "restarts": {**extra.get("restarts", {}), name: entry}}
 
 
 def service_env(settings: Settings) -> dict[str, str]:
