@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 ROLES = tuple(airflow.FAB_ROLES)  # viewer, user, op, admin: each may do what the one before may, and more
 # What SimpleAuthManager can parse from "name:role,name:role" and FAB stores as a username.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+API_SERVER_TIMEOUT = 180.0  # seconds for a restarted api-server to answer healthy (15-45 s here)
 
 
 class LoginError(ModelyardError):
@@ -173,6 +174,7 @@ def _restart_api_server(settings: Settings, reason: str) -> float | None:
 
     started = time.monotonic()
     restart_process(settings, airflow.SERVICE, "api-server", reason=reason)
+    airflow.wait_for_api_server(settings, timeout=API_SERVER_TIMEOUT)
     return round(time.monotonic() - started, 1)
 
 
