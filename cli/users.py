@@ -21,12 +21,13 @@ PasswordStdin = Annotated[bool, typer.Option(
 @handles_errors
 def add(
     name: NameArgument,
-    role: Annotated[str, typer.Option(help="viewer (reads), user (also runs scoring), op or admin (also deploys, "
-                                           "rolls back, changes models).")],
+    role: Annotated[str, typer.Option(help="viewer (reads), user (also triggers DAG runs in Airflow), op or admin "
+                                           "(also deploy and change models on the Models page).")],
     password_stdin: PasswordStdin = False,
     as_json: JsonOption = False,
 ):
-    """Add a login; its generated password is printed this once. Takes effect at once."""
+    """Add a login; its generated password is printed this once. Effective when the command returns
+    (a running api-server is restarted for it: scheduler and tasks are not)."""
     from registry.settings import get_settings
     from stack.logins import add_login
 
@@ -51,7 +52,7 @@ def list_(as_json: JsonOption = False):
 @users.command("remove")
 @handles_errors
 def remove(name: NameArgument, as_json: JsonOption = False):
-    """Remove a login (not admin, the platform's own). Takes effect at once."""
+    """Remove a login (not admin, the platform's own). Effective when the command returns."""
     from registry.settings import get_settings
     from stack.logins import remove_login
 

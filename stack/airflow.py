@@ -379,6 +379,12 @@ def _runtime_env(api_port: int) -> dict[str, str]:
         # 0.0.0.0:8974. /api/v2/monitor/health reports the scheduler instead.
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "PYTHONFAULTHANDLER": "1",  # a component that crashes leaves its Python traceback in its log
+        # A running task reaches the api-server (execution API) for every state change; by default
+        # it gives up after 5 tries within 5-30 s, and the api-server's restart for a change of
+        # logins (stack.logins) takes 35-55 s here: the task then failed and ran again. 10 tries
+        # at least 10 s apart ride out an outage of 90 s or more.
+        "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
+        "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN": "10",
     }
 
 

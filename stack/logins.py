@@ -77,19 +77,18 @@ def add_login(settings: Settings, name: str, role: str, *, password: str | None 
     _check_name(name)
     if role not in ROLES:
         raise InvalidFieldError(f"unknown role {role!r}: choose viewer, user, op or admin", field="role")
-    password = _checked(password) if password is not None else None
-    chosen = password or secrets.token_urlsafe(16)
+    chosen, shown = _password(password)
     login = Login(name=name, role=role, source="fab" if _uses_fab() else "added")
     if _uses_fab():
         _fab_create(settings, name, role, chosen)
-        return _fab_change(login, "added", None if password else chosen)
+        return _fab_change(login, "added", shown)
     with airflow.logins_locked(settings):
         users, known = _simple_logins(settings)
         if name in users:
             raise ConflictError(f"login {name!r} exists with role {users[name]}: remove it first to give it "
                                 "another role", field="login")
         airflow.record_users(settings, {**users, name: role}, {**known, name: chosen})
-    return _simple_change(settings, login, "added", None if password else chosen)
+    return _simple_change(settings, login, "added", shown)
 
 
 def remove_login(settings: Settings, name: str) -> LoginChange:
@@ -112,9 +111,7 @@ def remove_login(settings: Settings, name: str) -> LoginChange:
 def change_password(settings: Settings, name: str, *, password: str | None = None) -> LoginChange:
     """Give a login a new password (``password``, else generated and returned once); the old one
     stops working at once, and no restart is needed."""
-    password = _checked(password) if password is not None else None
-    chosen = password or secrets.token_urlsafe(16)
-    shown = None if password else chosen
+    chosen, shown = _password(password)
     if _uses_fab():
         role = _fab_reset_password(settings, name, chosen)
         if name == airflow.USERNAME:
@@ -145,10 +142,15 @@ def _refuse_platform_login(name: str, what: str) -> None:
                             "(its password can be changed)", field="login")
 
 
-def _checked(password: str) -> str:
-    if not password:
+def _password(given: str | None) -> tuple[str, str | None]:
+    """The password to set and the one to show: a given one (refused when empty) is never shown;
+    a generated one is shown this once."""
+    if given is None:
+        generated = secrets.token_urlsafe(16)
+        return generated, generated
+    if not given:
         raise InvalidFieldError("the password is empty", field="password")
-    return password
+    return given, None
 
 
 def _simple_logins(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:

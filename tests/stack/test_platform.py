@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pandas as pd
@@ -156,6 +157,7 @@ def test_a_team_login_works_at_once_and_the_restart_loses_no_running_task(settin
             assert time.monotonic() < deadline, api.task_states("batch_scoring", run_id)
             time.sleep(0.5)
     before = _pids(platform.status(settings))
+    restarting = time.time()
 
     added = json.loads(_cli(settings, "users", "add", "team1", "--role", "viewer", "--json").stdout)
 
@@ -165,9 +167,15 @@ def test_a_team_login_works_at_once_and_the_restart_loses_no_running_task(settin
     assert after["api-server"] != before["api-server"]
     assert {name: after[name] for name in after if name != "api-server"} == {
         name: before[name] for name in before if name != "api-server"}
-    with running_api(settings) as api:  # the run in flight went on through the restart
+    with running_api(settings) as api:  # the run in flight went on through the restart, no task tried twice
         assert api.wait_for_run("batch_scoring", run_id, timeout=400) == "success", api.task_states(
             "batch_scoring", run_id)
+        instances = api.get(f"/api/v2/dags/batch_scoring/dagRuns/{quote(run_id, safe='')}/taskInstances")
+    tries = {each["task_id"]: each["try_number"] for each in instances["task_instances"]}
+    assert set(tries.values()) == {1}, tries
+    for each in instances["task_instances"]:  # where the tasks ran against the api-server's restart
+        started, ended = (pd.Timestamp(each[key]).timestamp() - restarting for key in ("start_date", "end_date"))
+        print(f"{each['task_id']}: {started:+.1f} s to {ended:+.1f} s (restart: 0 to {added['restart_seconds']} s)")
     with _models_api(settings, _token(settings, "team1", added["password"])) as page:
         assert page.get("/whoami").json() == {"user": "team1", "role": "viewer", "can_change": False}
         assert page.get("/models").status_code == 200
