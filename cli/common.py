@@ -19,7 +19,7 @@ FLAGS = {
     "trusted_types": "--trust-type", "trust_pickle": "--trust-pickle", "flavor": "--flavor", "target": "--target",
     "sample": "--sample", "name": "--name", "schedule": "--schedule", "input_path": "--input",
     "output_path": "--output", "policy": "--policy", "output_format": "--format", "key_columns": "--key",
-    "port": "--port", "workflow": "--workflow",
+    "port": "--port", "workflow": "--workflow", "role": "--role", "password": "--password-stdin",
 }
 # What the command line offers for an error whose remedy is more than one field.
 HINTS = {"ModelExistsError": "--name to choose another, or --new-version to add a version to it"}

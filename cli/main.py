@@ -15,6 +15,7 @@ from cli.models import models
 from cli.output import console
 from cli.scoring import associate, associations, run_dag, runs, score
 from cli.serving import deploy, deployments, rollback, undeploy
+from cli.users import users
 from cli.platform_commands import down, status, up
 
 app = typer.Typer(no_args_is_help=True, help="Modelyard: model repository, batch and online serving.")
@@ -23,6 +24,7 @@ app.add_typer(models, name="models")
 app.add_typer(db, name="db")
 app.add_typer(associations, name="associations")
 app.add_typer(deployments, name="deployments")
+app.add_typer(users, name="users")
 app.command()(score)
 app.command()(runs)
 app.command()(associate)

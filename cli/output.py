@@ -158,3 +158,13 @@ def _duration(seconds: float) -> str:
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def logins_table(logins) -> Table:
+    table = Table(title="Logins", title_justify="left")
+    for column in ("name", "role", "kept in"):
+        table.add_column(column)
+    kept = {"platform": "the platform's own", "added": "users.json under the home", "fab": "FAB's database"}
+    for login in logins:
+        table.add_row(login.name, login.role, kept[login.source])
+    return table

@@ -9,12 +9,14 @@ subprocesses and HTTP only: importing this module does not import Airflow.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,23 +96,55 @@ def airflow_env(
 ) -> dict[str, str]:
     """The environment of every Airflow process of the embedded stack (creates its secrets once).
 
-    ``users`` adds logins beside ``admin`` (name -> role: viewer, user, op or admin); ``extra``
-    adds variables (the platform's ``AIRFLOW_CONN_DASK_DEFAULT``)."""
+    Its logins are ``admin``, those recorded under the home (``stack.logins``) and ``users``
+    (name -> role: viewer, user, op or admin); ``extra`` adds variables (the platform's
+    ``AIRFLOW_CONN_DASK_DEFAULT``)."""
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
         **service.modelyard_env(settings),
         **_paths_env(home, dags_folder),
-        **_auth_env(home, {USERNAME: "admin", **(users or {})}),
+        **_auth_env(home, {USERNAME: "admin", **recorded_users(settings), **(users or {})}),
         **_runtime_env(api_port),
         **(extra or {}),
     }
 
 
+def auth_manager() -> str:
+    """The configured auth manager's class path; SimpleAuthManager unless one is configured."""
+    return os.environ.get(AUTH_MANAGER_VAR) or SIMPLE_AUTH_MANAGER
+
+
 def passwords(settings: Settings) -> dict[str, str]:
     """Each login's password, generated with the passwords file by ``airflow_env``."""
     return json.loads(_passwords_file(airflow_home(settings)).read_text())
+
+
+def recorded_users(settings: Settings) -> dict[str, str]:
+    """The logins added beside ``admin`` (name -> role), which every start of Airflow loads."""
+    path = _users_file(airflow_home(settings))
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record_users(settings: Settings, users: dict[str, str], passwords: dict[str, str]) -> None:
+    """Replace the recorded logins and the passwords file (both owner-only, each written whole)."""
+    home = airflow_home(settings)
+    _write_private_json(_passwords_file(home), passwords)
+    _write_private_json(_users_file(home), users)
+
+
+@contextmanager
+def logins_locked(settings: Settings) -> Iterator[None]:
+    """One change of the logins at a time (two ``modelyard users`` commands run together)."""
+    home = airflow_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "users.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def admin_password(settings: Settings) -> str:
@@ -132,8 +166,13 @@ def start(
     settings: Settings, *, api_port: int, dags_folder: Path | None = None, timeout: float = 180.0,
     users: dict[str, str] | None = None, extra_env: dict[str, str] | None = None,
 ) -> AirflowStack:
-    """Migrate, start scheduler, dag-processor, triggerer and api-server, and return once all are healthy."""
+    """Migrate, start scheduler, dag-processor, triggerer and api-server, and return once all are healthy.
+
+    ``users`` (name -> role) are recorded beside the logins added with ``stack.logins``."""
     _refuse_if_running(settings)
+    if users:
+        with logins_locked(settings):
+            record_users(settings, {**recorded_users(settings), **users}, _passwords_with(airflow_home(settings), users))
     migrate(settings, dags_folder=dags_folder, api_port=api_port)
     env = airflow_env(settings, dags_folder=dags_folder, api_port=api_port, users=users, extra=extra_env)
     if env[AUTH_MANAGER_VAR] != SIMPLE_AUTH_MANAGER:
@@ -242,6 +281,21 @@ def component_health(base: str) -> dict[str, bool]:
             "triggerer": ok("triggerer")}
 
 
+def wait_for_api_server(settings: Settings, *, timeout: float) -> None:
+    """Wait until the recorded api-server answers healthy (after a restart of it alone); fail at
+    once, with its log's end, if it exits."""
+    launched, extra = service.recorded(settings, SERVICE)
+    api_server = next(process for process in launched if process.name == "api-server")
+
+    def healthy() -> bool | None:
+        if not processes.is_running(api_server):
+            raise AirflowStackError(f"Airflow api-server exited:\n{_log_tails([api_server])}")
+        return component_health(extra["base_url"])["api-server"] or None
+
+    if poll(healthy, timeout=timeout, interval=0.5) is None:
+        raise AirflowStackError(f"Airflow api-server not healthy after {timeout:.0f} s:\n{_log_tails([api_server])}")
+
+
 def _wait_until_healthy(stack: AirflowStack, timeout: float) -> None:
     """Wait for the api-server to answer and report the database, scheduler, dag-processor and
     triggerer healthy."""
@@ -295,10 +349,9 @@ def _auth_env(home: Path, users: dict[str, str]) -> dict[str, str]:
     keys = _persisted_json(home / "stack-secrets.json", _new_secrets)
     known = _persisted_json(_passwords_file(home), dict)
     if set(users) - set(known):  # a password for each new login, once
-        known = {**{name: secrets.token_urlsafe(16) for name in users}, **known}
-        _passwords_file(home).write_text(json.dumps(known))
+        _write_private_json(_passwords_file(home), _passwords_with(home, users))
     return {
-        AUTH_MANAGER_VAR: os.environ.get(AUTH_MANAGER_VAR) or SIMPLE_AUTH_MANAGER,
+        AUTH_MANAGER_VAR: auth_manager(),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{name}:{role}" for name, role in users.items()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(_passwords_file(home)),
         "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
@@ -326,11 +379,35 @@ def _runtime_env(api_port: int) -> dict[str, str]:
         # 0.0.0.0:8974. /api/v2/monitor/health reports the scheduler instead.
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "PYTHONFAULTHANDLER": "1",  # a component that crashes leaves its Python traceback in its log
+        # A running task reaches the api-server (execution API) for every state change; by default
+        # it gives up after 5 tries within 5-30 s, and the api-server's restart for a change of
+        # logins (stack.logins) takes 35-55 s here: the task then failed and ran again. 10 tries
+        # at least 10 s apart ride out an outage of 90 s or more.
+        "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
+        "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN": "10",
     }
 
 
 def _passwords_file(home: Path) -> Path:
     return home / "simple_auth_manager_passwords.json"
+
+
+def _users_file(home: Path) -> Path:
+    return home / "users.json"
+
+
+def _passwords_with(home: Path, users: dict[str, str]) -> dict[str, str]:
+    """The passwords file's content with a generated password for each of ``users`` it lacks."""
+    known = _persisted_json(_passwords_file(home), dict)
+    return {**{name: secrets.token_urlsafe(16) for name in users}, **known}
+
+
+def _write_private_json(path: Path, content: dict) -> None:
+    """Write ``content`` to an owner-only file that readers never see half-written."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as stream:
+        json.dump(content, stream)
+    os.replace(partial, path)
 
 
 def _new_secrets() -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 One session-wide stack (scheduler, dag-processor, api-server with the plugin) on a home of its
 own, shared by the API tests and the browser tests; whatever it deploys is undeployed by PID.
+The viewer is a login added as a team's would be (``modelyard users add``, before the stack
+starts); the other roles come through ``airflow.start(users=...)``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from stack import airflow
+from stack import airflow, logins
 from registry import processes
 from registry.settings import Settings
 from registry.workflows import AirflowRest
@@ -69,9 +71,13 @@ def platform(tmp_path_factory):
     settings = Settings(home=tmp_path_factory.mktemp("platform"))
     for name in (MODEL, MODEL, "breast_cancer_classifier"):
         train_demo_model(DEMO_MODELS[name], settings)
+    viewers = {name for name, role in ROLES.items() if role == "viewer"}
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv(airflow.SQL_CONN_VAR, raising=False)  # its own database, not the one dag.test() writes
-        stack = airflow.start(settings, api_port=free_port(), users=ROLES, timeout=240)
+        for name in viewers:
+            assert logins.add_login(settings, name, "viewer").api_server == "not running"
+        stack = airflow.start(settings, api_port=free_port(), timeout=240,
+                              users={name: role for name, role in ROLES.items() if name not in viewers})
     platform = Platform(settings, stack, airflow.passwords(settings))
     try:
         with platform.rest() as rest:

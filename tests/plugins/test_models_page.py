@@ -346,8 +346,12 @@ def test_long_history_details_wrap_inside_the_page(browser, platform):
 
 
 def test_a_viewer_sees_no_change_action_and_is_refused_one(browser, platform):
+    """The viewer is a login added as a team's would be (``stack.logins``, see conftest)."""
     from playwright.sync_api import expect
 
+    from stack.logins import Login, list_logins
+
+    assert Login(name="viewer1", role="viewer", source="added") in list_logins(platform.settings)
     viewer = Session(browser, platform)
     try:
         viewer.log_in("viewer1")
@@ -358,13 +362,17 @@ def test_a_viewer_sees_no_change_action_and_is_refused_one(browser, platform):
         for item in ("Deploy Model", "Undeploy", "Rollback", "Associate Scoring Workflow"):
             expect(viewer.page.get_by_role("menuitem", name=item)).to_have_count(0)
         viewer.shot("viewer-menu")
-        forced = viewer.page.evaluate("""async (model) => {
-            const url = new URL(`modelyard/api/models/${model}/undeploy`, document.baseURI);
-            const response = await fetch(url, {method: "POST", credentials: "same-origin",
-                                               headers: {"Content-Type": "application/json"}, body: "{}"});
-            return [response.status, await response.json()];
-        }""", MODEL)
-        assert forced[0] == 403 and "needs the op or admin role" in forced[1]["detail"]
+        for method, path, body in (("POST", f"models/{MODEL}/undeploy", {}),
+                                   ("PUT", f"models/{MODEL}/versions/1/description", {"description": "x"}),
+                                   ("PUT", f"models/{MODEL}/aliases/champion", {"version": 1}),
+                                   ("DELETE", f"associations/{MODEL}", None)):
+            forced = viewer.page.evaluate("""async ([method, path, body]) => {
+                const url = new URL(`modelyard/api/${path}`, document.baseURI);
+                const response = await fetch(url, {method, credentials: "same-origin",
+                    headers: {"Content-Type": "application/json"}, body: body && JSON.stringify(body)});
+                return [response.status, await response.json()];
+            }""", [method, path, body])
+            assert forced[0] == 403 and "needs the op or admin role" in forced[1]["detail"], (method, path, forced)
         assert viewer.errors == []
     finally:
         viewer.close()

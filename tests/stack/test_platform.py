@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pandas as pd
@@ -177,6 +178,72 @@ def test_airflow_tasks_reach_the_warm_cluster_through_dask_default(settings, tmp
     scored, rejected = pd.read_parquet(folder / "scored"), pd.read_parquet(folder / "scored" / "_rejects")
     assert len(scored) + len(rejected) == 569
     assert _tasks_done(settings) > before
+
+
+def _token(settings: Settings, user: str, password: str) -> httpx.Response:
+    return httpx.post(f"http://127.0.0.1:{settings.airflow_port}/auth/token",
+                      json={"username": user, "password": password}, timeout=30)
+
+
+def _models_api(settings: Settings, token: httpx.Response) -> httpx.Client:
+    assert token.status_code == 201, token.text
+    return httpx.Client(base_url=f"http://127.0.0.1:{settings.airflow_port}/modelyard/api", timeout=60,
+                        headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+
+
+def test_a_team_login_works_at_once_and_the_restart_loses_no_running_task(settings, tmp_path):
+    """Adding and removing a login restarts the api-server alone, while a batch run is in
+    flight; a new password needs no restart."""
+    from pipelines.training import load_dataset
+    from stack.airflow import running_api
+
+    folder = Path(settings.data_roots[0])
+    load_dataset("breast_cancer")[0].to_parquet(folder / "visits.parquet")
+    with running_api(settings) as api:
+        run_id = api.trigger("batch_scoring", {"model_ref": f"{MODEL}/1", "input_path": str(folder / "visits.parquet"),
+                                               "output_path": str(folder / "scored-during-restart"),
+                                               "policy": "quarantine", "output_format": "parquet"})
+        deadline = time.monotonic() + 120
+        while "running" not in api.task_states("batch_scoring", run_id).values():
+            assert time.monotonic() < deadline, api.task_states("batch_scoring", run_id)
+            time.sleep(0.5)
+    before = _pids(platform.status(settings))
+    restarting = time.time()
+
+    added = json.loads(_cli(settings, "users", "add", "team1", "--role", "viewer", "--json").stdout)
+
+    assert (added["api_server"], added["login"]["role"]) == ("restarted", "viewer") and added["restart_seconds"] > 0
+    print(f"api-server restarted for a new login in {added['restart_seconds']} s")
+    after = _pids(platform.status(settings))
+    assert after["api-server"] != before["api-server"]
+    assert {name: after[name] for name in after if name != "api-server"} == {
+        name: before[name] for name in before if name != "api-server"}
+    with running_api(settings) as api:  # the run in flight went on through the restart, no task tried twice
+        assert api.wait_for_run("batch_scoring", run_id, timeout=400) == "success", api.task_states(
+            "batch_scoring", run_id)
+        instances = api.get(f"/api/v2/dags/batch_scoring/dagRuns/{quote(run_id, safe='')}/taskInstances")
+    tries = {each["task_id"]: each["try_number"] for each in instances["task_instances"]}
+    assert set(tries.values()) == {1}, tries
+    for each in instances["task_instances"]:  # where the tasks ran against the api-server's restart
+        started, ended = (pd.Timestamp(each[key]).timestamp() - restarting for key in ("start_date", "end_date"))
+        print(f"{each['task_id']}: {started:+.1f} s to {ended:+.1f} s (restart: 0 to {added['restart_seconds']} s)")
+    with _models_api(settings, _token(settings, "team1", added["password"])) as page:
+        assert page.get("/whoami").json() == {"user": "team1", "role": "viewer", "can_change": False}
+        assert page.get("/models").status_code == 200
+        refused = page.put(f"/models/{MODEL}/versions/1/description", json={"description": "x"})
+        assert refused.status_code == 403, refused.text
+
+    changed = subprocess.run([MODELYARD, "users", "password", "team1", "--password-stdin"], input="new secret 1\n",
+                             capture_output=True, text=True, env={**os.environ, **service.modelyard_env(settings)})
+    assert changed.returncode == 0 and "effective at once" in changed.stdout, changed.stderr
+    assert _pids(platform.status(settings))["api-server"] == after["api-server"]
+    assert _token(settings, "team1", added["password"]).status_code == 401
+    assert _token(settings, "team1", "new secret 1").status_code == 201
+
+    removed = _cli(settings, "users", "remove", "team1")
+    assert "api-server restarted to load the changed logins" in removed.stdout
+    assert _token(settings, "team1", "new secret 1").status_code == 401
+    assert [login["name"] for login in json.loads(_cli(settings, "users", "list", "--json").stdout)] == ["admin"]
 
 
 def test_down_keeps_deployments_unless_asked_and_up_brings_them_back(settings):

@@ -212,6 +212,41 @@ def test_the_models_page_gates_changes_by_fab_role(real):
     assert httpx.get(f"{real.airflow_url}/modelyard/api/models").status_code == 401
 
 
+def test_modelyard_users_manages_fab_logins_at_once(real):
+    """Under FAB the logins live in FAB's database: `modelyard users` changes them there, with
+    no restart, and lists what is there."""
+    def token(user: str, password: str) -> httpx.Response:
+        return httpx.post(f"{real.airflow_url}/auth/token", json={"username": user, "password": password}, timeout=60)
+
+    added = json.loads(real.modelyard("users", "add", "team1", "--role", "viewer", "--json"))
+
+    assert (added["auth_manager"], added["api_server"], added["login"]) == (
+        "fab", "not needed", {"name": "team1", "role": "viewer", "source": "fab"})
+    issued = token("team1", added["password"])
+    assert issued.status_code == 201, issued.text
+    with httpx.Client(base_url=f"{real.airflow_url}/modelyard/api", timeout=60,
+                      headers={"Authorization": f"Bearer {issued.json()['access_token']}"}) as page:
+        assert page.get("/whoami").json() == {"user": "team1", "role": "viewer", "can_change": False}
+        assert page.put(f"/models/{MODEL}/versions/1/description", json={"description": "x"}).status_code == 403
+    listed = json.loads(real.modelyard("users", "list", "--json"))
+    assert listed[0] == {"name": "admin", "role": "admin", "source": "platform"}
+    assert {"name": "team1", "role": "viewer", "source": "fab"} in listed
+    again = subprocess.run([MODELYARD, "users", "add", "team1", "--role", "op"], capture_output=True, text=True,
+                           env={**os.environ, **real.env}, timeout=300)
+    assert again.returncode == 1 and "login 'team1' exists with role viewer" in again.stderr, again.stderr
+
+    changed = subprocess.run([MODELYARD, "users", "password", "team1", "--password-stdin"], input="-new secret\n",
+                             capture_output=True, text=True, env={**os.environ, **real.env}, timeout=300)
+    assert changed.returncode == 0 and "effective at once (FAB auth manager)" in changed.stdout, changed.stderr
+    assert token("team1", added["password"]).status_code == 401
+    assert token("team1", "-new secret").status_code == 201
+
+    removed = real.modelyard("users", "remove", "team1")
+    assert "login team1 (viewer): removed" in removed
+    assert token("team1", "-new secret").status_code == 401
+    assert "team1" not in {login["name"] for login in json.loads(real.modelyard("users", "list", "--json"))}
+
+
 def test_models_are_registered_through_the_tracking_server_into_postgres_and_s3(real):
     from pipelines.training import DEMO_MODELS, train_demo_model
     from registry.metadata.db import session_scope
