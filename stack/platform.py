@@ -188,7 +188,7 @@ def restart_process(settings: Settings, service_name: str, process: str, *, reas
                              field="process")
         if processes.is_running(old):
             processes.stop([old], timeout=STOP_TIMEOUT)
-        new, extra = _relaunch(settings, each, old, extra, reason, time.time())
+        new, extra = _relaunch(settings, each, old, extra, reason, time.time(), deliberate=True)
         service.record(settings, each.name, [new if p is old else p for p in launched], **extra)
     return _process_state(each.name, new, None, False, extra)
 
@@ -221,11 +221,11 @@ def restart_dead(settings: Settings, service_name: str, *, reason: Callable[[Pro
 
 
 def _relaunch(settings: Settings, each: Service, old: Process, extra: dict, reason: str,
-              now: float) -> tuple[Process, dict]:
+              now: float, *, deliberate: bool = False) -> tuple[Process, dict]:
     """Launch ``old`` again after clearing its session; the run file's extra fields with the restart noted."""
     processes.stop_leftovers(old)
     new = each.relaunch(settings, service.service_env(settings), old, extra)
-    return new, service.with_restart(extra, old.name, reason, now)
+    return new, service.with_restart(extra, old.name, reason, now, deliberate=deliberate)
 
 
 def _bring_up(each: Service, settings: Settings, env: dict[str, str]) -> ServiceState:

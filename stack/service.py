@@ -77,11 +77,15 @@ def restart_history(extra: dict, name: str) -> dict:
     return extra.get("restarts", {}).get(name, {})
 
 
-def with_restart(extra: dict, name: str, reason: str, at: float, *, failed: bool = False) -> dict:
-    """The run file's extra fields with one more restart of ``name`` (or, ``failed``, its giving up)."""
+def with_restart(extra: dict, name: str, reason: str, at: float, *, failed: bool = False,
+                 deliberate: bool = False) -> dict:
+    """The run file's extra fields with one more restart of ``name`` (or, ``failed``, its giving up).
+    Only deaths go into ``times``, which the backoff counts: a ``deliberate`` restart (the
+    api-server after a login change) is counted and explained, but never holds back the next repair."""
     history = restart_history(extra, name)
+    death = not (failed or deliberate)
     entry = {"count": history.get("count", 0) + (0 if failed else 1), "reason": reason, "at": at,
-             "times": [*history.get("times", [])[-20:], *([] if failed else [at])], "failed": failed}
+             "times": [*history.get("times", [])[-20:], *([at] if death else [])], "failed": failed}
     return {**extra, "restarts": {**extra.get("restarts", {}), name: entry}}
 
 

@@ -14,7 +14,8 @@ from registry import processes
 from registry.settings import Settings
 from stack import platform, service, supervisor
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(240)
+RESTART_BACKOFF_MAX = platform.RESTART_BACKOFF.max_restarts
 
 
 def _dead_child(tmp_path, code: str, name: str = "child") -> processes.Process:
@@ -69,7 +70,7 @@ def _kill_recorded(settings: Settings) -> None:
         time.sleep(0.05)
 
 
-def test_a_deliberate_restart_stops_the_running_process_by_pid_and_records_why(tmp_path):
+def test_a_deliberate_restart_stops_the_process_by_pid_records_why_and_never_counts_as_a_death(tmp_path):
     settings = Settings(home=tmp_path / "home")
     (first,) = supervisor.start(settings, service.service_env(settings))
     service.record(settings, supervisor.SERVICE, [first])
@@ -80,6 +81,11 @@ def test_a_deliberate_restart_stops_the_running_process_by_pid_and_records_why(t
         (recorded,) = service.recorded(settings, supervisor.SERVICE)[0]
         assert (recorded.pid, restarted.restarts, restarted.last_reason) == (restarted.pid, 1, "logins changed")
         assert processes.is_running(recorded) and recorded.pid != first.pid
+        for _ in range(RESTART_BACKOFF_MAX):  # a deliberate restart never counts toward giving up
+            restarted = platform.restart_process(settings, supervisor.SERVICE, supervisor.PROCESS, reason="again")
+        _kill_recorded(settings)
+        (repaired,) = platform.restart_dead(settings, supervisor.SERVICE, reason=lambda p: "gone")
+        assert (repaired.restarts, repaired.last_reason, repaired.running) == (RESTART_BACKOFF_MAX + 2, "gone", True)
         with pytest.raises(service.StackError, match="records no process 'nope'"):
             platform.restart_process(settings, supervisor.SERVICE, "nope", reason="test")
     finally:
