@@ -293,6 +293,13 @@ def _schema(schema) -> list[dict[str, Any]]:
     return [{"name": spec.get("name"), "type": spec.get("type")} for spec in schema.to_dict()]
 
 
+def _aliases_of(client, name: str, version: int) -> list[str]:
+    """The aliases pointing at one version, from the registered model: a version found as the
+    latest (a search) carries none of its own."""
+    return sorted(alias for alias, number in (client.get_registered_model(name).aliases or {}).items()
+                  if int(number) == version)
+
+
 def show_version(ref: str | ModelRef, settings: Settings | None = None) -> VersionDetail:
     """One version with its parameters, metrics, signature, lineage and events."""
     from mlflow.models import Model
@@ -312,7 +319,7 @@ def show_version(ref: str | ModelRef, settings: Settings | None = None) -> Versi
     return VersionDetail(
         name=ref.name,
         version=int(version.version),
-        aliases=sorted(version.aliases or []),
+        aliases=_aliases_of(client, ref.name, int(version.version)),
         description=version.description or None,
         flavor=card.flavor,
         task=card.task,

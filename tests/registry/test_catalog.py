@@ -40,6 +40,8 @@ def test_alias_moves_and_is_recorded_as_an_event(home):
     detail = set_alias("diabetes_regressor", "champion")  # bare name: the latest version
     assert detail.version == 2 and detail.aliases == ["champion"]
     assert show_version("diabetes_regressor@champion").version == 2
+    assert show_version("diabetes_regressor").aliases == ["champion"]  # the latest, found by a search
+    assert show_version("diabetes_regressor/1").aliases == []
     event = show_version("diabetes_regressor/2").events[0]
     assert (event.action, event.details) == ("alias_set", {"alias": "champion", "previous_version": 1})
     (summary,) = list_models()
