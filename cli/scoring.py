@@ -143,8 +143,14 @@ def associations_list(
 @associations.command("remove")
 @handles_errors
 def associations_remove(name: str):
-    """Remove an association; its DAG disappears at the next parse."""
+    """Remove an association; its DAG is paused at once (when the platform runs) and leaves
+    Airflow's list at the next parse."""
     from registry.associations import remove_association
+    from registry.settings import get_settings
+    from stack.airflow import pause_removed_dag
 
-    info = remove_association(name)
-    console.print(f"removed association {info.name} ({info.dag_id})")
+    settings = get_settings()
+    info = remove_association(name, settings)
+    paused = pause_removed_dag(settings, info.dag_id)
+    console.print(f"removed association {info.name} ({info.dag_id})"
+                  + ("; its DAG is paused now, no run of it starts" if paused else ""))

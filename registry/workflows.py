@@ -191,6 +191,14 @@ class AirflowRest:
     def unpause(self, dag_id: str) -> None:
         self._call("PATCH", f"/api/v2/dags/{_q(dag_id)}", json={"is_paused": False})
 
+    def pause(self, dag_id: str) -> bool:
+        """Pause a DAG Airflow knows (True), so no run of it starts; False when it has none by that id."""
+        response = self._client.patch(f"/api/v2/dags/{_q(dag_id)}", json={"is_paused": True})
+        if response.status_code == 404:
+            return False
+        _raise_for_status(response)
+        return True
+
     def dag_exists(self, dag_id: str) -> bool:
         response = self._client.get(f"/api/v2/dags/{_q(dag_id)}")
         if response.status_code == 404:

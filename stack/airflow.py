@@ -233,6 +233,18 @@ def running_api(settings: Settings) -> AirflowRest:
     return AirflowRest(extra["base_url"], USERNAME, admin_password(settings))
 
 
+def pause_removed_dag(settings: Settings, dag_id: str) -> bool:
+    """Pause a removed association's DAG in the platform's running Airflow, so no run of it starts
+    before the dag-processor drops it (seconds later); False when no Airflow runs or it has no such
+    DAG. The Models page does the same inside the api-server."""
+    try:
+        api = running_api(settings)
+    except AirflowStackError:
+        return False
+    with api:
+        return api.pause(dag_id)
+
+
 @dataclass
 class AirflowStack:
     """A running embedded Airflow: where it answers, how to log in, and how to stop it."""

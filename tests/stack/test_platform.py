@@ -191,6 +191,24 @@ def _models_api(settings: Settings, token: httpx.Response) -> httpx.Client:
                         headers={"Authorization": f"Bearer {token.json()['access_token']}"})
 
 
+def test_an_association_removed_from_the_command_line_is_paused_at_once(settings):
+    """As the Models page does: no run of a removed association's DAG starts while Airflow still lists it."""
+    from stack.airflow import running_api
+
+    root = settings.data_roots[0]
+    _cli(settings, "associate", f"{MODEL}/1", "--input", f"{root}/minutely/in.parquet", "--output",
+         f"{root}/minutely/out", "--schedule", "* * * * *", "--name", "minutely")
+    with running_api(settings) as api:
+        api.wait_for_dag("score__minutely", timeout=180)
+        assert api.get("/api/v2/dags/score__minutely")["is_paused"] is False
+
+    removed = _cli(settings, "associations", "remove", "minutely")
+
+    assert "its DAG is paused now, no run of it starts" in removed.stdout
+    with running_api(settings) as api:
+        assert api.get("/api/v2/dags/score__minutely")["is_paused"] is True
+
+
 def test_a_team_login_works_at_once_and_the_restart_loses_no_running_task(settings, tmp_path):
     """Adding and removing a login restarts the api-server alone, while a batch run is in
     flight; a new password needs no restart."""
