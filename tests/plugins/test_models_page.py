@@ -447,8 +447,9 @@ def _models_with_metrics(settings, wanted: dict[str, tuple[str, str, float]]) ->
         run = client.create_run(experiment_id(client, settings), run_name=name)
         client.log_metric(run.info.run_id, f"validation_{metric}", value)
         client.set_terminated(run.info.run_id)
-        client.create_registered_model(name, description="A fixture for the metric sort")
+        client.create_registered_model(name)
         client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
+                                    description="A fixture for the metric sort",  # the list shows the version's
                                     tags={"modelyard.task": task, "modelyard.flavor": "sklearn",
                                           "modelyard.origin": "trained"})
     names = list(wanted)
