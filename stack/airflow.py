@@ -298,14 +298,8 @@ def wait_for_api_server(settings: Settings, *, timeout: float) -> None:
     once, with its log's end, if it exits."""
     launched, extra = service.recorded(settings, SERVICE)
     api_server = next(process for process in launched if process.name == "api-server")
-
-    def healthy() -> bool | None:
-        if not processes.is_running(api_server):
-            raise AirflowStackError(f"Airflow api-server exited:\n{_log_tails([api_server])}")
-        return component_health(extra["base_url"])["api-server"] or None
-
-    if poll(healthy, timeout=timeout, interval=0.5) is None:
-        raise AirflowStackError(f"Airflow api-server not healthy after {timeout:.0f} s:\n{_log_tails([api_server])}")
+    service.wait_until(lambda: component_health(extra["base_url"])["api-server"], [api_server],
+                       "the Airflow api-server", timeout)
 
 
 def _wait_until_healthy(stack: AirflowStack, timeout: float) -> None:
