@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -170,3 +171,28 @@ def uptime_seconds(process: Process) -> float | None:
     boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
                 if line.startswith("btime "))
     return round(time.time() - (boot + process.start_ticks / os.sysconf("SC_CLK_TCK")), 1)
+
+
+class PythonProcessService:
+    """A service of one ``python -m MODULE`` process that is ready (and healthy) once its current
+    run's log says ``ready_line``: the supervisor and the deployments' watchdog."""
+
+    def __init__(self, service: str, process: str, module: str, ready_line: str, what: str):
+        self.service, self.process, self.module, self.ready_line, self.what = service, process, module, ready_line, what
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module]
+
+    def start(self, settings: Settings, env: dict[str, str]) -> list[Process]:
+        launched = [launch(settings, self.service, self.process, self.command(), env)]
+        wait_until(lambda: says(launched[0], self.ready_line), launched, self.what, timeout=60.0)
+        return launched
+
+    def relaunch(self, settings: Settings, env: dict[str, str], process: Process, record: dict) -> Process:
+        return launch(settings, self.service, self.process, self.command(), env)
+
+    def health(self, settings: Settings) -> dict[str, bool]:
+        """Healthy once it says it is ready (its start imports for seconds), not merely alive."""
+        launched, _ = recorded(settings, self.service)
+        return {self.process: bool(launched) and all(says(process, self.ready_line) for process in launched)}
+

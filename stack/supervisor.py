@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import signal
-import sys
 import threading
 import time
 
@@ -37,24 +36,8 @@ def replaced_by(settings: Settings) -> str | None:
     return None
 
 
-def command() -> list[str]:
-    return [sys.executable, "-m", "stack.supervisor"]
-
-
-def start(settings: Settings, env: dict[str, str]) -> list[Process]:
-    launched = [service.launch(settings, SERVICE, PROCESS, command(), env)]
-    service.wait_until(lambda: service.says(launched[0], READY_LINE), launched, "the supervisor", timeout=60.0)
-    return launched
-
-
-def relaunch(settings: Settings, env: dict[str, str], process: Process, record: dict) -> Process:
-    return service.launch(settings, SERVICE, PROCESS, command(), env)
-
-
-def health(settings: Settings) -> dict[str, bool]:
-    """Healthy once it supervises (its start imports for seconds)."""
-    launched, _ = service.recorded(settings, SERVICE)
-    return {PROCESS: bool(launched) and all(service.says(process, READY_LINE) for process in launched)}
+_SERVICE = service.PythonProcessService(SERVICE, PROCESS, "stack.supervisor", READY_LINE, "the supervisor")
+command, start, relaunch, health = _SERVICE.command, _SERVICE.start, _SERVICE.relaunch, _SERVICE.health
 
 
 def urls(settings: Settings) -> dict[str, str]:

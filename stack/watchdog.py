@@ -11,10 +11,8 @@ compose, the serving worker's ``reconcile_deployments`` DAG is the safety net be
 
 from __future__ import annotations
 
-import sys
 import threading
 
-from registry.processes import Process
 from registry.settings import Settings
 from stack import service
 
@@ -27,25 +25,9 @@ def replaced_by(settings: Settings) -> str | None:
     return None
 
 
-def command() -> list[str]:
-    return [sys.executable, "-m", "stack.watchdog"]
-
-
-def start(settings: Settings, env: dict[str, str]) -> list[Process]:
-    launched = [service.launch(settings, SERVICE, PROCESS, command(), env)]
-    service.wait_until(lambda: service.says(launched[0], READY_LINE), launched, "the deployment watchdog",
-                       timeout=60.0)
-    return launched
-
-
-def relaunch(settings: Settings, env: dict[str, str], process: Process, record: dict) -> Process:
-    return service.launch(settings, SERVICE, PROCESS, command(), env)
-
-
-def health(settings: Settings) -> dict[str, bool]:
-    """Healthy once it watches (its start imports for seconds), the supervisor's keeper running already."""
-    launched, _ = service.recorded(settings, SERVICE)
-    return {PROCESS: bool(launched) and all(service.says(process, READY_LINE) for process in launched)}
+# Healthy once it watches, the supervisor's keeper running already.
+_SERVICE = service.PythonProcessService(SERVICE, PROCESS, "stack.watchdog", READY_LINE, "the deployment watchdog")
+command, start, relaunch, health = _SERVICE.command, _SERVICE.start, _SERVICE.relaunch, _SERVICE.health
 
 
 def urls(settings: Settings) -> dict[str, str]:
