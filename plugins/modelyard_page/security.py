@@ -32,7 +32,7 @@ async def require_json(request: Request) -> None:
         raise HTTPException(415, "changes take a JSON body (Content-Type: application/json)")
 
 
-async def require_change_role(user: GetUserDep):
+def require_change_role(user: GetUserDep):  # an auth manager may ask its database: not in the event loop
     if not can_change(user):
         raise HTTPException(403, f"{user.get_name()} may not change models: that needs the op or admin role")
     return user
@@ -40,6 +40,6 @@ async def require_change_role(user: GetUserDep):
 
 def change(action: str) -> list:
     """The dependencies of a changing route, in order: a JSON body, the role, then the audit log."""
-    from airflow.api_fastapi.logging.decorators import action_logging
+    from modelyard_page.audit import audit
 
-    return [Depends(require_json), Depends(require_change_role), Depends(action_logging(event=f"modelyard.{action}"))]
+    return [Depends(require_json), Depends(require_change_role), Depends(audit(action))]

@@ -211,6 +211,32 @@ def test_an_alias_is_removed_by_op_with_an_event_and_an_audit_entry(platform):
     assert [entry["owner"] for entry in _audit(platform, "modelyard.unalias")][-3:] == ["op1"] * 3
 
 
+def test_a_change_waiting_for_the_audit_log_holds_up_no_other_request(platform):
+    """CI once saw every request, the scheduler's included, stall 60 s: Airflow's own audit
+    dependency committed in the event loop while an execution-API request of the same server held
+    SQLite's write lock. The audit row is now written from a thread: while Airflow's database is
+    locked the change waits, and the rest of the api-server answers."""
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+
+    lock = sqlite3.connect(platform.settings.home / "airflow" / "airflow.db", isolation_level=None)
+    with platform.client("op1") as changer, platform.client("viewer1") as reader, ThreadPoolExecutor(1) as pool:
+        lock.execute("BEGIN IMMEDIATE")  # what a writer in another process holds
+        try:
+            change = pool.submit(changer.put, f"/models/{MODEL}/aliases/waiting", json={"version": 1})
+            time.sleep(1.0)  # let the change reach the audit write
+            preview = reader.get("/schedules/preview", params={"cron": "0 2 * * *"}, timeout=20)
+            assert preview.status_code == 200 and not change.done()
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert change.result(timeout=60).status_code == 200
+        assert changer.request("DELETE", f"/models/{MODEL}/aliases/waiting", json={}).status_code == 200
+    (entry,) = _audit(platform, "modelyard.alias")[-1:]
+    assert entry["owner"] == "op1" and json.loads(entry["extra"]) == {
+        "name": MODEL, "alias": "waiting", "version": 1, "method": "PUT"}
+
+
 def test_schedule_preview_and_the_form_choices(platform):
     with platform.client("viewer1") as client:
         preview = client.get("/schedules/preview", params={"cron": "0 2 * * *"}).json()
