@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -27,10 +26,14 @@ def run(home):
 
 
 def test_help_is_fast_because_heavy_imports_wait_for_commands():
-    started = time.perf_counter()
-    result = subprocess.run([MODELYARD, "models", "--help"], capture_output=True, text=True, check=True)
+    """Help loads none of the heavy libraries (airflow+mlflow+gx+bentoml took ~14 s): checked by
+    what Python imported (``-X importtime``), not by a clock the suite's other worker slows."""
+    result = subprocess.run([sys.executable, "-X", "importtime", MODELYARD, "models", "--help"],
+                            capture_output=True, text=True, check=True)
     assert "import" in result.stdout and "download" in result.stdout
-    assert time.perf_counter() - started < 5  # airflow+mlflow+gx+bentoml would take ~14 s
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
+    assert "typer" in imported and not imported & {"airflow", "mlflow", "great_expectations", "bentoml", "dask",
+                                                     "pandas", "sklearn"}
 
 
 def test_import_list_show_alias_describe_doc_download(run, external, tmp_path):
