@@ -157,7 +157,11 @@ def test_deploy_from_the_menu_until_the_endpoint_answers(admin):
     expect(rollback.get_by_test_id("rollback-reason")).to_have_text(
         "No earlier deployed version to roll back to (version 1 is the only one)")
     admin.shot("rollback-disabled")
-    page.keyboard.press("Escape")
+    page.get_by_role("menuitem", name="Undeploy").click()  # says what it will do, then is cancelled
+    expect(page.get_by_test_id("undeploy-consequence")).to_contain_text(
+        "its port is freed for any later deploy, and the production alias is removed")
+    page.get_by_test_id("undeploy-dialog").get_by_role("button", name="Cancel").click()
+    expect(page.get_by_test_id("undeploy-dialog")).to_have_count(0)
 
 
 def test_the_deployments_table_shows_the_endpoint_port(admin, platform):
