@@ -129,11 +129,19 @@ STABLE = ("mean_smoothness", "mean_symmetry", "worst_concavity")
 def seed_monitoring(settings: Settings, name: str, *, windows: int = 8, drift_from: int = 5) -> list:
     """Hourly online windows ending at the last full hour, drift in ``DRIFTED`` from window
     ``drift_from`` on (with their alerts), labels on every window but the newest, and one batch
-    scoring run's record; returns the records, oldest first."""
+    scoring run's record; returns the records, oldest first. They replace the model's history:
+    a scoring run of an earlier test on the shared platform (an association's Run now) would
+    otherwise add a real batch window with all the model's features to what the tests count."""
     from datetime import datetime, timedelta, timezone
 
+    from sqlalchemy import delete
+
+    from registry.metadata.db import session_scope
+    from registry.metadata.tables import MonitoringRun
     from registry.monitoring import Alert, Figures, record_run
 
+    with session_scope(settings) as session:
+        session.execute(delete(MonitoringRun).where(MonitoringRun.model_name == name))
     end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     records = []
     for index in range(windows):

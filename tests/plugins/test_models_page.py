@@ -465,7 +465,6 @@ def test_the_monitoring_section_draws_each_chart_with_data(browser, platform):
     """Seeded windows (drift in three features from the sixth window on, labels, a batch run):
     each chart of the Monitoring section draws them, the alerts give their reasons, a bad
     threshold is refused beside its field, and All Models flags the model in red."""
-    import shutil
 
     from playwright.sync_api import expect
 
@@ -519,9 +518,6 @@ def test_the_monitoring_section_draws_each_chart_with_data(browser, platform):
         session.shot("detail")  # let animations settle
         path = SHOTS / "monitoring-section.png"
         section.screenshot(path=str(path))
-        briefs = Path("/work/wt/briefs")
-        if briefs.is_dir():
-            shutil.copy(path, briefs / "monitoring-section.png")
 
         psi = section.get_by_test_id("threshold-psi")
         psi.fill("-1")
