@@ -3,9 +3,12 @@ the layout and columns of ``registry.request_logs`` (the contract the monitoring
 
 Cheap on the request path: a model call appends one entry (the batch's feature and prediction
 frames as they are, and each request's id, arrival, route and row count); a refused or failed
-request appends one small tuple. Nothing is converted there. A flush thread builds the Arrow
-table, splits it by the hour of ``received_at`` and writes one file per hour partition, every
-``flush_seconds``, sooner once ``flush_rows`` rows wait, and on close (the service's shutdown).
+request appends one small tuple. Nothing is converted there. A thread turns every
+``COMPACT_CALLS`` entries into one Arrow table (thousands of small pandas frames held for seconds
+survive into Python's oldest generation and trigger full garbage collections, which cost the
+replica more CPU than the log itself); at each flush it splits the tables by the hour of
+``received_at`` and writes one file per hour partition, every ``flush_seconds``, sooner once
+``flush_rows`` rows wait, and on close (the service's shutdown).
 Local files are written under a dot-name and renamed; on S3 a file is one PUT. So a replica
 stopped by SIGTERM loses nothing it answered, and one killed loses at most the rows of its last
 ``flush_seconds``.
@@ -26,6 +29,7 @@ from typing import Any
 logger = logging.getLogger("bentoml.modelyard.request_log")
 FLUSH_ROWS = 10_000
 FLUSH_SECONDS = 5.0
+COMPACT_CALLS = 256
 
 
 def new_request_id() -> str:
@@ -71,7 +75,8 @@ class RequestLog:
     flush_seconds: float = FLUSH_SECONDS
     flush_rows: int = FLUSH_ROWS
     _pending: list = field(default_factory=list)
-    _rows: int = 0
+    _compacted: list = field(default_factory=list)  # Arrow tables of earlier entries, not yet written
+    _rows: int = 0  # rows buffered, pending and compacted
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
     _wake: threading.Event = field(default_factory=threading.Event)
@@ -104,7 +109,7 @@ class RequestLog:
         with self._lock:
             self._pending.append(entry)
             self._rows += rows
-            due = self._rows >= self.flush_rows
+            due = self._rows >= self.flush_rows or len(self._pending) >= COMPACT_CALLS
         if due:
             self._wake.set()
 
@@ -112,12 +117,29 @@ class RequestLog:
 
     def flush(self) -> list[str]:
         """Write what is buffered, one file per hour partition; the paths written."""
+        import pyarrow as pa
+
         with self._write_lock:  # the timer and close() never write the same entries twice
             with self._lock:
                 pending, self._pending, self._rows = self._pending, [], 0
-            if not pending:
+            tables, self._compacted = self._compacted, []
+            if pending:
+                tables.append(self._table(pending))
+            if not tables:
                 return []
-            return [self._write(hour, table) for hour, table in _by_hour(_table(pending, self.replica, self.columns, self.string_columns))]
+            table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+            return [self._write(hour, rows) for hour, rows in _by_hour(table)]
+
+    def compact(self) -> None:
+        """Turn the pending entries into one Arrow table, kept until the next flush."""
+        with self._write_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            if pending:
+                self._compacted.append(self._table(pending))
+
+    def _table(self, pending: list):
+        return _table(pending, self.replica, self.columns, self.string_columns)
 
     def close(self) -> list[str]:
         self._stopped.set()
@@ -127,13 +149,18 @@ class RequestLog:
         return self.flush()
 
     def _flush_periodically(self) -> None:
+        due = time.monotonic() + self.flush_seconds
         while not self._stopped.is_set():
-            self._wake.wait(self.flush_seconds)
+            self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
             if self._stopped.is_set():
                 return
             try:
-                self.flush()
+                if time.monotonic() >= due or self._rows >= self.flush_rows:
+                    due = time.monotonic() + self.flush_seconds
+                    self.flush()
+                else:
+                    self.compact()
             except Exception:  # a full disk or an S3 outage must not stop the replica serving
                 logger.exception("request log: could not write %s rows; they are dropped", self.model_name)
 
