@@ -112,8 +112,9 @@ def _estimator(kind: str):
     return LogisticRegression(max_iter=1000)
 
 
-def register_model(kind: str, train_rows: int, settings) -> str:
-    """Fit one model on a sample of the same law and register it with training and validation sets."""
+def register_model(kind: str, train_rows: int, settings, name: str | None = None) -> str:
+    """Fit one model on a sample of the same law and register it (as ``bench_<kind>`` unless
+    ``name`` is given) with training and validation sets."""
     import skops.io
 
     from registry.card import ModelCard
@@ -129,7 +130,7 @@ def register_model(kind: str, train_rows: int, settings) -> str:
         pipeline_steps=[f"generate {train_rows} rows x 20 features (seed {SEED})", f"fit {MODEL_KINDS[kind]}"],
     )
     version = register_package(ModelPackage(
-        name=f"bench_{kind}", native=estimator, card=card,
+        name=name or f"bench_{kind}", native=estimator, card=card,
         params={"estimator": MODEL_KINDS[kind], **estimator.get_params()},
         training=Dataset("synthetic-train", x_train, y_train, card.source),
         validation=Dataset("synthetic-validation", x_valid, y_valid, card.source),

@@ -7,6 +7,11 @@ RandomForest and LogisticRegression of ``batch_scoring.py`` registered in a thro
 - (a) Modelyard: ``deploy_model`` (bentoml build + serve, readiness, parity, the model's gateway),
   ``POST /predict`` on the model's stable URL, and on the bentoml server behind it ("backend direct");
   then deployed again with each other number of replicas in ``--replicas`` behind the same URL;
+- the request log's cost (``--log-cost``, on by default): the version with its request log off and
+  a twin (the same model registered again, ``bench_<kind>_twin``) logging as deployments do by
+  default, both served at once with one replica and measured alternately at each concurrency
+  (``--log-rounds`` times, pooled: one 10 s cell at c=8 varies by about 10 % from the next), so a
+  neighbour's load falls on both alike; target: at most 5 % of c=8 throughput and 0.5 ms of c=1 p50;
 - (b) ``mlflow models serve --env-manager local`` on the same version, ``POST /invocations``;
 - (c) ``load_predictor(...).predict(one_row_frame)`` called in a loop in this process: the floor.
 
@@ -43,11 +48,13 @@ POOL_ROWS = 1000
 AGREEMENT_ROWS = 20
 TARGET_RATIO, TARGET_P99_MS, TARGET_READY_S = 2.5, 50.0, 20.0
 TARGET_CONCURRENCY = 8
+TARGET_LOG_THROUGHPUT_LOSS, TARGET_LOG_P50_MS = 0.05, 0.5  # what the request log may cost
 CONTENDED_CORES = 0.2  # others' CPU above this is called out under the table
 READY_TIMEOUT = 120.0
 MAX_REPLICAS = 8
 RUNNERS = {"modelyard": "(a) modelyard",  # in the table's order
            **{f"modelyard-{n}": f"(a) modelyard, {n} replicas" for n in range(2, MAX_REPLICAS + 1)},
+           "log-on": "(a) 1 replica, request log on", "log-off": "(a) 1 replica, request log off",
            "backend": "(a) backend direct", "mlflow": "(b) mlflow serve", "floor": "(c) in-process"}
 DEPLOY_STEPS = {"build": "build (download, load, bentoml build)", "bentoml build": "of which bentoml build",
                 "launch": "launch", "check_health": "wait for /readyz", "check_parity": "parity check",
@@ -273,6 +280,30 @@ def bench_modelyard(bench: Bench, kind: str, ref: str, predictor, replicas: int 
     bench.agreement.append(f"{kind}: (a) {agree}" if replicas == 1 else f"{kind}: (a) x{replicas} {agree}")
 
 
+def bench_log_cost(bench: Bench, kind: str, ref: str, twin: str, predictor) -> None:
+    """The request log's cost: ``ref`` served with the log off and ``twin`` with it on (the default),
+    at once, one replica each, measured alternately at each concurrency; both undeployed."""
+    from bento_services import deploy
+
+    deployed = []
+    try:
+        for runner, model_ref, log in (("log-off", ref, False), ("log-on", twin, True)):
+            settings = bench.settings.model_copy(update={"serve_request_log": log})
+            info = deploy.deploy_model(model_ref, port=free_port(), replicas=1, settings=settings)
+            deployed.append((runner, info))
+            agree = _agreement(f"{info.url}/predict", bench.pool, predictor, "modelyard",
+                               lambda body: body["predictions"][0]["prediction"])
+            bench.agreement.append(f"{kind}: {RUNNERS[runner]} {agree}")
+        for round_ in range(bench.args.log_rounds):  # the first of the two goes first every other round
+            for concurrency in bench.args.concurrency:
+                for runner, info in deployed[::-1] if round_ % 2 else deployed:
+                    bench.load_cell(kind, runner, f"{info.url}/predict", concurrency,
+                                    [*info.pids, *_listener_pids(info.url)])
+    finally:
+        for _, info in deployed:
+            deploy.undeploy(info.model_name, settings=bench.settings)
+
+
 def bench_mlflow(bench: Bench, kind: str, ref: str, predictor) -> None:
     """(b): ``mlflow models serve`` on the same version, one uvicorn worker (its default); stopped by PID."""
     from registry.processes import children, launch, project_path, stop
@@ -347,11 +378,15 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
     pool, _ = make_rows(POOL_ROWS, REQUEST_STREAM)
     bench = Bench(args, work, settings, pool)
     refs = {kind: register_model(kind, args.train_rows, settings) for kind in args.models}
+    twins = {kind: register_model(kind, args.train_rows, settings, name=f"bench_{kind}_twin")
+             for kind in args.models} if args.log_cost else {}
     for kind in args.models:
         predictor = load_predictor(download_model_dir(refs[kind], work / "models" / kind, settings))
         bench.floor_cell(kind, predictor)
         for replicas in args.replicas:
             bench_modelyard(bench, kind, refs[kind], predictor, replicas)
+        if args.log_cost:
+            bench_log_cost(bench, kind, refs[kind], twins[kind], predictor)
         bench_mlflow(bench, kind, refs[kind], predictor)
     print_report(bench)
     print(f"\nafter the runs: {_load()}")
@@ -440,9 +475,36 @@ def print_targets(bench: Bench) -> None:
                 print(f"  RF c={concurrency} {more} replicas beside 1: {many.per_s:,.0f} / {one.per_s:,.0f} req/s = "
                       f"{many.per_s / one.per_s:.2f}x, p99 {many.percentile(99):.1f} / {one.percentile(99):.1f} ms "
                       f"(measured, no target)")
+    print_log_targets(bench)
     worst = max(bench.ready_s[(kind, "modelyard")] for kind in bench.args.models)
     shown = ", ".join(f"{kind} {bench.ready_s[(kind, 'modelyard')]:.1f} s" for kind in bench.args.models)
     print(f"  deploy-to-ready of (a): {shown} (target < {TARGET_READY_S:g} s): {_verdict(worst < TARGET_READY_S)}")
+
+
+def _pooled(bench: Bench, runner: str, concurrency: int) -> Cell | None:
+    """The RF cells of a runner at a concurrency (one per ``--log-rounds``) as one."""
+    cells = [c for c in bench.cells if c.model == "rf" and c.runner == RUNNERS[runner] and c.concurrency == concurrency]
+    if not cells:
+        return None
+    return Cell("rf", RUNNERS[runner], concurrency, [ms for c in cells for ms in c.latencies_ms],
+                sum(c.measured_s for c in cells), sum(c.failed for c in cells), sum(c.requests_total for c in cells),
+                None, None, None)
+
+
+def print_log_targets(bench: Bench) -> None:
+    """The request log's cost: twin one-replica deployments, logging (the default) and not."""
+    on_1, off_1 = _pooled(bench, "log-on", 1), _pooled(bench, "log-off", 1)
+    on_8, off_8 = _pooled(bench, "log-on", TARGET_CONCURRENCY), _pooled(bench, "log-off", TARGET_CONCURRENCY)
+    if not (on_1 and off_1 and on_8 and off_8):
+        print(f"  RF request log on beside off: not measured (needs --log-cost and --concurrency 1,{TARGET_CONCURRENCY})")
+        return
+    rounds = f" ({bench.args.log_rounds} rounds pooled)" if bench.args.log_rounds > 1 else ""
+    loss = 1 - on_8.per_s / off_8.per_s
+    print(f"  RF c={TARGET_CONCURRENCY} throughput, request log on / off{rounds}: {on_8.per_s:,.0f} / {off_8.per_s:,.0f} req/s "
+          f"= {loss:+.1%} lost (target <= {TARGET_LOG_THROUGHPUT_LOSS:.0%}): {_verdict(loss <= TARGET_LOG_THROUGHPUT_LOSS)}")
+    added = on_1.percentile(50) - off_1.percentile(50)
+    print(f"  RF c=1 p50, request log on / off{rounds}: {on_1.percentile(50):.2f} / {off_1.percentile(50):.2f} ms = "
+          f"{added:+.2f} ms (target <= {TARGET_LOG_P50_MS} ms): {_verdict(added <= TARGET_LOG_P50_MS)}")
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -464,6 +526,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--replicas", type=_int_list, default=[1, 2],
                         help=f"comma-separated numbers of replicas to deploy (a) with, one deployment each; the first "
                              f"is 1 (at most {MAX_REPLICAS})")
+    parser.add_argument("--log-cost", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure the request log's cost: twin deployments, log on and off")
+    parser.add_argument("--log-rounds", type=int, default=1,
+                        help="cells of each of the twins per concurrency, alternated and pooled for the target")
     parser.add_argument("--train-rows", type=int, default=200_000, help="rows the models are trained on")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="folder for the throwaway home and logs (a temporary folder is made inside it)")

@@ -16,32 +16,41 @@ concurrent callers got no more throughput than with no batching at all (see benc
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from starlette.concurrency import run_in_threadpool
+
+logger = logging.getLogger("bentoml.modelyard.batching")
 
 
 @dataclass
 class _Waiting:
     frame: pd.DataFrame
     answer: asyncio.Future
+    tag: Any = None  # the caller's, handed to ``on_scored`` with its rows
 
 
 class MicroBatcher:
-    """Queue of feature frames in front of one ``predict(frame) -> frame`` function."""
+    """Queue of feature frames in front of one ``predict(frame) -> frame`` function.
 
-    def __init__(self, predict: Callable[[pd.DataFrame], pd.DataFrame], max_rows: int = 256):
-        self.predict, self.max_rows = predict, max_rows
+    ``on_scored(features, predictions, [(tag, rows), ...])`` hears of each successful model call
+    once, on the event loop, with the frames of the call (the request log: one append per call)."""
+
+    def __init__(self, predict: Callable[[pd.DataFrame], pd.DataFrame], max_rows: int = 256,
+                 on_scored: Callable[[pd.DataFrame, pd.DataFrame, list[tuple[Any, int]]], None] | None = None):
+        self.predict, self.max_rows, self.on_scored = predict, max_rows, on_scored
         self.calls = self.rows = 0  # model calls made and rows scored, for tests and metrics
         self._queue: deque[_Waiting] = deque()
         self._draining = False
 
-    async def submit(self, frame: pd.DataFrame) -> pd.DataFrame:
+    async def submit(self, frame: pd.DataFrame, tag: Any = None) -> pd.DataFrame:
         """This frame's predictions, index 0..n-1, from whichever model call scored it."""
-        waiting = _Waiting(frame.reset_index(drop=True), asyncio.get_running_loop().create_future())
+        waiting = _Waiting(frame.reset_index(drop=True), asyncio.get_running_loop().create_future(), tag)
         self._queue.append(waiting)
         if not self._draining:
             self._draining = True
@@ -62,9 +71,9 @@ class MicroBatcher:
 
     async def _score(self, batch: list[_Waiting]) -> None:
         frames = [waiting.frame for waiting in batch]
+        features = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         try:
-            result = await run_in_threadpool(self._call, pd.concat(frames, ignore_index=True) if len(frames) > 1
-                                             else frames[0])
+            result = await run_in_threadpool(self._call, features)
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch[0].answer, error=error)
@@ -72,6 +81,11 @@ class MicroBatcher:
             for waiting in batch:  # isolate the request the model raises on
                 await self._score([waiting])
             return
+        if self.on_scored is not None:
+            try:
+                self.on_scored(features, result, [(waiting.tag, len(waiting.frame)) for waiting in batch])
+            except Exception:  # the answers are ready: a failed observer must not hold them back
+                logger.exception("on_scored failed for a call of %d rows", len(features))
         start = 0
         for waiting in batch:
             end = start + len(waiting.frame)

@@ -19,6 +19,14 @@ Failover, as KServe's and SageMaker's routers do it:
 To be sent twice a body is read first, up to ``MAX_BUFFERED_BODY`` (the serving limit); a bigger
 or unsized one is streamed to one replica, whose own size limit and message reach the client.
 
+Every request carries an ``x-request-id`` to the replica (the client's, else a new uuid4 hex) and
+back in the answer, so a client can find its request in the request log. The gateway counts what it
+answers: ``GET /metrics`` (Prometheus, the gateway's own registry: requests by version and status,
+errors, a latency histogram by version, requests in flight), and ``/-/gateway`` carries the traffic
+of the last ``TRAFFIC_WINDOW`` seconds (requests/min, error rate, p50/p99 ms) and the totals since
+the gateway started. An error is an answer of status 500 or more (the gateway's own 502 included);
+health checks through it (``/readyz``, ``/livez``) are forwarded but not counted.
+
 aiohttp (already installed with BentoML) does the HTTP on both sides.
 
     python -m bento_services.gateway --port 3100 --routes <home>/deployments/<name>/route.json
@@ -29,8 +37,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import signal
-from collections import Counter
+import time
+import uuid
+from collections import Counter, deque
 from pathlib import Path
 
 from aiohttp import (
@@ -38,7 +49,14 @@ from aiohttp import (
     ServerDisconnectedError, TCPConnector, web,
 )
 
+from registry.request_logs import REQUEST_ID_HEADER
+
 STATUS_PATH = "/-/gateway"
+METRICS_PATH = "/metrics"
+NOT_COUNTED = {"/readyz", "/livez", "/healthz"}
+TRAFFIC_WINDOW = 60.0
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
 TIMEOUT = ClientTimeout(total=120, sock_connect=5)
@@ -69,6 +87,69 @@ def write_route(path: Path, route: dict) -> None:
     staging.replace(path)
 
 
+class Traffic:
+    """What the gateway answered: Prometheus metrics of its own registry, the last
+    ``TRAFFIC_WINDOW`` seconds of answers (time, latency, error) and totals since it started."""
+
+    def __init__(self, window: float = TRAFFIC_WINDOW):
+        import prometheus_client as prom
+
+        self.registry = prom.CollectorRegistry()
+        self.requests = prom.Counter("modelyard_gateway_requests", "Requests answered, by model version and status",
+                                     ["version", "status"], registry=self.registry)
+        self.errors = prom.Counter("modelyard_gateway_errors", "Answers of status 500 or more, by model version",
+                                   ["version"], registry=self.registry)
+        self.latency = prom.Histogram("modelyard_gateway_request_duration_seconds",
+                                      "Time from the request to the whole answer, by model version", ["version"],
+                                      buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.in_flight = prom.Gauge("modelyard_gateway_requests_in_flight", "Requests being answered",
+                                    registry=self.registry)
+        self.window, self.recent = window, deque()  # (monotonic time, latency ms, error)
+        self.total = self.total_errors = 0
+        self.started_at = time.time()
+
+    def observe(self, version: str, status: int, seconds: float) -> None:
+        error = status >= 500
+        self.requests.labels(version, str(status)).inc()
+        self.latency.labels(version).observe(seconds)
+        if error:
+            self.errors.labels(version).inc()
+            self.total_errors += 1
+        self.total += 1
+        now = time.monotonic()
+        self.recent.append((now, seconds * 1000.0, error))
+        self._forget(now)
+
+    def summary(self) -> dict:
+        """The rolling window and the totals, as ``/-/gateway`` reports them."""
+        self._forget(time.monotonic())
+        latencies = sorted(ms for _, ms, _ in self.recent)
+        errors = sum(error for _, _, error in self.recent)
+        count = len(latencies)
+        return {
+            "window_seconds": self.window, "requests": count, "errors": errors,
+            "requests_per_minute": count * 60.0 / self.window, "error_rate": errors / count if count else None,
+            "p50_ms": _percentile(latencies, 0.50), "p99_ms": _percentile(latencies, 0.99),
+            "total_requests": self.total, "total_errors": self.total_errors, "since": self.started_at,
+        }
+
+    def exposition(self) -> bytes:
+        import prometheus_client as prom
+
+        return prom.generate_latest(self.registry)
+
+    def _forget(self, now: float) -> None:
+        while self.recent and self.recent[0][0] < now - self.window:
+            self.recent.popleft()
+
+
+def _percentile(ordered: list[float], share: float) -> float | None:
+    """Nearest-rank percentile of sorted values; None for none."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered), max(1, math.ceil(share * len(ordered)))) - 1]
+
+
 class Gateway:
     def __init__(self, routes: Path):
         self.routes = routes
@@ -76,6 +157,7 @@ class Gateway:
         self.out_of_rotation: dict[str, str] = {}  # upstream -> why
         self.in_flight: Counter[str] = Counter()
         self.retried = 0
+        self.traffic = Traffic()
         self.sessions: dict[str, ClientSession] = {}
         self._turn = 0
 
@@ -97,7 +179,8 @@ class Gateway:
 
     def status(self) -> dict:
         return {**self.route, "in_rotation": [u for u in self.upstreams if u not in self.out_of_rotation],
-                "out_of_rotation": self.out_of_rotation, "in_flight": dict(self.in_flight), "retried": self.retried}
+                "out_of_rotation": self.out_of_rotation, "in_flight": dict(self.in_flight), "retried": self.retried,
+                "traffic": self.traffic.summary()}
 
     def pick(self, tried: set[str]) -> str | None:
         """The next replica in rotation not tried yet for this request; else any not tried."""
@@ -120,18 +203,37 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == STATUS_PATH:
             return web.json_response(self.status())
+        if request.path == METRICS_PATH:
+            return web.Response(body=self.traffic.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        counted, version = request.path not in NOT_COUNTED, str(self.route.get("model_version", ""))
+        started = time.perf_counter()
+        if counted:
+            self.traffic.in_flight.inc()
+        try:
+            answer = await self._answer(request, request_id)
+        finally:
+            if counted:
+                self.traffic.in_flight.dec()
+        answer.headers[REQUEST_ID_HEADER] = request_id
+        if counted:
+            self.traffic.observe(version, answer.status, time.perf_counter() - started)
+        return answer
+
+    async def _answer(self, request: web.Request, request_id: str) -> web.StreamResponse:
         sized = request.content_length is not None and request.content_length <= MAX_BUFFERED_BODY
         if request.body_exists and not sized:
-            return await self._send(request, self.pick(set()), request.content, retry=False)
+            return await self._send(request, request_id, self.pick(set()), request.content, retry=False)
         body = await request.read() if request.body_exists else None
-        return await self._send(request, self.pick(set()), body, retry=True)
+        return await self._send(request, request_id, self.pick(set()), body, retry=True)
 
-    async def _send(self, request: web.Request, upstream: str, data, *, retry: bool) -> web.StreamResponse:
+    async def _send(self, request: web.Request, request_id: str, upstream: str, data, *,
+                    retry: bool) -> web.StreamResponse:
         tried = {upstream}
         while True:
             self.in_flight[upstream] += 1  # no await since picking it: the count is exact
             try:
-                return await self._forward(request, upstream, data)
+                return await self._forward(request, request_id, upstream, data)
             except GONE as error:
                 self.take_out(upstream, f"{type(error).__name__}: {error}")
                 failure = error
@@ -152,12 +254,15 @@ class Gateway:
             del self.in_flight[upstream]
             self._close_idle_sessions()
 
-    async def _forward(self, request: web.Request, upstream: str, data) -> web.StreamResponse:
-        headers = {key: value for key, value in request.headers.items() if key.lower() not in HOP_BY_HOP}
+    async def _forward(self, request: web.Request, request_id: str, upstream: str, data) -> web.StreamResponse:
+        headers = {key: value for key, value in request.headers.items()
+                   if key.lower() not in HOP_BY_HOP and key.lower() != REQUEST_ID_HEADER}
+        headers[REQUEST_ID_HEADER] = request_id
         async with self._session(upstream).request(request.method, upstream + request.rel_url.raw_path_qs,
                                                    headers=headers, data=data, allow_redirects=False) as answer:
             body = await answer.read()
-            kept = {key: value for key, value in answer.headers.items() if key.lower() not in HOP_BY_HOP}
+            kept = {key: value for key, value in answer.headers.items()
+                    if key.lower() not in HOP_BY_HOP and key.lower() != REQUEST_ID_HEADER}
             return web.Response(status=answer.status, body=body, headers=kept)
 
     async def probe_forever(self) -> None:

@@ -29,8 +29,9 @@ class ServeSettings(BaseSettings):
     model_name: str = Field(description="Registered model name, reported with every prediction.")
     model_version: int = Field(description="Registered version number, reported with every prediction.")
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
-    request_log_dir: Path | None = Field(None, description="Where request/response Parquet logs go; unset = off.")
-    request_log_flush_seconds: float = Field(30.0, gt=0, description="Longest a logged row waits in memory.")
+    replica: str | None = Field(None, description="This replica's name in the request log (its port); the PID when unset.")
+    request_log_flush_seconds: float = Field(5.0, gt=0, description="Longest a logged row waits in memory.")
+    request_log_flush_rows: int = Field(10_000, gt=0, description="Rows that make the request log flush sooner.")
     snapshot: Path | None = Field(None, description="The build's pickled model (bento_services.snapshot); "
                                                     "unset or stale = load the MLflow model.")
 

@@ -1,84 +1,253 @@
-"""Optional request/response logging to Parquet, for monitoring what a deployment was asked.
+"""A replica's request log: every scored row and every refused request, written as Parquet in
+the layout and columns of ``registry.request_logs`` (the contract the monitoring runs read).
 
-Off unless ``MODELYARD_SERVE_REQUEST_LOG_DIR`` is set. Each scored row becomes one log row:
-the time, the route, a request id, the validated features and the model's outputs. Rows are
-buffered in memory and written as a new Parquet file (staged, then renamed, so a reader never
-sees half a file) when the buffer reaches ``FLUSH_ROWS`` rows, when the oldest buffered row is
-``FLUSH_SECONDS`` old (checked on every request and by a timer) and when the service shuts down.
-Files are named ``requests-<utc time>-<pid>-<sequence>.parquet``, so several workers never collide,
-and ``pandas.read_parquet(folder)`` reads them all as one table.
+Cheap on the request path: a model call appends one entry (the batch's feature and prediction
+frames as they are, and each request's id, arrival, route and row count); a refused or failed
+request appends one small tuple. Nothing is converted there. A thread turns every
+``COMPACT_CALLS`` entries into one Arrow table (thousands of small pandas frames held for seconds
+survive into Python's oldest generation and trigger full garbage collections, which cost the
+replica more CPU than the log itself); at each flush it splits the tables by the hour of
+``received_at`` and writes one file per hour partition, every ``flush_seconds``, sooner once
+``flush_rows`` rows wait, and on close (the service's shutdown).
+Local files are written under a dot-name and renamed; on S3 a file is one PUT. So a replica
+stopped by SIGTERM loses nothing it answered, and one killed loses at most the rows of its last
+``flush_seconds``.
 """
 
 from __future__ import annotations
 
-import os
+import io
+import itertools
+import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from typing import Any
 
-import pandas as pd
-
+logger = logging.getLogger("bentoml.modelyard.request_log")
 FLUSH_ROWS = 10_000
-FLUSH_SECONDS = 30.0
+FLUSH_SECONDS = 5.0
+COMPACT_CALLS = 256
 
 
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class RequestMeta:
+    """One request as the log sees it; ``status`` and ``latency_ms`` are set when it is answered
+    (before that, at scoring: 200 and the time to its predictions)."""
+
+    request_id: str
+    route: str
+    received_ns: int  # time.time_ns() at arrival
+    started: float  # time.perf_counter() at arrival
+    status: int = 200
+    latency_ms: float | None = None
+    error: str | None = None
+    logged: bool = False  # its rows went in with a model call
+
+    def finish(self, status: int) -> None:
+        self.status, self.latency_ms = status, (time.perf_counter() - self.started) * 1000.0
+
+
+@dataclass
+class _Scored:
+    features: Any  # pandas frame, rows of every request in the call, in order
+    outputs: Any
+    requests: list[tuple[RequestMeta, int]]  # (request, its row count), in frame order
+
+
+@dataclass
 class RequestLog:
-    """A thread-safe buffer of scored rows that flushes to Parquet files under ``folder``."""
+    """Buffer and writer of one replica's log under ``root`` (a folder or an s3:// prefix)."""
 
-    def __init__(self, folder: Path, model_name: str, model_version: int,
-                 flush_rows: int = FLUSH_ROWS, flush_seconds: float = FLUSH_SECONDS):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.model_name, self.model_version = model_name, model_version
-        self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
-        self._frames: list[pd.DataFrame] = []
-        self._rows, self._oldest, self._sequence = 0, None, 0
-        self._lock = threading.Lock()
-        self._timer = threading.Thread(target=self._flush_periodically, name="request-log", daemon=True)
-        self._stopped = threading.Event()
-        self._timer.start()
+    root: str
+    model_name: str
+    model_version: int
+    replica: str
+    filesystem: Any  # fsspec filesystem of the root (registry.request_logs.filesystem)
+    columns: list[str] = field(default_factory=list)  # input_/output_ columns every file has, in order
+    string_columns: set[str] = field(default_factory=set)  # of those, the strings (typed even when all null)
+    flush_seconds: float = FLUSH_SECONDS
+    flush_rows: int = FLUSH_ROWS
+    _pending: list = field(default_factory=list)
+    _compacted: list = field(default_factory=list)  # Arrow tables of earlier entries, not yet written
+    _rows: int = 0  # rows buffered, pending and compacted
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _write_lock: threading.Lock = field(default_factory=threading.Lock)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stopped: threading.Event = field(default_factory=threading.Event)
+    _sequence: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _thread: threading.Thread | None = None
 
-    def record(self, route: str, features: pd.DataFrame, result: pd.DataFrame) -> None:
-        """Buffer one request's rows: features (prefixed ``input_``) beside outputs."""
-        rows = pd.concat([features.add_prefix("input_").reset_index(drop=True),
-                          result.add_prefix("output_").reset_index(drop=True)], axis=1)
-        rows.insert(0, "request_id", uuid.uuid4().hex)
-        rows.insert(0, "route", route)
-        rows.insert(0, "model_version", self.model_version)
-        rows.insert(0, "model_name", self.model_name)
-        rows.insert(0, "logged_at", pd.Timestamp.now(tz="UTC"))
+    def start(self) -> "RequestLog":
+        self._thread = threading.Thread(target=self._flush_periodically, name="request-log", daemon=True)
+        self._thread.start()
+        return self
+
+    # --- the request path: appends only -------------------------------------------------------
+
+    def scored(self, features, outputs, requests: list[tuple[RequestMeta, int]]) -> None:
+        """One model call: its frames and the requests whose rows they hold."""
+        if any(meta is None for meta, _ in requests):
+            raise ValueError("every request of a logged model call needs its RequestMeta")
+        for meta, _ in requests:
+            meta.logged = True
+            if meta.latency_ms is None:
+                meta.latency_ms = (time.perf_counter() - meta.started) * 1000.0
+        self._append(_Scored(features, outputs, requests), len(features))
+
+    def refused(self, meta: RequestMeta) -> None:
+        """A request answered without predictions: one row, its status and error."""
+        self._append(meta, 1)
+
+    def _append(self, entry, rows: int) -> None:
         with self._lock:
-            self._frames.append(rows)
-            self._rows += len(rows)
-            self._oldest = self._oldest or time.monotonic()
-            due = self._rows >= self.flush_rows or time.monotonic() - self._oldest >= self.flush_seconds
+            self._pending.append(entry)
+            self._rows += rows
+            due = self._rows >= self.flush_rows or len(self._pending) >= COMPACT_CALLS
         if due:
-            self.flush()
+            self._wake.set()
 
-    def flush(self) -> Path | None:
-        """Write what is buffered as one new Parquet file; None when nothing was buffered."""
-        with self._lock:
-            if not self._frames:
-                return None
-            frames, self._frames, self._rows, self._oldest = self._frames, [], 0, None
-            self._sequence += 1
-            sequence = self._sequence
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        target = self.folder / f"requests-{stamp}-{os.getpid()}-{sequence:06d}.parquet"
-        staging = target.with_name(f".{target.name}.tmp")
-        pd.concat(frames, ignore_index=True).to_parquet(staging, index=False)
-        staging.rename(target)
-        return target
+    # --- off the request path -----------------------------------------------------------------
 
-    def close(self) -> None:
+    def flush(self) -> list[str]:
+        """Write what is buffered, one file per hour partition; the paths written."""
+        import pyarrow as pa
+
+        with self._write_lock:  # the timer and close() never write the same entries twice
+            with self._lock:
+                pending, self._pending, self._rows = self._pending, [], 0
+            tables, self._compacted = self._compacted, []
+            if pending:
+                tables.append(self._table(pending))
+            if not tables:
+                return []
+            table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+            return [self._write(hour, rows) for hour, rows in _by_hour(table)]
+
+    def compact(self) -> None:
+        """Turn the pending entries into one Arrow table, kept until the next flush."""
+        with self._write_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+            if pending:
+                self._compacted.append(self._table(pending))
+
+    def _table(self, pending: list):
+        return _table(pending, self.replica, self.columns, self.string_columns)
+
+    def close(self) -> list[str]:
         self._stopped.set()
-        self.flush()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30.0)
+        return self.flush()
 
     def _flush_periodically(self) -> None:
-        while not self._stopped.wait(min(self.flush_seconds, 5.0)):
-            with self._lock:
-                due = self._oldest is not None and time.monotonic() - self._oldest >= self.flush_seconds
-            if due:
-                self.flush()
+        due = time.monotonic() + self.flush_seconds
+        while not self._stopped.is_set():
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            self._wake.clear()
+            if self._stopped.is_set():
+                return
+            try:
+                if time.monotonic() >= due or self._rows >= self.flush_rows:
+                    due = time.monotonic() + self.flush_seconds
+                    self.flush()
+                else:
+                    self.compact()
+            except Exception:  # a full disk or an S3 outage must not stop the replica serving
+                logger.exception("request log: could not write %s rows; they are dropped", self.model_name)
+
+    def _write(self, hour: str, table) -> str:
+        import pyarrow.parquet as pq
+
+        folder = f"{self.root}/model={self.model_name}/version={self.model_version}/hour={hour}"
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"part-{stamp}-{self.replica}-{next(self._sequence):06d}.parquet"
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        fs = self.filesystem
+        if folder.startswith("s3://"):
+            fs.pipe_file(f"{folder}/{name}", buffer.getvalue())  # one PUT: whole or absent
+        else:
+            fs.makedirs(folder, exist_ok=True)
+            staging = f"{folder}/.{name}.tmp"
+            with fs.open(staging, "wb") as out:
+                out.write(buffer.getvalue())
+            fs.mv(staging, f"{folder}/{name}")
+        return f"{folder}/{name}"
+
+
+def _table(pending: list, replica: str, columns: list[str], string_columns: set[str] = frozenset()):
+    """The contract's columns for buffered entries: the scored rows (one concat of each kind of
+    frame, whatever the number of model calls), then the refused requests."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    from registry.request_logs import COLUMNS, INPUT_PREFIX, OUTPUT_PREFIX
+
+    scored = [entry for entry in pending if isinstance(entry, _Scored)]
+    refused = [entry for entry in pending if isinstance(entry, RequestMeta)]
+    frames = []
+    if scored:
+        requests = [request for entry in scored for request in entry.requests]
+        fixed = pd.DataFrame(_fixed([meta for meta, _ in requests], [rows for _, rows in requests], replica))
+        features = pd.concat([entry.features for entry in scored], ignore_index=True, copy=False)
+        outputs = pd.concat([entry.outputs for entry in scored], ignore_index=True, copy=False)
+        frames.append(pd.concat([fixed, features.add_prefix(INPUT_PREFIX), outputs.add_prefix(OUTPUT_PREFIX)],
+                                axis=1))
+    if refused:
+        frames.append(pd.DataFrame(_fixed(refused, [1] * len(refused), replica)))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    extra = [column for column in frame.columns if column not in COLUMNS and column not in columns]
+    frame = frame.reindex(columns=[*COLUMNS, *columns, *extra])  # refused requests only: null features
+    frame["received_at"] = pd.to_datetime(frame["received_at"].astype(np.int64) // 1000, unit="us", utc=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # the same types in every file, even one of refused requests only (whose features are all null)
+    types = {**{name: pa.field(name, pa.string()) for name in string_columns}, **_fixed_types()}
+    return table.cast(pa.schema([types.get(f.name, f) for f in table.schema]))
+
+
+def _fixed_types() -> dict:
+    import pyarrow as pa
+
+    types = {"request_id": pa.string(), "row": pa.int32(), "received_at": pa.timestamp("us", tz="UTC"),
+             "replica": pa.string(), "route": pa.string(), "status": pa.int16(), "latency_ms": pa.float64(),
+             "error": pa.string()}
+    return {name: pa.field(name, kind) for name, kind in types.items()}
+
+
+def _fixed(metas: list[RequestMeta], counts: list[int], replica: str) -> dict[str, list]:
+    """The fixed columns, one value per row (a request of n rows repeats its own n times)."""
+    import numpy as np
+
+    repeat = np.asarray(counts)
+    return {
+        "request_id": np.repeat([m.request_id for m in metas], repeat),
+        "row": np.concatenate([np.arange(count) for count in counts]).astype(np.int32) if counts else [],
+        "received_at": np.repeat([m.received_ns for m in metas], repeat),
+        "replica": replica,
+        "route": np.repeat([m.route for m in metas], repeat),
+        "status": np.repeat([m.status for m in metas], repeat).astype(np.int16),
+        "latency_ms": np.repeat([m.latency_ms if m.latency_ms is not None else np.nan for m in metas],
+                                repeat).astype(np.float64),
+        "error": np.repeat([m.error for m in metas], repeat),
+    }
+
+
+def _by_hour(table):
+    """``(hour, rows of that hour)`` for each hour partition the table's ``received_at`` touches."""
+    import pyarrow.compute as pc
+
+    from registry.request_logs import HOUR_FORMAT
+
+    hours = pc.strftime(table["received_at"], format=HOUR_FORMAT)
+    for hour in pc.unique(hours).to_pylist():
+        yield hour, table.filter(pc.equal(hours, hour))

@@ -25,25 +25,32 @@ STOP_TIMEOUT = 15.0
 
 
 def version_dir(settings: Settings, name: str, version: int) -> Path:
-    """Where a deployed version keeps its model directory, logs and request log."""
+    """Where a deployed version keeps its model directory and logs."""
     return settings.home / "deployments" / name / f"v{version}"
 
 
 def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings, *, slot: int = 0) -> Process:
     """``bentoml serve`` the bento on ``127.0.0.1:port`` in its own session, logging to its version
-    folder (``serve.log``, ``serve-<slot>.log`` for the other replicas)."""
+    folder (``serve.log``, ``serve-<slot>.log`` for the other replicas). The replica logs its
+    requests (named by its port) where ``registry.request_logs.log_root`` says, with these settings
+    passed on whole, not left to the environment the caller happened to have."""
+    from registry.request_logs import log_root
+
     folder = version_dir(settings, name, version)
     env = {
         **bentoml_env(settings), "MODELYARD_SERVE_MODEL_TAG": bento_model_tag(name, version),
         "MODELYARD_SERVE_MODEL_NAME": name, "MODELYARD_SERVE_MODEL_VERSION": str(version),
         "MODELYARD_SERVE_MAX_BODY_BYTES": str(settings.serve_max_body_bytes),
+        "MODELYARD_SERVE_REPLICA": str(port), "MODELYARD_HOME": str(settings.home),
+        "MODELYARD_SERVE_REQUEST_LOG": str(settings.serve_request_log).lower(),
+        "MODELYARD_REQUEST_LOG_ROOT": log_root(settings),
     }
-    for inherited in ("MODELYARD_SERVE_REQUEST_LOG_DIR", "MODELYARD_SERVE_MODEL_DIR", "MODELYARD_SERVE_SNAPSHOT"):
+    for inherited in ("MODELYARD_SERVE_MODEL_DIR", "MODELYARD_SERVE_SNAPSHOT", "MODELYARD_S3_ENDPOINT_URL"):
         env.pop(inherited, None)
+    if settings.s3_endpoint_url:
+        env["MODELYARD_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
     if (folder / SNAPSHOT_FILE).exists():  # the build's loaded model: a start in seconds
         env["MODELYARD_SERVE_SNAPSHOT"] = str(folder / SNAPSHOT_FILE)
-    if settings.serve_request_log:
-        env["MODELYARD_SERVE_REQUEST_LOG_DIR"] = str(folder / "requests")
     command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
     log = folder / ("serve.log" if slot == 0 else f"serve-{slot}.log")
     return launch(f"bentoml-{name}-v{version}-r{slot}", command, env=env, log=log)

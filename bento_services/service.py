@@ -13,9 +13,11 @@ Routes (all JSON):
                      binary tensors (``bento_services.v2``), so tritonclient works unchanged.
   /readyz, /livez, /metrics (Prometheus) and /docs.json come from BentoML itself.
 
-Every route reads at most ``MODELYARD_SERVE_MAX_BODY_BYTES`` (413 beyond), validates against the
-signature (``payloads.validate_features``), and, when ``MODELYARD_SERVE_REQUEST_LOG_DIR`` is set,
-logs features and answers to Parquet (``request_log``).
+Every route reads at most ``MODELYARD_SERVE_MAX_BODY_BYTES`` (413 beyond) and validates against the
+signature (``payloads.validate_features``). Every answer carries an ``x-request-id`` (the caller's,
+e.g. the gateway's, else a new one), and unless ``MODELYARD_SERVE_REQUEST_LOG=false`` the scoring
+routes log each scored row and each refused request to Parquet (``request_log``, in the layout of
+``registry.request_logs``).
 
 Why a FastAPI app mounted with ``@bentoml.asgi_app`` rather than ``@bentoml.api`` methods
 (read in bentoml 1.4.40, ``_bentoml_impl/server/app.py``):
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from typing import Any
 
@@ -61,8 +64,61 @@ class MlflowPayloadError(PayloadError):
     """A bad /invocations request, answered in MLflow's error shape."""
 
 
+class RequestIds:
+    """Pure ASGI middleware: the request's id (``x-request-id`` given, else a new one) on its answer;
+    on the scoring routes, its arrival, status and latency for the request log, which gets one row
+    for it here unless its predictions were logged with the model call."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        from bento_services.request_log import RequestMeta, new_request_id
+
+        given = next((value for key, value in scope["headers"] if key == b"x-request-id"), b"")
+        request_id = given.decode("latin-1")[:200] or new_request_id()
+        meta = RequestMeta(request_id, _logged_route(scope["path"]), time.time_ns(), time.perf_counter())
+        scope.setdefault("state", {})["request_meta"] = meta
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode("latin-1"))]
+                meta.finish(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            meta.status, meta.error = 500, f"{type(error).__name__}: {error}"[:1000]
+            raise
+        finally:
+            log = getattr(app.state, "request_log", None)
+            if log is not None and meta.route is not None and not meta.logged:
+                if meta.latency_ms is None and meta.error is None:  # no answer sent: the client went away
+                    meta.status, meta.error = 499, "the client closed the connection before the answer"
+                    meta.latency_ms = (time.perf_counter() - meta.started) * 1000.0
+                log.refused(meta)
+
+
+def _logged_route(path: str) -> str | None:
+    """The scoring route's name in the log; None for the others (metadata, health, docs)."""
+    if path in ("/predict", "/invocations"):
+        return path
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        return "/v2/infer"
+    return None
+
+
+app.add_middleware(RequestIds)
+
+
 @app.exception_handler(PayloadError)
-async def _payload_error(_: Request, error: PayloadError) -> JSONResponse:
+async def _payload_error(request: Request, error: PayloadError) -> JSONResponse:
+    meta = getattr(request.state, "request_meta", None)
+    if meta is not None:
+        meta.error = error.message[:1000]
     if isinstance(error, MlflowPayloadError):
         return JSONResponse({"error_code": "BAD_REQUEST", "message": error.message}, status_code=error.status_code)
     return JSONResponse(error.as_json(), status_code=error.status_code)
@@ -76,7 +132,6 @@ class ModelService:
     def __init__(self) -> None:
         from bento_services.batching import MicroBatcher
         from bento_services.model import ServedModel, ServeSettings
-        from bento_services.request_log import RequestLog
         from registry.frames import python_string_storage
 
         python_string_storage()  # requests are decoded on threads of this one process
@@ -85,10 +140,10 @@ class ModelService:
         self.model = ServedModel.load(self.settings)
         logger.info("serving %s version %s, loaded from %s in %.1f s", self.model.name, self.model.version,
                     self.model.loaded_from, time.perf_counter() - started)
-        folder = self.settings.request_log_dir
-        self.request_log = RequestLog(folder, self.model.name, self.model.version,
-                                      flush_seconds=self.settings.request_log_flush_seconds) if folder else None
-        self.batcher = MicroBatcher(self._predict_observed, MAX_BATCH_ROWS)
+        self.request_log = self._open_request_log()
+        app.state.request_log = self.request_log  # the middleware's, for refused requests
+        self.batcher = MicroBatcher(self._predict_observed, MAX_BATCH_ROWS,
+                                    on_scored=self.request_log.scored if self.request_log else None)
         self.call_rows = _call_rows_histogram()
         # Everything loaded so far (MLflow, pandas, the model) lives as long as the process: out of
         # the collector's sight, a full collection no longer stops every request in flight for
@@ -96,10 +151,33 @@ class ModelService:
         gc.collect()
         gc.freeze()
 
+    def _open_request_log(self):
+        """The replica's log where the platform's settings put it (``registry.request_logs``)."""
+        from bento_services.request_log import RequestLog
+        from registry.request_logs import INPUT_PREFIX, OUTPUT_PREFIX, filesystem, log_root
+        from registry.settings import Settings
+
+        platform = Settings()
+        if not platform.serve_request_log:
+            return None
+        root = log_root(platform)
+        fs, _ = filesystem(root, platform)
+        logger.info("logging requests to %s every %.0f s", root, self.settings.request_log_flush_seconds)
+        columns = [f"{INPUT_PREFIX}{feature.name}" for feature in self.model.features]
+        columns += [f"{OUTPUT_PREFIX}{column}" for column in self.model.output_columns()]
+        strings = {f"{INPUT_PREFIX}{feature.name}" for feature in self.model.features if feature.type == "string"}
+        if any(isinstance(label, str) for label in self.model.predictor.card.classes or []):
+            strings.add(f"{OUTPUT_PREFIX}prediction")
+        return RequestLog(root, self.model.name, self.model.version, self.settings.replica or str(os.getpid()), fs,
+                          columns, strings,
+                          flush_seconds=self.settings.request_log_flush_seconds,
+                          flush_rows=self.settings.request_log_flush_rows).start()
+
     @bentoml.on_shutdown
     def _flush_request_log(self) -> None:
         if self.request_log:
-            self.request_log.close()
+            written = self.request_log.close()
+            logger.info("request log flushed at shutdown: %d file(s)", len(written))
 
     @app.post("/predict")
     async def predict(self, request: Request) -> dict[str, Any]:
@@ -111,7 +189,7 @@ class ModelService:
         features = features_from_records(records, self.model.features)
         if features is None:
             features = validate_features(rows_from_predict_body(value), self.model.features)
-        result = await self._score(features, "/predict")
+        result = await self._score(features, request)
         return {"model_name": self.model.name, "model_version": self.model.version,
                 "predictions": jsonable_rows(result)}
 
@@ -127,7 +205,7 @@ class ModelService:
             features = features_from_records(records, self.model.features)
             if features is None:
                 features = validate_features(rows_from_mlflow_body(body, self.model.features), self.model.features)
-            result = await self._score(features, "/invocations")
+            result = await self._score(features, request)
         except PayloadError as error:
             status = 413 if error.status_code == 413 else 400  # mlflow models serve answers 400 to any bad input
             raise MlflowPayloadError(error.message, error.problems, status) from error
@@ -179,7 +257,7 @@ class ModelService:
         self._check_v2_model(name, version)
         parsed = v2.parse_infer_request(await self._body(request), request.headers.get(v2.HEADER_LENGTH),
                                         self.model.features)
-        result = await self._score(validate_features(parsed.frame, self.model.features), "/v2/infer")
+        result = await self._score(validate_features(parsed.frame, self.model.features), request)
         body, headers = v2.infer_response(result, parsed, self.model.name, self.model.version)
         media_type = "application/octet-stream" if headers else "application/json"
         return Response(body, media_type=media_type, headers=headers)
@@ -200,18 +278,14 @@ class ModelService:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _score(self, features, route: str):
-        """Validated features -> predictions, through the batcher; a model error names itself."""
+    async def _score(self, features, request: Request):
+        """Validated features -> predictions, through the batcher (which logs them with the model
+        call); a model error names itself."""
         try:
-            result = await self.batcher.submit(features)
+            return await self.batcher.submit(features, getattr(request.state, "request_meta", None))
         except (ValueError, TypeError) as error:  # the model refused these values
             raise PayloadError(f"the model could not score this input: {type(error).__name__}: {error}"[:1000],
                                [{"field": "body", "problem": "model error"}], status_code=422) from error
-        if self.request_log:
-            from starlette.concurrency import run_in_threadpool
-
-            await run_in_threadpool(self.request_log.record, route, features, result)
-        return result
 
     def _predict_observed(self, frame):
         result = self.model.predict(frame)

@@ -12,6 +12,7 @@ import typer
 
 from cli.common import JsonOption, handles_errors, print_json
 from cli.models import models
+from cli.monitoring import labels, monitor
 from cli.output import console
 from cli.scoring import associate, associations, run_dag, runs, score
 from cli.serving import deploy, deployments, rollback, undeploy
@@ -25,12 +26,14 @@ app.add_typer(db, name="db")
 app.add_typer(associations, name="associations")
 app.add_typer(deployments, name="deployments")
 app.add_typer(users, name="users")
+app.add_typer(labels, name="labels")
 app.command()(score)
 app.command()(runs)
 app.command()(associate)
 app.command()(deploy)
 app.command()(rollback)
 app.command()(undeploy)
+app.command()(monitor)
 app.command()(up)
 app.command()(status)
 app.command()(down)
@@ -87,7 +90,44 @@ def demo(
     answer = ask_endpoint(name)
     console.print(f"Online: [bold]{answer.url}[/bold] serves {name}/{answer.model_version}; "
                   f"POST /predict -> {answer.predict}; V2 infer -> {answer.v2}")
+    _demo_monitoring(name, platform)
     console.print(f"Stop it with `modelyard undeploy {name}`; roll back with `modelyard rollback {name}`.")
+
+
+def _demo_monitoring(name: str, platform: bool) -> None:
+    """Live traffic with drift in it, its labels, and one monitoring pass: by the monitor_deployments
+    DAG on the platform (its task fails on alerts, by design), else in this process."""
+    from pipelines.demo import send_monitored_traffic
+    from pipelines.monitoring.monitor import monitor_model
+    from pipelines.monitoring.overview import monitoring_overview
+    from registry.settings import get_settings
+
+    settings = get_settings()
+    console.print(f"[dim]-[/dim] sending live traffic to {name} (three features drift halfway) and its labels")
+    sent = send_monitored_traffic(name, settings)
+    if platform:
+        from stack.airflow import running_api
+
+        with running_api(settings) as api:
+            api.wait_for_dag("monitor_deployments", timeout=120)
+            run_id = api.trigger("monitor_deployments", {"model": name})
+            state = api.wait_for_run("monitor_deployments", run_id, timeout=600)
+        console.print(f"monitor_deployments run {run_id}: [bold]{state}[/bold]"
+                      + (" (its task fails when a pass raises alerts, so Airflow's alerting applies)"
+                         if state == "failed" else ""))
+    else:
+        monitor_model(settings, name, actor=settings.user)
+    latest = monitoring_overview(settings, name).latest
+    if latest is None:
+        console.print(f"[red]no monitoring record for {name}[/red]")
+        raise typer.Exit(1)
+    figures = latest.figures
+    console.print(f"Monitoring: {figures.requests} requests in the window, drifted features "
+                  f"{', '.join(figures.drifted_features) or 'none'} (sent drifted: {', '.join(sent.drifted_features)}), "
+                  f"{len(latest.alerts)} alert(s), accuracy on {figures.labelled_rows} labelled rows "
+                  f"{figures.metrics.get('accuracy', float('nan')):.3f}")
+    where = f"the Models page (Models > All Models > {name} > Monitoring)" if platform else "the Models page"
+    console.print(f"See it in {where}, with `modelyard monitor {name}`, and as MLflow metrics.")
 
 
 def _demo_platform(result) -> None:

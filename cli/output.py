@@ -124,15 +124,28 @@ def runs_table(runs) -> Table:
 
 def deployments_table(deployments) -> Table:
     table = Table(title="Deployments", title_justify="left")
-    for column in ("model", "status", "healthy", "replicas", "url", "bento", "updated", "reason"):
+    for column in ("model", "status", "healthy", "replicas", "url", "req/min", "errors", "p50/p99 ms", "bento",
+                   "updated", "reason"):
         table.add_column(column)
     for d in deployments:
         healthy = "" if d.healthy is None else ("yes" if d.healthy else "NO")
         checked = [replica.healthy for replica in d.replicas if replica.healthy is not None]
         replicas = f"{sum(checked)}/{len(d.replicas)} healthy" if checked else str(len(d.replicas) or "")
-        table.add_row(f"{d.model_name}/{d.model_version}", d.status, healthy, replicas, d.url or "", d.bento_tag or "",
-                      d.updated_at.strftime("%Y-%m-%d %H:%M:%S"), (d.status_reason or "")[:80])
+        table.add_row(f"{d.model_name}/{d.model_version}", d.status, healthy, replicas, d.url or "",
+                      *_traffic_cells(d.traffic), d.bento_tag or "", d.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      (d.status_reason or "")[:80])
     return table
+
+
+def _traffic_cells(traffic) -> tuple[str, str, str]:
+    """Requests per minute, errors (share and count) and p50/p99 of the last minute at the model's URL."""
+    if traffic is None:
+        return "", "", ""
+    errors = "" if traffic.error_rate is None else f"{traffic.error_rate:.1%} ({traffic.errors})"
+    if traffic.errors:
+        errors = f"[red]{errors}[/red]"
+    latency = "" if traffic.p50_ms is None else f"{traffic.p50_ms:.1f}/{traffic.p99_ms:.1f}"
+    return f"{traffic.requests_per_minute:g}", errors, latency
 
 
 def platform_table(state) -> Table:
@@ -168,3 +181,59 @@ def logins_table(logins) -> Table:
     for login in logins:
         table.add_row(login.name, login.role, kept[login.source])
     return table
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def monitoring_view(overview, *, windows: int = 12) -> list:
+    """The terminal view of a model's monitoring: windows, drift per feature, alerts, thresholds."""
+    records = overview.records[-windows:]
+    if not records:
+        return [f"{overview.model_name}: no monitoring records yet (`modelyard monitor {overview.model_name} --now` "
+                "runs a pass)"]
+    table = Table(title=f"Monitoring of {overview.model_name}", title_justify="left")
+    for column in ("window (UTC)", "source", "version", "requests", "req/min", "errors", "p50 ms", "p99 ms",
+                   "drifted", "pred PSI", "labelled", "metrics", "alerts"):
+        table.add_column(column, justify="left" if column in ("window (UTC)", "source", "metrics") else "right")
+    for record in records:
+        figures = record.figures
+        metrics = ", ".join(f"{name} {value:.3g}" for name, value in figures.metrics.items())
+        table.add_row(
+            f"{record.window_start:%m-%d %H:%M}..{record.window_end:%H:%M}", record.source,
+            str(record.model_version or "*"), str(figures.requests or figures.rows), _metric(figures.requests_per_min),
+            _share(figures.error_rate), _ms(figures.latency_p50_ms), _ms(figures.latency_p99_ms),
+            f"{len(figures.drifted_features)}/{len(figures.feature_psi)}" if figures.feature_psi else "",
+            _metric(figures.prediction_psi), str(figures.labelled_rows or ""), metrics,
+            f"[red]{len(record.alerts)}[/red]" if record.alerts else "")
+    drift = Table(title="Feature PSI against training (>= 0.1 some drift, >= "
+                        f"{overview.thresholds.psi:g} alert)", title_justify="left")
+    drift.add_column("feature")
+    shown = [record for record in records if record.figures.feature_psi][-6:]
+    for record in shown:
+        drift.add_column(f"{record.window_end:%m-%d %H:%M}", justify="right")
+    for feature in overview.features:
+        cells = []
+        for record in shown:
+            value = record.figures.feature_psi.get(feature)
+            text = "" if value is None else f"{value:.3f}"
+            cells.append(f"[red]{text}[/red]" if value is not None and value >= overview.thresholds.psi
+                         else f"[yellow]{text}[/yellow]" if value is not None and value >= 0.1 else text)
+        drift.add_row(feature, *cells)
+    parts = [table, drift]
+    if overview.open_alerts:
+        parts.append("[red bold]Open alerts[/red bold] (latest window):\n" + "\n".join(
+            f"  [red]![/red] {alert.message}" for alert in overview.open_alerts))
+    else:
+        parts.append("[green]no open alerts[/green] (latest window)")
+    thresholds = overview.thresholds
+    floors = ", ".join(f"{name} {value:g}" for name, value in thresholds.metric_floors.items()) or "none"
+    parts.append(f"thresholds: psi {thresholds.psi:g}, drifted share {thresholds.drifted_share:.0%}, "
+                 f"error rate {thresholds.error_rate:.1%}, p99 {thresholds.latency_p99_ms or 'off'} ms, "
+                 f"metric floors {floors}, webhook {thresholds.webhook_url or 'none'}")
+    return parts

@@ -47,14 +47,9 @@ def ask_endpoint(name: str, settings: Settings | None = None, rows: int = 2) -> 
     """Two breast cancer rows through the model's running endpoint, as JSON records and as a V2 tensor."""
     import httpx
 
-    from registry.deployments import list_deployments
     from pipelines.training import load_dataset
 
-    found = list_deployments(settings=settings or get_settings(), live=False, model_name=name)
-    running = [row for row in found if row.status == "running"]
-    if not running:
-        raise LookupError(f"model {name!r} has no running deployment")
-    url = running[0].url
+    url = _running_url(name, settings or get_settings())
     features, _ = load_dataset("breast_cancer")
     sample = features.iloc[:rows]
     answer = httpx.post(f"{url}/predict", json=sample.to_dict(orient="records"), timeout=30.0)
@@ -64,6 +59,91 @@ def ask_endpoint(name: str, settings: Settings | None = None, rows: int = 2) -> 
     v2.raise_for_status()
     return OnlineAnswer(url=url, model_version=answer.json()["model_version"], predict=answer.json()["predictions"],
                         v2={output["name"]: output["data"] for output in v2.json()["outputs"]})
+
+
+DRIFTED_FEATURES = ("mean_radius", "mean_texture", "mean_smoothness")
+
+
+class TrafficSent(BaseModel):
+    url: str
+    requests: int
+    drifted_from: int  # requests from this index on carry the drift
+    drifted_features: list[str]
+    labels: Path  # request id + the true outcome, as labels arriving later would
+
+
+def send_demo_traffic(name: str, settings: Settings | None = None, requests: int = 400,
+                      drift_after: float = 0.5, features_drifted=DRIFTED_FEATURES, id_prefix: str = "demo",
+                      seed: int = 7) -> TrafficSent:
+    """Live traffic for the demo's monitoring: breast cancer rows, one per request, each with
+    its own ``x-request-id``; from ``drift_after`` of the way on, three features read 60 % high
+    (a miscalibrated instrument). The true outcomes go to a labels file keyed by request id."""
+    import httpx
+    import numpy as np
+    import pandas as pd
+
+    from pipelines.training import load_dataset
+    from registry.request_logs import REQUEST_ID_HEADER
+
+    settings = settings or get_settings()
+    url = _running_url(name, settings)
+    features, target = load_dataset("breast_cancer")
+    picks = np.random.default_rng(seed).integers(0, len(features), requests)
+    drifted_from = int(requests * drift_after)
+    ids = []
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        for index, row in enumerate(picks):
+            record = features.iloc[int(row)].to_dict()
+            if index >= drifted_from:
+                record.update({feature: record[feature] * 1.6 for feature in features_drifted})
+            request_id = f"{id_prefix}-{index:05d}"
+            client.post("/predict", json=[record], headers={REQUEST_ID_HEADER: request_id}).raise_for_status()
+            ids.append(request_id)
+    labels = settings.home / "demo" / f"labels-{id_prefix}.parquet"
+    labels.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"request_id": ids, "label": target.iloc[picks].to_numpy()}).to_parquet(labels, index=False)
+    return TrafficSent(url=url, requests=requests, drifted_from=drifted_from,
+                       drifted_features=list(features_drifted), labels=labels)
+
+
+def wait_until_logged(name: str, prefix: str, count: int, settings: Settings, timeout: float = 60.0) -> None:
+    """Until the replicas have flushed every request whose id starts with ``prefix-`` to the log."""
+    import time
+
+    from registry.request_logs import read_request_log
+
+    deadline = time.monotonic() + timeout
+    while read_request_log(settings, name)["request_id"].str.startswith(f"{prefix}-").sum() < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the {prefix} requests did not all reach {name}'s request log in {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def send_monitored_traffic(name: str, settings: Settings | None = None) -> TrafficSent:
+    """The demo's live traffic, logged, its true outcomes added as labels, and the clock past the
+    monitoring window's settle margin: a monitoring pass started now counts all of it."""
+    import time
+
+    import pandas as pd
+
+    from pipelines.monitoring.labels import add_labels
+    from pipelines.monitoring.monitor import SETTLE
+
+    settings = settings or get_settings()
+    sent = send_demo_traffic(name, settings)
+    wait_until_logged(name, "demo", sent.requests, settings)
+    add_labels(settings, name, pd.read_parquet(sent.labels), actor=settings.user)
+    time.sleep(SETTLE.total_seconds())
+    return sent
+
+
+def _running_url(name: str, settings: Settings) -> str:
+    from registry.deployments import list_deployments
+
+    running = [row for row in list_deployments(settings=settings, live=False, model_name=name) if row.status == "running"]
+    if not running:
+        raise LookupError(f"model {name!r} has no running deployment")
+    return running[0].url
 
 
 def export_external_model(folder: Path) -> tuple[Path, Path]:

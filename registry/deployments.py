@@ -2,7 +2,8 @@
 
 A deployment is one launch of a model version as a server; the latest ``running`` one per
 model is desired state. Health is read off the machine: the recorded processes alive (by PID
-and start time) and the server answering ``/readyz``.
+and start time) and the server answering ``/readyz``. Traffic is read off the model's gateway
+(``live_traffic``): what its URL answered in the last minute.
 """
 
 from __future__ import annotations
@@ -17,11 +18,29 @@ from pydantic import BaseModel, computed_field
 from sqlalchemy import func, select
 
 from registry.metadata.db import session_scope
-from registry.metadata.tables import Deployment
+from registry.metadata.tables import Deployment, Endpoint
 from registry.processes import Process, is_running
 from registry.settings import Settings
 
 HEALTH_TIMEOUT = 2.0
+GATEWAY_STATUS_PATH = "/-/gateway"  # what bento_services.gateway answers with its route and traffic
+
+
+class Traffic(BaseModel):
+    """What a model's URL answered in the last ``window_seconds`` (and since its gateway started).
+    An error is an answer of status 500 or more; health checks are not counted."""
+
+    model_version: int | None
+    window_seconds: float
+    requests: int
+    errors: int
+    requests_per_minute: float
+    error_rate: float | None  # None without requests
+    p50_ms: float | None
+    p99_ms: float | None
+    total_requests: int
+    total_errors: int
+    since: datetime  # when the gateway started counting (UTC)
 
 
 class ReplicaInfo(BaseModel):
@@ -69,6 +88,7 @@ class DeploymentInfo(BaseModel):
     updated_at: datetime
     healthy: bool | None = None
     replicas: list[ReplicaInfo] = []
+    traffic: Traffic | None = None  # a running deployment's, in a live listing
 
     @property
     def backend_url(self) -> str | None:
@@ -88,7 +108,7 @@ def list_deployments(*, settings: Settings, live: bool = True, model_name: str |
         query = query.where(Deployment.model_name == model_name)
     with session_scope(settings) as session:
         rows = list(session.scalars(query))
-    return _with_health(rows, live)
+    return _with_health(rows, live, settings)
 
 
 def current_deployments(*, settings: Settings, live: bool = True) -> dict[str, DeploymentInfo]:
@@ -109,7 +129,7 @@ def current_deployments(*, settings: Settings, live: bool = True) -> dict[str, D
     for row in rows:  # a running row is kept over any other
         if row.model_name not in chosen or chosen[row.model_name].status != "running":
             chosen[row.model_name] = row
-    return {info.model_name: info for info in _with_health(list(chosen.values()), live)}
+    return {info.model_name: info for info in _with_health(list(chosen.values()), live, settings)}
 
 
 def running(name: str, *, settings: Settings) -> list[Deployment]:
@@ -142,6 +162,24 @@ def rollback_choices(*, settings: Settings, model_name: str | None = None) -> di
                            reason=f"no earlier deployed version to roll back to (version {now.model_version} is "
                                   "the only one)")
     return choices
+
+
+def live_traffic(name: str, *, settings: Settings) -> Traffic | None:
+    """The model's traffic as its gateway counts it; None when it has no endpoint or the gateway
+    does not answer."""
+    with session_scope(settings) as session:
+        endpoint = session.get(Endpoint, name)
+        port = endpoint.port if endpoint else None
+    return traffic_at(port) if port else None
+
+
+def traffic_at(port: int) -> Traffic | None:
+    """The traffic the gateway on this machine's ``port`` reports; None if it does not answer."""
+    try:
+        status = httpx.get(f"http://127.0.0.1:{port}{GATEWAY_STATUS_PATH}", timeout=HEALTH_TIMEOUT).json()
+        return Traffic(model_version=status.get("model_version"), **status["traffic"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
 
 
 def for_request(request_id: str, *, settings: Settings) -> DeploymentInfo | None:
@@ -196,7 +234,7 @@ def is_healthy(row: Deployment) -> bool:
 def info_of(row: Deployment, *, healthy: bool | None, replicas_healthy: list[bool] | None = None) -> DeploymentInfo:
     """The row as the fronts show it, with each replica's health when checked."""
     fields: dict[str, Any] = {column: getattr(row, column) for column in DeploymentInfo.model_fields
-                              if column not in ("pids", "healthy", "replicas")}
+                              if column not in ("pids", "healthy", "replicas", "traffic")}
     states = replicas_healthy or [None] * len(replicas_of(row))
     replicas = [ReplicaInfo(slot=slot, port=replica["port"], pids=[record["pid"] for record in replica["pids"]],
                             healthy=state)
@@ -204,10 +242,12 @@ def info_of(row: Deployment, *, healthy: bool | None, replicas_healthy: list[boo
     return DeploymentInfo(**fields, pids=[record["pid"] for record in row.pids], healthy=healthy, replicas=replicas)
 
 
-def _with_health(rows: list[Deployment], live: bool) -> list[DeploymentInfo]:
-    """Running deployments with each replica checked, all side by side."""
+def _with_health(rows: list[Deployment], live: bool, settings: Settings) -> list[DeploymentInfo]:
+    """Running deployments with each replica checked and their gateway's traffic, all side by side."""
     checked = [(row.id, replica) for row in rows if live and row.status == "running" for replica in replicas_of(row)]
-    with ThreadPoolExecutor(max_workers=min(8, len(checked) or 1)) as pool:
+    ports = _endpoint_ports(rows, settings) if live else {}
+    with ThreadPoolExecutor(max_workers=min(8, len(checked) + len(ports) or 1)) as pool:
+        counted = dict(zip(ports, pool.map(traffic_at, ports.values())))
         states = list(pool.map(lambda item: replica_healthy(item[1]), checked))
     health: dict[int, list[bool]] = {}
     for (row_id, _), state in zip(checked, states):
@@ -215,6 +255,24 @@ def _with_health(rows: list[Deployment], live: bool) -> list[DeploymentInfo]:
     infos = []
     for row in rows:
         states = health.get(row.id, []) if live and row.status == "running" else None
-        infos.append(info_of(row, healthy=None if states is None else bool(states) and all(states),
-                             replicas_healthy=states))
+        info = info_of(row, healthy=None if states is None else bool(states) and all(states), replicas_healthy=states)
+        info.traffic = counted.get(row.id)
+        infos.append(info)
     return infos
+
+
+def _endpoint_ports(rows: list[Deployment], settings: Settings) -> dict[int, int]:
+    """``{deployment id: its model's endpoint port}`` for the running deployment each endpoint
+    serves (the newest running one of the model when the endpoint names none)."""
+    names = {row.model_name for row in rows if row.status == "running"}
+    if not names:
+        return {}
+    with session_scope(settings) as session:
+        endpoints = list(session.scalars(select(Endpoint).where(Endpoint.model_name.in_(names))))
+    ports = {}
+    for endpoint in endpoints:
+        serving = [row for row in rows if row.model_name == endpoint.model_name and row.status == "running"]
+        chosen = next((row for row in serving if row.id == endpoint.deployment_id), None) or \
+            max(serving, key=lambda row: row.id)
+        ports[chosen.id] = endpoint.port
+    return ports

@@ -101,3 +101,24 @@ def profile_frame(features: pd.DataFrame, target: str | None = None) -> DataProf
         target=target,
         features=[profile_feature(features[column]) for column in features.columns],
     )
+
+
+class PredictionProfile(BaseModel):
+    """What the model predicted on its validation set: the reference for prediction drift.
+    Classifiers: the count of each predicted class; regressors: the values' bins (as features)."""
+
+    task: Literal["classification", "regression"]
+    rows: int
+    class_counts: dict[str, int] = {}
+    bin_edges: list[float] = []
+    bin_counts: list[int] = []
+
+
+def profile_predictions(predictions: pd.Series, task: str) -> PredictionProfile:
+    if task == "classification":
+        counts = predictions.dropna().astype(str).value_counts()
+        return PredictionProfile(task=task, rows=len(predictions),
+                                 class_counts={str(key): int(value) for key, value in counts.items()})
+    stats = _numeric_stats(predictions)
+    return PredictionProfile(task=task, rows=len(predictions), bin_edges=stats.get("bin_edges", []),
+                             bin_counts=stats.get("bin_counts", []))

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 PROFILE_FILE = f"{CARD_DIR}/profile.json"
 IMPORTANCE_FILE = f"{CARD_DIR}/feature_importance.json"
+PREDICTION_PROFILE_FILE = f"{CARD_DIR}/prediction_profile.json"
 PLOTS_DIR = f"{CARD_DIR}/plots"
 
 
@@ -129,9 +130,21 @@ def build_model_dir(package: ModelPackage, out: Path) -> dict[str, float]:
     importance = _importance(package, predictor)
     (out / IMPORTANCE_FILE).write_text(json.dumps(importance or {}, indent=2))
     data = package.validation
+    if data is not None:
+        _write_prediction_profile(predictor, data, out)
     if data is not None and data.target is not None:
         write_plots(predictor, data.features, data.target, importance, out / PLOTS_DIR)
     return _metrics(package, predictor)
+
+
+def _write_prediction_profile(predictor, data: Dataset, out: Path) -> None:
+    """The validation predictions' class mix or value bins: monitoring's reference for prediction drift."""
+    from registry.predictors import PREDICTION
+    from registry.profiling import profile_predictions
+
+    predictions = predictor.predict(data.features[predictor.card.feature_names])[PREDICTION]
+    profile = profile_predictions(predictions, predictor.card.task)
+    (out / PREDICTION_PROFILE_FILE).write_text(profile.model_dump_json(indent=2))
 
 
 def _stamp_lineage(model_dir: Path, run_id: str, model_id: str) -> None:

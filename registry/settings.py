@@ -33,7 +33,13 @@ class Settings(BaseSettings):
     )
     user: str = Field(default_factory=getpass.getuser, description="Actor named in events.")
     serve_request_log: bool = Field(
-        default=False, description="Deployed services log requests and answers to Parquet under the home."
+        default=True, description="Deployed services log every request and answer to Parquet (registry.request_logs)."
+    )
+    request_log_root: str | None = Field(
+        default=None, description="Folder or s3:// prefix of the request logs; the home's request_logs when unset."
+    )
+    request_log_retention_days: float = Field(
+        default=30.0, gt=0, description="Logged requests older than this are deleted by each monitoring run."
     )
     serve_max_body_bytes: int = Field(
         default=16 * 1024 * 1024, gt=0, description="Deployed services answer 413 to larger request bodies."

@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipelines.monitoring.batch import record_batch_run
 from pipelines.scoring import runs
 from pipelines.scoring.checks import Checks, build_checks
 from pipelines.scoring.drift import add_histograms, drift_report
@@ -208,6 +209,7 @@ def score_batch(
         runs.record_failed(run_id, error, settings, actor=request.requested_by or settings.user)
         raise
     runs.record_finished(result, settings, actor=request.requested_by or settings.user)
+    record_batch_run(settings, result, actor=request.requested_by or settings.user)
     return result
 
 

@@ -66,6 +66,16 @@ class ExpectationBody(Body):
     kwargs: dict[str, Any] = {}
 
 
+class LabelRow(Body):
+    request_id: str = Field(min_length=1, description="The x-request-id the deployment answered with")
+    label: int | float | str = Field(description="The true value: a class or a number")
+    row: int | None = Field(default=None, ge=0, description="The row within a request of several rows")
+
+
+class LabelsBody(Body):
+    labels: list[LabelRow] = Field(min_length=1, max_length=100_000)
+
+
 # --- reading ------------------------------------------------------------------------------
 
 @router.get("/whoami")
@@ -77,8 +87,13 @@ def whoami(user: GetUserDep) -> dict[str, Any]:
 def models(user: GetUserDep) -> dict[str, Any]:
     from registry.overview import model_rows
 
-    rows = model_rows(settings=_settings())
-    return {"models": [row.model_dump(mode="json") for row in rows], "total": len(rows)}
+    from modelyard_page.monitoring import summaries
+
+    settings = _settings()
+    rows = model_rows(settings=settings)
+    health = summaries(settings, {row.name: row.deployment for row in rows})
+    return {"models": [{**row.model_dump(mode="json"), "monitoring": health[row.name].model_dump(mode="json")}
+                       for row in rows], "total": len(rows)}
 
 
 @router.get("/models/{name}")
@@ -86,6 +101,22 @@ def model(name: str, user: GetUserDep) -> dict[str, Any]:
     from registry.overview import model_detail
 
     return model_detail(name, settings=_settings()).model_dump(mode="json")
+
+
+@router.get("/models/{name}/monitoring")
+def monitoring(name: str, user: GetUserDep) -> dict[str, Any]:
+    from modelyard_page.monitoring import model_monitoring
+    from registry.deployments import list_deployments
+
+    settings = _settings()
+    _known(name, settings)
+    running = [d for d in list_deployments(settings=settings, live=False, model_name=name) if d.status == "running"]
+    answer = model_monitoring(settings, name, running[0] if running else None)
+    thresholds = answer["thresholds"]  # a webhook URL is a credential: shown to those who may change it
+    thresholds["webhook_url_set"] = thresholds["webhook_url"] is not None
+    if not can_change(user):
+        thresholds["webhook_url"] = None
+    return answer
 
 
 @router.get("/models/{name}/versions/{version}/plots/{plot}.png")
@@ -132,7 +163,12 @@ def workflow_run(dag_id: str, run_id: str, user: GetUserDep) -> dict[str, Any]:
     from registry.errors import InvalidFieldError
     from registry.workflows import follow_scoring
 
+    from modelyard_page.monitoring import MONITOR_DAG
+    from registry.workflows import follow
+
     workflows = InProcessWorkflows(user.get_name())
+    if dag_id == MONITOR_DAG:
+        return follow(workflows, dag_id, run_id).model_dump(mode="json")
     if dag_id in (chain.DEPLOY_DAG, chain.ROLLBACK_DAG, chain.UNDEPLOY_DAG):
         return serving_run(workflows, dag_id, run_id, settings=_settings()).model_dump(mode="json")
     if not SCORING_DAG.match(dag_id):
@@ -267,6 +303,50 @@ def unexpect(expectation_id: int, body: Body, user: GetUserDep) -> dict[str, Any
     from registry.expectations import remove_expectation
 
     return remove_expectation(expectation_id, _settings(), actor=user.get_name()).model_dump(mode="json")
+
+
+@router.post("/models/{name}/labels", status_code=201, dependencies=change("add_labels"))
+def labels(name: str, body: LabelsBody, user: GetUserDep) -> dict[str, Any]:
+    import pandas as pd
+
+    from pipelines.monitoring.labels import add_labels
+
+    settings = _settings()
+    _known(name, settings)
+    frame = pd.DataFrame([row.model_dump() for row in body.labels], columns=["request_id", "label", "row"])
+    return add_labels(settings, name, frame, user.get_name()).model_dump(mode="json")
+
+
+@router.put("/models/{name}/monitoring/thresholds", dependencies=change("set_thresholds"))
+def thresholds(name: str, body: dict[str, Any], user: GetUserDep) -> dict[str, Any]:
+    from registry.errors import InvalidFieldError
+    from registry.monitoring import set_thresholds
+
+    settings = _settings()
+    _known(name, settings)
+    if not body:
+        raise InvalidFieldError("name at least one threshold to change", field="thresholds")
+    return set_thresholds(settings, name, body, actor=user.get_name()).model_dump(mode="json")
+
+
+@router.post("/models/{name}/monitoring/run", status_code=202, dependencies=change("run_monitoring"))
+def run_monitoring(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
+    from modelyard_page.monitoring import MONITOR_DAG
+    from registry.workflows import follow
+
+    _known(name, _settings())
+    workflows = InProcessWorkflows(user.get_name())
+    run_id = workflows.trigger(MONITOR_DAG, {"model": name})
+    return follow(workflows, MONITOR_DAG, run_id).model_dump(mode="json")
+
+
+def _known(name: str, settings) -> None:
+    """A 404 naming ``name`` for a model the registry does not have."""
+    from registry.errors import ModelNotFoundError
+    from registry.store import mlflow_client, registered_model_exists
+
+    if not registered_model_exists(mlflow_client(settings), name):
+        raise ModelNotFoundError(f"model {name!r} is not registered", field="name")
 
 
 def _version(name: str, version: int, settings) -> dict[str, Any]:

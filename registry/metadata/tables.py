@@ -139,3 +139,33 @@ class ScoringRun(Base):
     drift: Mapped[dict[str, Any]] = mapped_column(default=dict)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class MonitoringRun(Base):
+    """What one monitoring pass (online: the request log of a window; batch: a scoring run) found."""
+
+    __tablename__ = "monitoring_runs"
+    __table_args__ = (Index("ix_monitoring_runs_model", "model_name", "window_end"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(256))
+    model_version: Mapped[int | None]  # None: the window spans several versions of the model
+    source: Mapped[str] = mapped_column(String(16))  # "online" | "batch"
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    scoring_run_id: Mapped[str | None] = mapped_column(String(200))
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)  # registry.monitoring.Figures
+    alerts: Mapped[list[Any]] = mapped_column(default=list)  # [registry.monitoring.Alert]
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class MonitoringThresholds(Base):
+    """A model's alert thresholds where they differ from the defaults, and where to send alerts."""
+
+    __tablename__ = "monitoring_thresholds"
+
+    model_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))

@@ -19,17 +19,23 @@ def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
     assert [(line[0], " ".join(line[1:-9]), line[-9]) for line in lines] == [
         ("rf", "(a) modelyard", "1"), ("rf", "(a) modelyard", "8"),
         ("rf", "(a) modelyard, 2 replicas", "1"), ("rf", "(a) modelyard, 2 replicas", "8"),
+        ("rf", "(a) 1 replica, request log on", "1"), ("rf", "(a) 1 replica, request log on", "8"),
+        ("rf", "(a) 1 replica, request log off", "1"), ("rf", "(a) 1 replica, request log off", "8"),
         ("rf", "(a) backend direct", "1"), ("rf", "(a) backend direct", "8"),
         ("rf", "(b) mlflow serve", "1"), ("rf", "(b) mlflow serve", "8"),
         ("rf", "(c) in-process", "1"),
     ]
     assert all(int(line[-8].replace(",", "")) > 0 for line in lines)  # requests
-    assert [line[-7] for line in lines] == ["0"] * 9  # failed
+    assert [line[-7] for line in lines] == ["0"] * 13  # failed
     assert "rf: (a) 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "rf: (a) x2 20/20 single-row answers equal the in-process prediction" in completed.stdout
+    assert "rf: (a) 1 replica, request log off 20/20 single-row answers equal" in completed.stdout
+    assert "rf: (a) 1 replica, request log on 20/20 single-row answers equal" in completed.stdout
     assert "rf: (b) 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "RF c=8 throughput (a)/(b):" in completed.stdout
     assert "RF c=8 p99 of (a):" in completed.stdout
     assert "RF c=8 2 replicas beside 1:" in completed.stdout
+    assert "RF c=8 throughput, request log on / off:" in completed.stdout
+    assert "RF c=1 p50, request log on / off:" in completed.stdout
     assert "deploy-to-ready of (a): rf" in completed.stdout
     assert list(tmp_path.iterdir()) == []  # the throwaway home, models and logs are cleaned up

@@ -1,6 +1,7 @@
 """A real ``bentoml serve`` of the breast cancer classifier on loopback, stopped by PID.
 
-It logs requests to Parquet (flushed every second) and caps bodies at ``MAX_BODY_BYTES``."""
+It logs requests to Parquet under its folder's ``requests`` (flushed every second) and caps bodies
+at ``MAX_BODY_BYTES``."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def serving(model_dir: Path, name: str, version: int, folder: Path, **env_extra:
     env = {
         **os.environ, "BENTOML_HOME": str(folder / "home"), "BENTOML_DO_NOT_TRACK": "true",
         "MODELYARD_SERVE_MODEL_DIR": str(model_dir), "MODELYARD_SERVE_MODEL_NAME": name,
-        "MODELYARD_SERVE_MODEL_VERSION": str(version), **env_extra,
+        "MODELYARD_SERVE_MODEL_VERSION": str(version), "MODELYARD_HOME": str(folder / "platform"),
+        "MODELYARD_REQUEST_LOG_ROOT": str(folder / "requests"), **env_extra,
     }
     command = [sys.executable, "-m", "bentoml", "serve", "bento_services.service:ModelService",
                "--working-dir", str(REPO), "--host", "127.0.0.1", "--port", str(port)]
@@ -71,7 +73,6 @@ def bento_server(model_dir, tmp_path_factory) -> BentoServer:
     folder = tmp_path_factory.mktemp("bentoml")
     name, version = MODEL_REF
     with serving(model_dir, name, version, folder, MODELYARD_SERVE_MAX_BODY_BYTES=str(MAX_BODY_BYTES),
-                 MODELYARD_SERVE_REQUEST_LOG_DIR=str(folder / "requests"),
                  MODELYARD_SERVE_REQUEST_LOG_FLUSH_SECONDS="1") as server:
         yield server
 

@@ -2,7 +2,7 @@
 
     python -m tests.bento_services.replica_backend --port P --name a
 
-``POST /predict`` answers ``{"replica": name, "bytes": len(body)}`` (400 for a body of ``bad``),
+``POST /predict`` answers ``{"replica": name, "bytes": len(body), "request_id": its x-request-id}`` (400 for a body of ``bad``),
 ``GET /readyz`` 200 unless the file ``--not-ready`` names exists, ``GET /hits`` how many
 requests it answered. While the file ``--cut`` names exists, it answers ``/predict`` with the
 first bytes of a body and drops the connection, as a server killed mid-answer does.
@@ -37,7 +37,8 @@ def main() -> None:
             return response
         if body == b"bad":
             return web.json_response({"error": "bad input"}, status=400)
-        return web.json_response({"replica": args.name, "bytes": len(body)})
+        return web.json_response({"replica": args.name, "bytes": len(body),
+                                  "request_id": request.headers.get("x-request-id")})
 
     async def readyz(_: web.Request) -> web.Response:
         return web.Response(status=503 if args.not_ready and args.not_ready.exists() else 200)

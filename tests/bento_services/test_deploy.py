@@ -147,6 +147,7 @@ class Stream:
     def __init__(self, url: str, threads: int = 3):
         self.url, self.versions, self.failures = url, [], []
         self.timed: list[tuple[float, float, int]] = []  # (sent, answered, version)
+        self.answered: dict[str, int] = {}  # x-request-id -> version, of every 200
         self.failed_at: list[float] = []  # when each failure was seen
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
@@ -159,6 +160,7 @@ class Stream:
                     response = client.post(f"{self.url}/predict", json=[ROW])
                     if response.status_code == 200:
                         self.versions.append(response.json()["model_version"])
+                        self.answered[response.headers["x-request-id"]] = self.versions[-1]
                         self.timed.append((sent, time.monotonic(), self.versions[-1]))
                     else:
                         self.failures.append(f"{response.status_code}: {response.text[:200]}")
@@ -220,6 +222,38 @@ def test_rollback_serves_the_previous_version_at_the_same_url(settings, first, s
     assert _served_version(first.url) == 1 and _production(settings) == 1
     assert _row(settings, second[0].id).status == "replaced"
     assert "rolled_back" in _actions(settings)
+
+
+def test_a_switch_and_a_rollback_lose_no_logged_request(settings, second, rolled_back):
+    """Replicas stopped by a switch or a rollback flush their log on the way out: every request
+    they answered is there at once; the serving ones' within a flush interval (5 s). The log is the
+    contract's (registry.request_logs): hour partitions per version, one row per scored row,
+    both replicas of a deployment by their ports."""
+    from registry.request_logs import COLUMNS, log_root, read_request_log
+
+    logged = read_request_log(settings, NAME)
+    answered_by_stopped = {**{rid: v for rid, v in second[1].answered.items() if v == 1},
+                           **{rid: v for rid, v in rolled_back[2].answered.items() if v == 2}}
+    missing = set(answered_by_stopped) - set(logged["request_id"])
+    assert not missing, f"{len(missing)} of {len(answered_by_stopped)} answered requests not logged"
+    answered = {**second[1].answered, **rolled_back[2].answered}
+    deadline = time.monotonic() + 15
+    while set(answered) - set(logged["request_id"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        logged = read_request_log(settings, NAME)
+    assert not set(answered) - set(logged["request_id"])
+    mine = logged.set_index("request_id").loc[list(answered)]
+    assert mine["version"].tolist() == list(answered.values())  # each under its version's folder
+    assert (mine["status"] == 200).all() and (mine["row"] == 0).all() and (mine["route"] == "/predict").all()
+    assert mine["input_bmi"].tolist() == [ROW["bmi"]] * len(answered)
+    assert mine["output_prediction"].notna().all() and (mine["latency_ms"] > 0).all()
+    assert list(logged.columns[:len(COLUMNS)]) == list(COLUMNS)
+    v2_ports = {str(replica.port) for replica in second[0].replicas}
+    assert set(mine.loc[mine["version"] == 2, "replica"]) == v2_ports  # both replicas answered and logged
+    hours = {path.name for path in Path(log_root(settings), f"model={NAME}", "version=2").iterdir()}
+    assert hours == {f"hour={hour}" for hour in mine.loc[mine["version"] == 2, "hour"]}
+    print(f"{len(answered_by_stopped)} requests answered by replicas stopped in a switch or rollback, all logged; "
+          f"{len(answered)} in all")
 
 
 def test_reconcile_restarts_a_killed_server_and_keeps_its_record(settings, rolled_back):

@@ -162,3 +162,40 @@ def test_sighup_switches_to_the_new_route_and_an_old_route_file_still_reads(tmp_
     server.process.send_signal(signal.SIGHUP)
     assert _until(lambda: _status(url)["upstreams"] == [f"http://127.0.0.1:{ports['b']}"])
     assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(6)} == {"b"}
+
+
+def test_the_request_id_is_the_clients_or_a_new_one_on_both_legs(gateway):
+    url, _, _ = gateway
+    given = httpx.post(f"{url}/predict", content=b"{}", headers={"X-Request-Id": "client-17"})
+    assert given.headers["x-request-id"] == "client-17" and given.json()["request_id"] == "client-17"
+    generated = [httpx.post(f"{url}/predict", content=b"{}") for _ in range(2)]
+    ids = [answer.headers["x-request-id"] for answer in generated]
+    assert [answer.json()["request_id"] for answer in generated] == ids  # the replica got the same id
+    assert all(len(one) == 32 for one in ids) and ids[0] != ids[1]
+
+
+def test_metrics_and_rolling_traffic_count_what_the_gateway_answered(gateway, replicas):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url, _, _ = gateway
+    ports, servers = replicas
+    for _ in range(12):
+        assert httpx.post(f"{url}/predict", content=b"{}").status_code == 200
+    assert httpx.post(f"{url}/predict", content=b"bad").status_code == 400
+    assert httpx.get(f"{url}/readyz").status_code == 200  # health checks are not traffic
+    for server in servers.values():
+        server.stop()
+    assert httpx.post(f"{url}/predict", content=b"{}").status_code == 502
+    samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+               for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+               for sample in family.samples}
+    assert samples[("modelyard_gateway_requests_total", (("status", "200"), ("version", "1")))] == 12
+    assert samples[("modelyard_gateway_requests_total", (("status", "400"), ("version", "1")))] == 1
+    assert samples[("modelyard_gateway_requests_total", (("status", "502"), ("version", "1")))] == 1
+    assert samples[("modelyard_gateway_errors_total", (("version", "1"),))] == 1
+    assert samples[("modelyard_gateway_request_duration_seconds_count", (("version", "1"),))] == 14
+    assert samples[("modelyard_gateway_requests_in_flight", ())] == 0
+    traffic = _status(url)["traffic"]
+    assert (traffic["requests"], traffic["errors"], traffic["total_requests"]) == (14, 1, 14)
+    assert traffic["requests_per_minute"] == 14 and traffic["error_rate"] == pytest.approx(1 / 14)
+    assert 0 < traffic["p50_ms"] <= traffic["p99_ms"]

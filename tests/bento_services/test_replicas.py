@@ -23,7 +23,7 @@ from registry.deployments import list_deployments
 from registry.processes import Process, is_running
 from registry.settings import Settings
 from stack.service import modelyard_env
-from tests.bento_services.test_deploy import NAME, Stream, _actions
+from tests.bento_services.test_deploy import NAME, ROW, Stream, _actions
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.timeout(600)
@@ -69,12 +69,22 @@ def test_a_deploy_runs_two_checked_replicas_behind_the_gateway(settings, deploye
     assert status["in_rotation"] == [replica.url for replica in deployed.replicas]
 
 
+def _requests_counted(url: str) -> float:
+    """Requests the gateway's /metrics counted, every version and status."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(sample.value for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+               for sample in family.samples if sample.name == "modelyard_gateway_requests_total")
+
+
 def test_a_killed_replica_loses_no_request_and_is_replaced_by_the_watchdog(settings, deployed, watchdog):
+    from registry.deployments import live_traffic
     from registry.metadata.db import session_scope
     from registry.metadata.tables import Deployment
 
     with session_scope(settings) as session:
         victim = session.get(Deployment, deployed.id).replicas[0]
+    counted_before = _requests_counted(deployed.url)
     with Stream(deployed.url, threads=2) as stream:
         time.sleep(1.0)
         killed_at = time.monotonic()
@@ -94,7 +104,37 @@ def test_a_killed_replica_loses_no_request_and_is_replaced_by_the_watchdog(setti
     assert stream.failures == []
     assert replaced_after is not None and replaced_after < 60
     assert _current(settings).status_reason == "replica 0 restarted by watchdog"  # who repaired it, in status
+    sent = len(stream.versions)
+    assert _requests_counted(deployed.url) - counted_before == sent  # both replicas, the kill, the retries
+    traffic = live_traffic(NAME, settings=settings)
+    assert traffic.total_requests == _requests_counted(deployed.url) and traffic.errors == 0
+    assert traffic.requests > 0 and traffic.p50_ms <= traffic.p99_ms and traffic.model_version == 1
+    assert _current(settings).traffic.total_requests == traffic.total_requests  # what `modelyard status` shows
     assert "deployment_restarted" in _actions(settings)
+
+
+def test_deployments_list_shows_the_last_minutes_traffic(settings, deployed, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from registry.settings import get_settings
+
+    for _ in range(3):
+        httpx.post(f"{deployed.url}/predict", json=[ROW], timeout=30).raise_for_status()
+    monkeypatch.setenv("MODELYARD_HOME", str(settings.home))
+    monkeypatch.setenv("COLUMNS", "300")
+    get_settings.cache_clear()
+    try:
+        listed = CliRunner().invoke(app, ["deployments", "list", "--json"], catch_exceptions=False)
+        table = CliRunner().invoke(app, ["deployments", "list"], catch_exceptions=False)
+    finally:
+        get_settings.cache_clear()
+    [running] = [row for row in json.loads(listed.output) if row["status"] == "running"]
+    assert running["traffic"]["requests"] >= 3 and running["traffic"]["p99_ms"] > 0
+    assert "req/min" in table.output and "p50/p99 ms" in table.output
+    print(table.output)
 
 
 def _restart_seconds(settings: Settings) -> dict:

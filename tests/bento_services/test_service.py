@@ -217,20 +217,68 @@ def test_concurrent_single_rows_share_model_calls(bento_server, rows, expected):
 
 
 def test_requests_and_answers_are_logged_to_parquet(bento_server, client, rows, expected):
+    """The contract's layout and columns (registry.request_logs): one row per scored row under the
+    hour partition, a refused request as one row with its status and error, the caller's
+    x-request-id logged and answered, a new one when none is given."""
     import time
+    import uuid
 
-    response = client.post("/predict", json=rows.iloc[:3].to_dict(orient="records"))
-    assert response.status_code == 200
-    wanted = rows["mean_radius"].iloc[:3].tolist()
-    deadline, mine = time.monotonic() + 20, []
-    while not mine and time.monotonic() < deadline:
+    from registry.request_logs import COLUMNS, read_request_log
+    from registry.settings import Settings
+
+    given = uuid.uuid4().hex
+    response = client.post("/predict", json=rows.iloc[:3].to_dict(orient="records"), headers={"x-request-id": given})
+    assert response.status_code == 200 and response.headers["x-request-id"] == given
+    refused = client.post("/invocations", json={"dataframe_records": [{"mean_radius": "wide"}]})
+    assert refused.status_code == 400
+    generated = refused.headers["x-request-id"]
+    assert len(generated) == 32 and generated != given
+
+    settings = Settings(home=bento_server.request_log_dir.parent / "platform",
+                        request_log_root=str(bento_server.request_log_dir))
+    deadline, logged = time.monotonic() + 20, pd.DataFrame()
+    while time.monotonic() < deadline and not {given, generated} <= set(logged.get("request_id", [])):
         time.sleep(0.5)
-        files = sorted(bento_server.request_log_dir.glob("requests-*.parquet"))
-        logged = pd.read_parquet(files) if files else pd.DataFrame({"request_id": [], "input_mean_radius": []})
-        mine = [group for _, group in logged.groupby("request_id") if group["input_mean_radius"].tolist() == wanted]
-    assert mine, "the 3-row request is not in the log"
-    assert not list(bento_server.request_log_dir.glob(".*.tmp"))  # only whole files are visible
-    assert {"logged_at", "model_name", "model_version", "route", "request_id"} <= set(logged.columns)
-    assert {f"input_{name}" for name in rows.columns} <= set(logged.columns)
-    assert {"output_prediction", "output_probability_1"} <= set(logged.columns)
-    assert mine[0]["output_prediction"].tolist() == expected["prediction"].iloc[:3].tolist()
+        logged = read_request_log(settings, "breast_cancer_classifier")
+    mine = logged[logged["request_id"] == given].sort_values("row")
+    assert mine["row"].tolist() == [0, 1, 2]
+    assert mine["input_mean_radius"].tolist() == rows["mean_radius"].iloc[:3].tolist()
+    assert mine["output_prediction"].tolist() == expected["prediction"].iloc[:3].tolist()
+    assert (mine["status"] == 200).all() and (mine["latency_ms"] > 0).all() and mine["error"].isna().all()
+    assert set(mine["route"]) == {"/predict"} and set(mine["version"]) == {1}
+    assert list(logged.columns[:len(COLUMNS)]) == list(COLUMNS)
+    assert {f"input_{name}" for name in rows.columns} | {"output_prediction", "output_probability_1"} <= set(logged)
+    [bad] = logged[logged["request_id"] == generated].to_dict(orient="records")
+    assert (bad["status"], bad["route"], bad["row"]) == (400, "/invocations", 0)
+    assert "mean_radius" in bad["error"] and pd.isna(bad["input_mean_radius"])
+    hour = pd.Timestamp(mine["received_at"].iloc[0]).strftime("%Y-%m-%dT%H")
+    assert set(mine["hour"]) == {hour}
+    assert not list(bento_server.request_log_dir.rglob(".*.tmp"))  # only whole files are visible
+
+
+def test_an_s3_log_root_gets_whole_files_and_loses_nothing_at_stop(model_dir, s3_settings, tmp_path, rows):
+    """Beside S3 artifacts the log goes to ``<artifact root>/request_logs`` (moto on loopback), each
+    file one PUT; a flush interval longer than the test shows the shutdown flush writes it all."""
+    from datetime import datetime, timedelta, timezone
+
+    from registry.request_logs import enforce_retention, log_root, read_request_log
+    from tests.bento_services.conftest import serving
+    from tests.conftest import BUCKET
+
+    settings, client, prefix = s3_settings
+    root = log_root(settings)
+    assert root == f"s3://{BUCKET}/{prefix}/request_logs"
+    with serving(model_dir, "breast_cancer_classifier", 1, tmp_path / "server", MODELYARD_REQUEST_LOG_ROOT=root,
+                 MODELYARD_S3_ENDPOINT_URL=settings.s3_endpoint_url,
+                 MODELYARD_SERVE_REQUEST_LOG_FLUSH_SECONDS="600") as server:
+        ids = [httpx.post(f"{server.url}/predict", json=rows.iloc[:2].to_dict(orient="records"),
+                          timeout=30).headers["x-request-id"] for _ in range(3)]
+    logged = read_request_log(settings, "breast_cancer_classifier")
+    assert sorted(logged["request_id"]) == sorted(ids * 2) and sorted(logged["row"]) == [0, 0, 0, 1, 1, 1]
+    keys = [item["Key"] for item in client.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/request_logs")["Contents"]]
+    assert keys and all(key.split("/")[-1].startswith("part-") for key in keys)
+    assert all("/model=breast_cancer_classifier/version=1/hour=" in key for key in keys)
+    assert enforce_retention(settings) == []  # nothing is older than 30 days
+    expired = enforce_retention(settings, now=datetime.now(timezone.utc) + timedelta(days=31))
+    assert len(expired) == len({key.rsplit("/", 1)[0] for key in keys})
+    assert "Contents" not in client.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/request_logs/model=")

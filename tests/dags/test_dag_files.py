@@ -28,7 +28,7 @@ def test_dag_files_import_no_heavy_library_at_parse_time(tmp_path):
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
         "import batch_scoring, associations, train_models, deploy_model, rollback_model, undeploy_model, "
-        "reconcile_deployments\n"
+        "reconcile_deployments, monitor_deployments\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
     )
     env = {**os.environ, "MODELYARD_HOME": str(tmp_path)}

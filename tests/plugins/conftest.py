@@ -120,3 +120,54 @@ def _undeploy_everything(settings: Settings) -> None:
 
     for name in {row.model_name for row in list_deployments(settings=settings, live=False) if row.status == "running"}:
         undeploy(name, settings=settings)
+
+
+DRIFTED = ("mean_radius", "mean_texture", "worst_area")
+STABLE = ("mean_smoothness", "mean_symmetry", "worst_concavity")
+
+
+def seed_monitoring(settings: Settings, name: str, *, windows: int = 8, drift_from: int = 5) -> list:
+    """Hourly online windows ending at the last full hour, drift in ``DRIFTED`` from window
+    ``drift_from`` on (with their alerts), labels on every window but the newest, and one batch
+    scoring run's record; returns the records, oldest first. They replace the model's history:
+    a scoring run of an earlier test on the shared platform (an association's Run now) would
+    otherwise add a real batch window with all the model's features to what the tests count."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import delete
+
+    from registry.metadata.db import session_scope
+    from registry.metadata.tables import MonitoringRun
+    from registry.monitoring import Alert, Figures, record_run
+
+    with session_scope(settings) as session:
+        session.execute(delete(MonitoringRun).where(MonitoringRun.model_name == name))
+    end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    records = []
+    for index in range(windows):
+        drifting = index >= drift_from
+        psi = {feature: (0.4 + 0.05 * index if drifting else 0.03 + 0.01 * index) for feature in DRIFTED}
+        psi |= {feature: 0.02 + 0.005 * position for position, feature in enumerate(STABLE)}
+        requests = 600 + 30 * index
+        errors = 9 if index == windows - 1 else 1
+        figures = Figures(
+            requests=requests, rows=requests, errors=errors, error_rate=errors / requests,
+            latency_p50_ms=4.0 + index * 0.2, latency_p99_ms=20.0 + index * 3, requests_per_min=requests / 60,
+            feature_psi=psi, drifted_features=[f for f in DRIFTED if drifting], drifted_share=0.5 if drifting else 0.0,
+            prediction_psi=0.3 if drifting else 0.02 + 0.01 * index, prediction_mix={"0": 0.37, "1": 0.63},
+            labelled_rows=0 if index == windows - 1 else 120,
+            metrics={} if index == windows - 1 else {"accuracy": 0.82 if drifting else 0.96,
+                                                     "roc_auc": 0.88 if drifting else 0.99})
+        alerts = [Alert(rule="feature_psi", message=f"{feature} drifted: PSI {psi[feature]:.2f} against training, line 0.25",
+                        value=psi[feature], threshold=0.25, subject=feature) for feature in DRIFTED if drifting]
+        alerts += [Alert(rule="drifted_share", message="3 of 6 features drifted (50%), line 30%", value=0.5,
+                         threshold=0.3)] if drifting else []
+        start = end - timedelta(hours=windows - index)
+        records.append(record_run(settings, model_name=name, model_version=1, source="online", window_start=start,
+                                  window_end=start + timedelta(hours=1), figures=figures, alerts=alerts))
+    batch_end = end - timedelta(hours=windows // 2)
+    records.insert(windows // 2, record_run(
+        settings, model_name=name, model_version=1, source="batch", window_start=batch_end - timedelta(minutes=5),
+        window_end=batch_end, figures=Figures(rows=5000, feature_psi={f: 0.05 for f in (*DRIFTED, *STABLE)}),
+        alerts=[], scoring_run_id=f"{name}-seeded-batch"))
+    return records

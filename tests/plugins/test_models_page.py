@@ -157,7 +157,11 @@ def test_deploy_from_the_menu_until_the_endpoint_answers(admin):
     expect(rollback.get_by_test_id("rollback-reason")).to_have_text(
         "No earlier deployed version to roll back to (version 1 is the only one)")
     admin.shot("rollback-disabled")
-    page.keyboard.press("Escape")
+    page.get_by_role("menuitem", name="Undeploy").click()  # says what it will do, then is cancelled
+    expect(page.get_by_test_id("undeploy-consequence")).to_contain_text(
+        "its port is freed for any later deploy, and the production alias is removed")
+    page.get_by_test_id("undeploy-dialog").get_by_role("button", name="Cancel").click()
+    expect(page.get_by_test_id("undeploy-dialog")).to_have_count(0)
 
 
 def test_the_deployments_table_shows_the_endpoint_port(admin, platform):
@@ -455,3 +459,109 @@ def _models_with_metrics(settings, wanted: dict[str, tuple[str, str, float]]) ->
     names = list(wanted)
     client.set_registered_model_alias(names[1], "sortcheck_alias", "1")
     return names
+
+
+def test_the_monitoring_section_draws_each_chart_with_data(browser, platform):
+    """Seeded windows (drift in three features from the sixth window on, labels, a batch run):
+    each chart of the Monitoring section draws them, the alerts give their reasons, a bad
+    threshold is refused beside its field, and All Models flags the model in red."""
+
+    from playwright.sync_api import expect
+
+    from tests.plugins.conftest import DRIFTED, STABLE, seed_monitoring
+
+    records = seed_monitoring(platform.settings, MODEL)
+    online = [record for record in records if record.source == "online"]
+    session = Session(browser, platform, width=1440, height=2000)  # the whole section in view, for its screenshot
+    try:
+        session.log_in("admin1")
+        page = session.page
+        page.goto(f"{platform.base_url}/plugin/models/{MODEL}")
+        section = page.get_by_test_id("monitoring-section")
+        expect(section.get_by_test_id("drift-heatmap")).to_be_visible(timeout=60_000)
+        expect(section.get_by_test_id("monitoring-alert-count")).to_have_text("4 open alerts")
+        alerts = section.get_by_test_id("monitoring-alert")
+        expect(alerts).to_have_count(4)
+        for feature in DRIFTED:
+            expect(section.locator(f'[data-testid="monitoring-alert"][data-subject="{feature}"]')).to_contain_text(
+                f"{feature} drifted: PSI")
+        for chart in ("requests-chart", "errors-chart", "latency-chart"):
+            svg = section.get_by_test_id(chart).locator("svg")
+            expect(svg).to_have_attribute("data-points", str(len(online) * (2 if chart == "latency-chart" else 1)))
+        expect(section.get_by_test_id("latency-chart").get_by_test_id("chart-series")).to_have_count(2)
+        expect(section.get_by_test_id("errors-chart").get_by_test_id("chart-line")).to_have_attribute("data-value", "0.01")
+        expect(section.get_by_test_id("latency-chart").get_by_test_id("chart-line-above")).to_have_attribute(
+            "data-value", "1000")  # 20-41 ms under a 1000 ms line: named, not drawn
+        heatmap = section.get_by_test_id("drift-heatmap")
+        expect(heatmap).to_have_attribute("data-windows", str(len(records)))
+        expect(heatmap).to_have_attribute("data-features", str(len(DRIFTED) + len(STABLE)))
+        assert heatmap.get_by_test_id("drift-cell").count() == len(records) * 6
+        drift_began = online[5].window_start.isoformat().replace("+00:00", "")
+        for feature in DRIFTED:
+            row = heatmap.locator(f'[data-testid="drift-row"][data-feature="{feature}"]')
+            assert row.get_attribute("data-since").startswith(drift_began), row.get_attribute("data-since")
+            assert row.locator('[data-severity="danger"]').count() == 3
+        for feature in STABLE:
+            row = heatmap.locator(f'[data-testid="drift-row"][data-feature="{feature}"]')
+            expect(row).to_have_attribute("data-since", "")
+            assert row.locator('[data-severity="success"]').count() == len(records)
+        expect(heatmap.get_by_test_id("batch-marker")).to_have_count(1)
+        assert section.get_by_test_id("psi-line").evaluate_all("lines => lines.map(l => l.dataset.psi)") == ["0.1", "0.25"]
+        prediction = section.get_by_test_id("prediction-drift-chart")
+        expect(prediction.locator("svg")).to_have_attribute("data-points", str(len(online)))
+        expect(prediction.get_by_test_id("chart-line")).to_have_count(2)
+        expect(section.get_by_test_id("prediction-mix-bar")).to_have_count(2)
+        metrics = section.get_by_test_id("metrics-chart")
+        expect(metrics).to_have_count(2)
+        expect(metrics.first.locator("svg")).to_have_attribute("data-points", str(len(online) - 1))
+        section.scroll_into_view_if_needed()
+        session.shot("detail")  # let animations settle
+        path = SHOTS / "monitoring-section.png"
+        section.screenshot(path=str(path))
+
+        psi = section.get_by_test_id("threshold-psi")
+        psi.fill("-1")
+        section.get_by_test_id("thresholds-save").click()
+        expect(section.locator('[data-testid="field-error"][data-field="psi"]')).to_be_visible(timeout=30_000)
+        psi.fill("0.3")
+        section.get_by_test_id("thresholds-save").click()
+        expect(section.get_by_test_id("thresholds-saved")).to_be_visible(timeout=30_000)
+        from registry.monitoring import latest_records, set_thresholds, thresholds_for
+
+        assert thresholds_for(platform.settings, MODEL).psi == 0.3
+        set_thresholds(platform.settings, MODEL, {"psi": 0.25}, actor="test")
+
+        session.open_models()
+        health = session.row().get_by_test_id("model-health")
+        expect(health.get_by_test_id("alert-flag")).to_have_text("⚑ 4 alerts")
+        red, green, blue, _ = health.get_by_test_id("alert-flag").evaluate("""e => {  // any CSS colour as RGB
+            const pen = document.createElement("canvas").getContext("2d");
+            pen.fillStyle = getComputedStyle(e).backgroundColor;
+            pen.fillRect(0, 0, 1, 1);
+            return Array.from(pen.getImageData(0, 0, 1, 1).data);
+        }""")
+        assert red > 150 and red > 2 * green and red > 2 * blue, (red, green, blue)
+        expect(health.get_by_test_id("model-traffic")).to_contain_text("req/min")
+        other = latest_records(platform.settings).get("diabetes_regressor")  # the API tests may have seeded it
+        expect(session.row("diabetes_regressor").get_by_test_id("alert-flag")).to_have_count(
+            1 if other and other.alerts else 0)
+        session.shot("list-health")
+        assert session.errors == []
+    finally:
+        session.close()
+
+
+def test_a_viewer_reads_monitoring_but_edits_nothing(browser, platform):
+    from playwright.sync_api import expect
+
+    session = Session(browser, platform)
+    try:
+        session.log_in("viewer1")
+        session.page.goto(f"{platform.base_url}/plugin/models/{MODEL}")
+        section = session.page.get_by_test_id("monitoring-section")
+        expect(section.get_by_test_id("thresholds")).to_be_visible(timeout=60_000)
+        expect(section.get_by_test_id("thresholds-form")).to_have_count(0)
+        expect(section.get_by_test_id("monitoring-run-now")).to_have_count(0)
+        assert session.errors == []
+    finally:
+        session.close()

@@ -120,7 +120,7 @@ def real(postgres, s3, tmp_path_factory, monkeypatch_module):
         }
         for key, value in env.items():
             monkeypatch_module.setenv(key, value)
-        redis.wait_until(lambda: _answers(["redis-cli", "-p", str(redis_port), "ping"], "PONG"), "redis")
+        redis.wait_until(lambda: _answers(["/usr/bin/redis-cli", "-p", str(redis_port), "ping"], "PONG"), "redis")
         servers[1].wait_http(f"http://127.0.0.1:{mlflow_port}/health", timeout=120)
         from distributed import Client
 

@@ -159,7 +159,8 @@ const CONFIRM_TEXT = {
     title: "Undeploy",
     verb: "Undeploy",
     body: (model) =>
-      `Stop serving ${model.name}${model.deployment?.url ? ` at ${model.deployment.url}` : ""}? Its endpoint stops answering.`,
+      `Stop serving ${model.name}${model.deployment?.url ? ` at ${model.deployment.url}` : ""}? Its endpoint stops answering, ` +
+      `its port is freed for any later deploy, and the production alias is removed.`,
   },
   rollback: {
     title: "Rollback",
@@ -202,7 +203,7 @@ export const WorkflowConfirmDialog = ({ kind, model, onClose, onChanged }) => {
       ) : (
         <Stack gap={4}>
           <CurrentDeployment deployment={model.deployment} />
-          <Text>{text.body(model)}</Text>
+          <Text data-testid={`${kind}-consequence`}>{text.body(model)}</Text>
           {error && (
             <Alert.Root status="error">
               <Alert.Indicator />

@@ -37,6 +37,7 @@ import {
   versionOptions,
 } from "./common.jsx";
 import { DriftChart } from "./DriftChart.jsx";
+import { MonitoringSection } from "./Monitoring.jsx";
 import { formatCount, formatDuration, formatMetric, formatRate } from "./format.js";
 import { ArrowLeftIcon, LinkIcon, TrashIcon } from "./icons.jsx";
 
@@ -770,6 +771,8 @@ export const ModelDetail = ({ name }) => {
       <Section testId="deployments-section" title="Deployments">
         <DeploymentsTable deployments={deployments} />
       </Section>
+
+      <MonitoringSection canChange={canChange} modelName={model.name} />
 
       <Section testId="scoring-section" title="Scoring runs">
         <ScoringRuns runs={runs} />

@@ -1,5 +1,6 @@
 // All Models: one row per registered model, searched, filtered, sorted and paged in the browser.
 import {
+  Badge,
   Box,
   Button,
   ButtonGroup,
@@ -53,11 +54,17 @@ const COLUMNS = [
   { id: "version", label: "Latest / aliases", sort: (m) => byNumber(m.latest_version) },
   { id: "flavor", label: "Flavor / task", sort: (m) => byString(`${m.flavor ?? ""} ${m.task ?? ""}`.trim()) },
   { id: "origin", label: "Origin", sort: (m) => byString(m.origin) },
-  { id: "metric", label: "Key metric", sort: byKeyMetric, help: KEY_METRIC_HELP },
+  { id: "metric", label: "Key metric", sort: byKeyMetric, help: KEY_METRIC_HELP, hint: "(best first)" },
   {
     id: "deployment",
     label: "Deployment",
     sort: (m) => (m.deployment ? (DEPLOYMENT_ORDER[m.deployment.status] ?? 4) * 10 + (m.deployment.healthy === false ? 1 : 0) : null),
+  },
+  {
+    id: "health",
+    label: "Health",
+    sort: (m) => (m.monitoring?.open_alerts ? -m.monitoring.open_alerts : m.monitoring?.traffic_source ? 0 : null),
+    help: "Open alerts of the latest monitored window (most first), then traffic: live at the endpoint, else that window's.",
   },
   { id: "workflows", label: "Scoring workflows", sort: (m) => byNumber(m.associations?.length || null) },
   { id: "last_run", label: "Last scoring run", sort: (m) => byTime(m.last_run?.finished_at ?? m.last_run?.started_at) },
@@ -190,6 +197,52 @@ const LastRunCell = ({ run }) => {
   );
 };
 
+const RULE_WORDS = {
+  feature_psi: "feature drift",
+  drifted_share: "drifted share",
+  error_rate: "error rate",
+  latency_p99_ms: "latency",
+  metric_floor: "metric floor",
+};
+
+// Health at a glance: a red flag when the latest monitored window raised alerts, and traffic.
+const HealthCell = ({ monitoring }) => {
+  if (!monitoring || (!monitoring.open_alerts && !monitoring.traffic_source)) return <Muted>—</Muted>;
+  const figures = [
+    monitoring.requests_per_min !== null && monitoring.requests_per_min !== undefined
+      ? `${formatMetric(monitoring.requests_per_min)} req/min`
+      : null,
+    monitoring.error_rate !== null && monitoring.error_rate !== undefined ? `${(monitoring.error_rate * 100).toFixed(1)}% err` : null,
+    monitoring.latency_p99_ms !== null && monitoring.latency_p99_ms !== undefined ? `p99 ${Math.round(monitoring.latency_p99_ms)} ms` : null,
+  ].filter(Boolean);
+  return (
+    <Stack data-alerts={monitoring.open_alerts} data-testid="model-health" gap={1}>
+      {monitoring.open_alerts > 0 ? (
+        <Badge
+          colorPalette="danger"
+          data-testid="alert-flag"
+          size="sm"
+          title={monitoring.alert_rules.map((rule) => RULE_WORDS[rule] ?? rule).join(", ")}
+          variant="solid"
+          w="fit-content"
+        >
+          ⚑ {monitoring.open_alerts} {monitoring.open_alerts === 1 ? "alert" : "alerts"}
+        </Badge>
+      ) : (
+        <Text color="fg.success" fontSize="xs">
+          no alert
+        </Text>
+      )}
+      {figures.length > 0 && (
+        <Text color="fg.muted" data-source={monitoring.traffic_source} data-testid="model-traffic" fontSize="xs" whiteSpace="nowrap"
+          title={monitoring.traffic_source === "live" ? "last 60 s at the endpoint" : `monitored window ending ${monitoring.window_end}`}>
+          {figures.join(" · ")}
+        </Text>
+      )}
+    </Stack>
+  );
+};
+
 const ModelRow = ({ model, canChange, onAction }) => (
   <Table.Row data-model={model.name} data-testid="model-row">
     <Table.Cell>
@@ -225,6 +278,9 @@ const ModelRow = ({ model, canChange, onAction }) => (
     </Table.Cell>
     <Table.Cell>
       <DeploymentCell deployment={model.deployment} />
+    </Table.Cell>
+    <Table.Cell>
+      <HealthCell monitoring={model.monitoring} />
     </Table.Cell>
     <Table.Cell>
       <WorkflowsCell associations={model.associations} />
@@ -283,9 +339,9 @@ const SortHeader = ({ column, sort, desc, onSort }) => {
         variant="plain"
       >
         {column.label}
-        {column.help && (
+        {column.hint && (
           <Box as="span" color="fg.muted" fontSize="xs" fontWeight="normal">
-            (best first)
+            {column.hint}
           </Box>
         )}
         <SortIcon dir={active ? (desc ? "desc" : "asc") : null} />

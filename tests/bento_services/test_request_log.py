@@ -1,0 +1,73 @@
+"""A replica's request log in one process: what is compacted between flushes is written whole,
+in order and with the contract's types, as if it had all been written at once."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from bento_services.request_log import COMPACT_CALLS, RequestLog, RequestMeta
+from registry.request_logs import filesystem, read_request_log
+from registry.settings import Settings
+
+
+def _log(tmp_path, **options) -> tuple[RequestLog, Settings]:
+    settings = Settings(home=tmp_path / "home", request_log_root=str(tmp_path / "logs"))
+    fs, _ = filesystem(settings.request_log_root, settings)
+    log = RequestLog(root=str(tmp_path / "logs"), model_name="m", model_version=1, replica="r0", filesystem=fs,
+                     columns=["input_count", "input_size", "output_prediction"], **options)
+    return log, settings
+
+
+def _meta(request_id: str, status: int = 200) -> RequestMeta:
+    meta = RequestMeta(request_id, "/predict", time.time_ns(), time.perf_counter())
+    meta.finish(status)
+    return meta
+
+
+def _score(log: RequestLog, first: int, calls: int) -> None:
+    for call in range(first, first + calls):
+        features = pd.DataFrame({"count": np.array([call, call], dtype=np.int64), "size": [0.5, 1.5]})
+        log.scored(features, pd.DataFrame({"prediction": [call % 2, 1]}), [(_meta(f"s{call}"), 2)])
+
+
+def test_compacted_entries_are_written_with_the_rest(tmp_path):
+    log, settings = _log(tmp_path)
+    log.refused(_meta("refused-first", 400))  # a table of a refused request alone: null features
+    log.compact()
+    _score(log, 0, 300)
+    log.compact()
+    _score(log, 300, 5)
+    log.refused(_meta("refused-last", 422))
+
+    written = log.flush()
+
+    assert len(written) == 1 and log.flush() == []
+    logged = read_request_log(settings, "m")
+    assert len(logged) == 2 + 2 * 305
+    assert logged["request_id"].tolist() == ["refused-first", *[f"s{c}" for c in range(305) for _ in (0, 1)],
+                                             "refused-last"]
+    scored = logged[logged["status"] == 200]
+    assert scored["input_count"].tolist() == [c for c in range(305) for _ in (0, 1)]
+    assert scored["row"].tolist() == [0, 1] * 305
+    assert logged["input_count"].isna().tolist() == [True, *[False] * 610, True]
+    assert str(logged["input_size"].dtype) == "float64" and logged["status"].tolist()[-1] == 422
+
+
+def test_the_flush_thread_compacts_between_flushes(tmp_path):
+    """Held for the flush interval, thousands of small frames would reach Python's oldest generation
+    and trigger full collections: the thread turns them into a table every COMPACT_CALLS calls."""
+    log, settings = _log(tmp_path, flush_seconds=60.0)
+    log.start()
+    try:
+        _score(log, 0, COMPACT_CALLS)
+        deadline = time.monotonic() + 10
+        while log._pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not log._pending and len(log._compacted) == 1
+        assert read_request_log(settings, "m").empty  # compacted, not written before its interval
+    finally:
+        log.close()
+    assert read_request_log(settings, "m")["request_id"].nunique() == COMPACT_CALLS

@@ -1,0 +1,1 @@
+from tests.pipelines.monitoring.fixtures import monitored, webhook  # noqa: F401
