@@ -49,6 +49,7 @@ class RequestMeta:
     latency_ms: float | None = None
     error: str | None = None
     logged: bool = False  # its rows went in with a model call
+    done: bool = False  # the request is over (answered or abandoned): status and latency are final
 
     def finish(self, status: int) -> None:
         self.status, self.latency_ms = status, (time.perf_counter() - self.started) * 1000.0
@@ -131,10 +132,12 @@ class RequestLog:
             return [self._write(hour, rows) for hour, rows in _by_hour(table)]
 
     def compact(self) -> None:
-        """Turn the pending entries into one Arrow table, kept until the next flush."""
+        """Turn the pending entries of requests that are over into one Arrow table, kept until the
+        next flush; a model call whose requests are still being answered waits, with those after it."""
         with self._write_lock:
             with self._lock:
-                pending, self._pending = self._pending, []
+                over = next((i for i, entry in enumerate(self._pending) if not _over(entry)), len(self._pending))
+                pending, self._pending = self._pending[:over], self._pending[over:]
             if pending:
                 self._compacted.append(self._table(pending))
 
@@ -182,6 +185,11 @@ class RequestLog:
                 out.write(buffer.getvalue())
             fs.mv(staging, f"{folder}/{name}")
         return f"{folder}/{name}"
+
+
+def _over(entry) -> bool:
+    """Whether an entry's status and latency are final (a refused request is logged when over)."""
+    return isinstance(entry, RequestMeta) or all(meta.done for meta, _ in entry.requests)
 
 
 def _table(pending: list, replica: str, columns: list[str], string_columns: set[str] = frozenset()):

@@ -94,6 +94,7 @@ class RequestIds:
             meta.status, meta.error = 500, f"{type(error).__name__}: {error}"[:1000]
             raise
         finally:
+            meta.done = True
             log = getattr(app.state, "request_log", None)
             if log is not None and meta.route is not None and not meta.logged:
                 if meta.latency_ms is None and meta.error is None:  # no answer sent: the client went away

@@ -24,6 +24,7 @@ def _log(tmp_path, **options) -> tuple[RequestLog, Settings]:
 def _meta(request_id: str, status: int = 200) -> RequestMeta:
     meta = RequestMeta(request_id, "/predict", time.time_ns(), time.perf_counter())
     meta.finish(status)
+    meta.done = True
     return meta
 
 
@@ -54,6 +55,25 @@ def test_compacted_entries_are_written_with_the_rest(tmp_path):
     assert scored["row"].tolist() == [0, 1] * 305
     assert logged["input_count"].isna().tolist() == [True, *[False] * 610, True]
     assert str(logged["input_size"].dtype) == "float64" and logged["status"].tolist()[-1] == 422
+
+
+def test_a_call_still_being_answered_is_compacted_later_with_its_final_status(tmp_path):
+    log, settings = _log(tmp_path)
+    _score(log, 0, 3)
+    answering = RequestMeta("answering", "/predict", time.time_ns(), time.perf_counter())
+    log.scored(pd.DataFrame({"count": [9], "size": [0.1]}), pd.DataFrame({"prediction": [1]}), [(answering, 1)])
+    _score(log, 3, 2)
+    log.compact()
+    assert len(log._pending) == 3  # it and the calls after it wait
+    answering.finish(500)
+    answering.done = True
+    log.compact()
+    assert not log._pending
+    log.flush()
+    logged = read_request_log(settings, "m")
+    assert logged["request_id"].tolist() == [*[f"s{c}" for c in range(3) for _ in (0, 1)], "answering",
+                                             *[f"s{c}" for c in (3, 4) for _ in (0, 1)]]
+    assert logged.loc[logged["request_id"] == "answering", "status"].tolist() == [500]
 
 
 def test_the_flush_thread_compacts_between_flushes(tmp_path):
