@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import httpx
@@ -36,10 +36,17 @@ class Platform:
     def base_url(self) -> str:
         return self.stack.base_url
 
+    tokens: dict[str, str] = field(default_factory=dict)
+
     def token(self, user: str) -> str:
-        response = httpx.post(f"{self.base_url}/auth/token", json={"username": user, "password": self.passwords[user]})
-        response.raise_for_status()
-        return response.json()["access_token"]
+        """One login per user for the session, as a browser keeps its token: a password check under
+        a busy machine can take seconds, and each test paying for it made the suite flaky."""
+        if user not in self.tokens:
+            response = httpx.post(f"{self.base_url}/auth/token", timeout=60.0,
+                                  json={"username": user, "password": self.passwords[user]})
+            response.raise_for_status()
+            self.tokens[user] = response.json()["access_token"]
+        return self.tokens[user]
 
     def client(self, user: str | None) -> httpx.Client:
         """A client of the Models API as ``user`` (None: no login at all)."""
