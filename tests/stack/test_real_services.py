@@ -200,7 +200,7 @@ def test_the_models_page_gates_changes_by_fab_role(real):
     create_fab_logins(real.settings, env, logins)  # as an operator adds users: `airflow users create`
     for user, can_change in (("viewer1", False), ("op1", True), ("dash1", False), ("admin", True)):
         token = httpx.post(f"{real.airflow_url}/auth/token",
-                           json={"username": user, "password": passwords(real.settings)[user]})
+                           json={"username": user, "password": passwords(real.settings)[user]}, timeout=60)
         assert token.status_code == 201, token.text
         with httpx.Client(base_url=f"{real.airflow_url}/modelyard/api", timeout=60,
                           headers={"Authorization": f"Bearer {token.json()['access_token']}"}) as page:
@@ -291,7 +291,7 @@ def _page(real: RealServices) -> httpx.Client:
     from stack.airflow import admin_password
 
     token = httpx.post(f"{real.airflow_url}/auth/token",
-                       json={"username": "admin", "password": admin_password(real.settings)}).json()["access_token"]
+                       json={"username": "admin", "password": admin_password(real.settings)}, timeout=60).json()["access_token"]
     return httpx.Client(base_url=f"{real.airflow_url}/modelyard/api", headers={"Authorization": f"Bearer {token}"},
                         timeout=60)
 
