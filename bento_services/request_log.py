@@ -193,34 +193,58 @@ def _over(entry) -> bool:
 
 
 def _table(pending: list, replica: str, columns: list[str], string_columns: set[str] = frozenset()):
-    """The contract's columns for buffered entries: the scored rows (one concat of each kind of
-    frame, whatever the number of model calls), then the refused requests."""
-    import numpy as np
-    import pandas as pd
+    """The contract's columns for buffered entries: the scored rows, then the refused requests.
+
+    Built column by column in numpy and Arrow: a pandas concat of hundreds of one-row frames spent
+    most of its time comparing their indexes (0.07 ms per model call, on the request's CPU)."""
     import pyarrow as pa
 
     from registry.request_logs import COLUMNS, INPUT_PREFIX, OUTPUT_PREFIX
 
     scored = [entry for entry in pending if isinstance(entry, _Scored)]
     refused = [entry for entry in pending if isinstance(entry, RequestMeta)]
-    frames = []
+    requests = [request for entry in scored for request in entry.requests]
+    metas = [meta for meta, _ in requests] + refused
+    data = _fixed(metas, [rows for _, rows in requests] + [1] * len(refused), replica)
     if scored:
-        requests = [request for entry in scored for request in entry.requests]
-        fixed = pd.DataFrame(_fixed([meta for meta, _ in requests], [rows for _, rows in requests], replica))
-        features = pd.concat([entry.features for entry in scored], ignore_index=True, copy=False)
-        outputs = pd.concat([entry.outputs for entry in scored], ignore_index=True, copy=False)
-        frames.append(pd.concat([fixed, features.add_prefix(INPUT_PREFIX), outputs.add_prefix(OUTPUT_PREFIX)],
-                                axis=1))
-    if refused:
-        frames.append(pd.DataFrame(_fixed(refused, [1] * len(refused), replica)))
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    extra = [column for column in frame.columns if column not in COLUMNS and column not in columns]
-    frame = frame.reindex(columns=[*COLUMNS, *columns, *extra])  # refused requests only: null features
-    frame["received_at"] = pd.to_datetime(frame["received_at"].astype(np.int64) // 1000, unit="us", utc=True)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    # the same types in every file, even one of refused requests only (whose features are all null)
-    types = {**{name: pa.field(name, pa.string()) for name in string_columns}, **_fixed_types()}
+        for prefix, frames in ((INPUT_PREFIX, [entry.features for entry in scored]),
+                               (OUTPUT_PREFIX, [entry.outputs for entry in scored])):
+            for name, values in _stacked(frames).items():
+                data[f"{prefix}{name}"] = pa.array(values, from_pandas=True)  # NaN is null, as pandas has it
+    total = len(data["request_id"])
+    strings = {name: pa.string() for name in string_columns}
+    order = [*COLUMNS, *columns, *[name for name in data if name not in COLUMNS and name not in columns]]
+    arrays = {}
+    for name in order:
+        values = data.get(name)
+        if values is None:  # refused requests only: the features are null, typed as every file has them
+            arrays[name] = pa.nulls(total, strings.get(name, pa.float64()))
+        elif len(values) < total:  # scored rows, then the refused requests' nulls
+            arrays[name] = pa.concat_arrays([values, pa.nulls(total - len(values), values.type)])
+        else:
+            arrays[name] = values
+    table = pa.table(arrays)
+    types = {**{name: pa.field(name, kind) for name, kind in strings.items()}, **_fixed_types()}
     return table.cast(pa.schema([types.get(f.name, f) for f in table.schema]))
+
+
+def _stacked(frames: list) -> dict:
+    """The frames' rows one after another, as a numpy array per column. Frames of one numeric dtype
+    (the usual feature frame) are stacked as matrices; others column by column."""
+    import numpy as np
+
+    first = frames[0]
+    names = list(first.columns)
+    kinds = set(first.dtypes)
+    if len(kinds) == 1 and next(iter(kinds)).kind in "biuf":
+        dtype = next(iter(kinds))
+        try:
+            if all(frame.columns.tolist() == names for frame in frames):
+                matrix = np.concatenate([frame.to_numpy(dtype=dtype) for frame in frames])
+                return {name: matrix[:, i] for i, name in enumerate(names)}
+        except (TypeError, ValueError):  # a frame of other types after all: the general way
+            pass
+    return {name: np.concatenate([frame[name].to_numpy() for frame in frames]) for name in names}
 
 
 def _fixed_types() -> dict:
@@ -232,21 +256,29 @@ def _fixed_types() -> dict:
     return {name: pa.field(name, kind) for name, kind in types.items()}
 
 
-def _fixed(metas: list[RequestMeta], counts: list[int], replica: str) -> dict[str, list]:
-    """The fixed columns, one value per row (a request of n rows repeats its own n times)."""
+def _fixed(metas: list[RequestMeta], counts: list[int], replica: str) -> dict:
+    """The fixed columns as Arrow arrays, one value per row (a request of n rows repeats its own n times)."""
     import numpy as np
+    import pyarrow as pa
 
-    repeat = np.asarray(counts)
+    repeat = np.asarray(counts, dtype=np.int64)
+    total = int(repeat.sum())
+    starts = np.repeat(np.cumsum(repeat) - repeat, repeat)
+
+    def each(values, kind):
+        return pa.array(np.repeat(np.asarray(values, dtype=object), repeat), type=kind, from_pandas=True)
+
     return {
-        "request_id": np.repeat([m.request_id for m in metas], repeat),
-        "row": np.concatenate([np.arange(count) for count in counts]).astype(np.int32) if counts else [],
-        "received_at": np.repeat([m.received_ns for m in metas], repeat),
-        "replica": replica,
-        "route": np.repeat([m.route for m in metas], repeat),
-        "status": np.repeat([m.status for m in metas], repeat).astype(np.int16),
-        "latency_ms": np.repeat([m.latency_ms if m.latency_ms is not None else np.nan for m in metas],
-                                repeat).astype(np.float64),
-        "error": np.repeat([m.error for m in metas], repeat),
+        "request_id": each([m.request_id for m in metas], pa.string()),
+        "row": pa.array((np.arange(total) - starts).astype(np.int32)),
+        "received_at": pa.array(np.repeat(np.asarray([m.received_ns for m in metas], dtype=np.int64) // 1000,
+                                          repeat), type=pa.timestamp("us", tz="UTC")),
+        "replica": pa.repeat(replica, total).cast(pa.string()),
+        "route": each([m.route for m in metas], pa.string()),
+        "status": pa.array(np.repeat(np.asarray([m.status for m in metas], dtype=np.int16), repeat)),
+        "latency_ms": pa.array(np.repeat(np.asarray([np.nan if m.latency_ms is None else m.latency_ms
+                                                     for m in metas], dtype=np.float64), repeat), from_pandas=True),
+        "error": each([m.error for m in metas], pa.string()),
     }
 
 

@@ -91,3 +91,29 @@ def test_the_flush_thread_compacts_between_flushes(tmp_path):
     finally:
         log.close()
     assert read_request_log(settings, "m")["request_id"].nunique() == COMPACT_CALLS
+
+
+def test_calls_of_mixed_types_keep_each_columns_type_and_nulls(tmp_path):
+    """Text and numbers in one frame (the general path), a missing value, string classes beside
+    probabilities, and a refused request whose features are null in the same file."""
+    settings = Settings(home=tmp_path / "home", request_log_root=str(tmp_path / "logs"))
+    fs, _ = filesystem(settings.request_log_root, settings)
+    log = RequestLog(root=str(tmp_path / "logs"), model_name="m", model_version=1, replica="r0", filesystem=fs,
+                     columns=["input_city", "input_count", "input_size", "output_prediction", "output_p_yes"],
+                     string_columns={"input_city", "output_prediction"})
+    for call in range(3):
+        features = pd.DataFrame({"city": ["Oslo", None], "count": np.array([call, 7], dtype=np.int64),
+                                 "size": [np.nan, 1.5]})
+        outputs = pd.DataFrame({"prediction": ["yes", "no"], "p_yes": [0.9, 0.2]})
+        log.scored(features, outputs, [(_meta(f"a{call}"), 1), (_meta(f"b{call}"), 1)])
+    log.refused(_meta("refused", 422))
+    log.flush()
+
+    logged = read_request_log(settings, "m")
+    assert logged["request_id"].tolist() == ["a0", "b0", "a1", "b1", "a2", "b2", "refused"]
+    assert logged["row"].tolist() == [0] * 7
+    assert logged["input_city"].isna().tolist() == [False, True] * 3 + [True]
+    assert logged["input_city"].tolist()[0] == "Oslo" and logged["input_count"].tolist()[:6] == [0, 7, 1, 7, 2, 7]
+    assert logged["input_size"].isna().tolist() == [True, False] * 3 + [True]
+    assert logged["output_prediction"].tolist()[:6] == ["yes", "no"] * 3 and logged["output_prediction"].isna().iloc[6]
+    assert logged["status"].tolist() == [200] * 6 + [422] and logged["replica"].unique().tolist() == ["r0"]
