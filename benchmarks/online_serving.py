@@ -502,9 +502,32 @@ def print_log_targets(bench: Bench) -> None:
     loss = 1 - on_8.per_s / off_8.per_s
     print(f"  RF c={TARGET_CONCURRENCY} throughput, request log on / off{rounds}: {on_8.per_s:,.0f} / {off_8.per_s:,.0f} req/s "
           f"= {loss:+.1%} lost (target <= {TARGET_LOG_THROUGHPUT_LOSS:.0%}): {_verdict(loss <= TARGET_LOG_THROUGHPUT_LOSS)}")
+    _print_rounds(bench, TARGET_CONCURRENCY)
     added = on_1.percentile(50) - off_1.percentile(50)
     print(f"  RF c=1 p50, request log on / off{rounds}: {on_1.percentile(50):.2f} / {off_1.percentile(50):.2f} ms = "
           f"{added:+.2f} ms (target <= {TARGET_LOG_P50_MS} ms): {_verdict(added <= TARGET_LOG_P50_MS)}")
+
+
+def _print_rounds(bench: Bench, concurrency: int) -> None:
+    """Each round's pair beside the pooled figure: a neighbour's load moves both twins of a round
+    alike, so the spread of the pairs says how far one run can be trusted; and the server's CPU
+    per request, which a busy host moves less than throughput."""
+    import statistics
+
+    def cells(runner):
+        return [c for c in bench.cells if c.model == "rf" and c.runner == RUNNERS[runner] and c.concurrency == concurrency]
+
+    pairs = list(zip(cells("log-on"), cells("log-off")))
+    losses = [1 - on.per_s / off.per_s for on, off in pairs]
+    shown = ", ".join(f"{loss:+.1%}" for loss in losses)
+    print(f"    per round, lost at c={concurrency}: {shown}; median {statistics.median(losses):+.1%}")
+
+    def cpu_ms(runner):
+        known = [c for c in cells(runner) if c.server_cpu_s is not None]
+        return 1000 * sum(c.server_cpu_s for c in known) / max(sum(c.requests_total for c in known), 1)
+
+    on, off = cpu_ms("log-on"), cpu_ms("log-off")
+    print(f"    server CPU per request at c={concurrency}, on / off: {on:.3f} / {off:.3f} ms = {on / off - 1:+.1%}")
 
 
 # --- command line --------------------------------------------------------------------------------

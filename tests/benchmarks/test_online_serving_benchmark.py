@@ -36,6 +36,7 @@ def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
     assert "RF c=8 p99 of (a):" in completed.stdout
     assert "RF c=8 2 replicas beside 1:" in completed.stdout
     assert "RF c=8 throughput, request log on / off:" in completed.stdout
+    assert "per round, lost at c=8:" in completed.stdout and "server CPU per request at c=8, on / off:" in completed.stdout
     assert "RF c=1 p50, request log on / off:" in completed.stdout
     assert "deploy-to-ready of (a): rf" in completed.stdout
     assert list(tmp_path.iterdir()) == []  # the throwaway home, models and logs are cleaned up
