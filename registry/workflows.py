@@ -105,7 +105,7 @@ def follow(workflows: Workflows, dag_id: str, run_id: str) -> WorkflowRun:
     """The run with each of its DAG's tasks, upstream first, and the state each has reached."""
     record = workflows.run(dag_id, run_id)
     states = workflows.task_states(dag_id, run_id)
-    steps = [StepState(name=task.task_id, label=task.label, state=states.get(task.task_id))
+    steps = [StepState(name=task.task_id, label=task.label, state=_state_of(task.task_id, states))
              for task in _in_order(workflows.tasks(dag_id))]
     return WorkflowRun(dag_id=dag_id, run_id=run_id, state=record.state, steps=steps,
                        requested_by=record.triggered_by, started_at=record.started_at, ended_at=record.ended_at)
@@ -118,6 +118,23 @@ def follow_scoring(workflows: Workflows, dag_id: str, run_id: str, *, settings) 
     recorded = scoring_run_of(dag_id, run_id, settings=settings)
     return follow(workflows, dag_id, run_id).model_copy(
         update={"scoring_run": recorded.model_dump(mode="json") if recorded else None})
+
+
+# A mapped task's instances, read as one step: the first state of this list any of them is in.
+_MAPPED_PRECEDENCE = ("failed", "upstream_failed", "running", "restarting", "up_for_retry", "up_for_reschedule",
+                      "deferred", "queued", "scheduled", None, "success", "skipped", "removed")
+
+
+def _state_of(task_id: str, states: dict[str, str | None]) -> str | None:
+    """A task's state; for a mapped task (instances keyed ``task_id[i]``) the state of its instances
+    together: failed if one failed, running while one runs, success once all are done."""
+    if task_id in states:
+        return states[task_id]
+    mapped = {state for key, state in states.items() if key.startswith(f"{task_id}[")}
+    if None in mapped and len(mapped) > 1:  # some instances done or going, others still to start
+        mapped.discard(None)
+        mapped.add("running")
+    return next((state for state in _MAPPED_PRECEDENCE if state in mapped), None)
 
 
 def _in_order(tasks: list[TaskRecord]) -> list[TaskRecord]:
