@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import case, select
 
 from registry.metadata.db import session_scope
 from registry.metadata.tables import MonitoringRun, MonitoringThresholds
@@ -171,11 +171,22 @@ def set_thresholds(settings: Settings, model_name: str, changes: dict[str, Any],
 
 
 def latest_records(settings: Settings, *, source: str = "online") -> dict[str, MonitoringRecord]:
-    """Each model's newest record of one source, in one query (the models list's health column)."""
+    """Each model's newest record of one source that saw requests (else its newest), in one query:
+    the record whose alerts are open. A window nobody called the model in is no evidence that a
+    drift has gone, so it does not clear the alerts before it (the models list's health column)."""
     from sqlalchemy import func
 
-    newest = (select(MonitoringRun.model_name, func.max(MonitoringRun.id).label("id"))
+    requests = MonitoringRun.figures["requests"].as_integer()
+    newest = (select(MonitoringRun.model_name, func.max(MonitoringRun.id).label("any_id"),
+                     func.max(case((requests > 0, MonitoringRun.id))).label("busy_id"))
               .where(MonitoringRun.source == source).group_by(MonitoringRun.model_name).subquery())
     with session_scope(settings) as session:
-        rows = session.scalars(select(MonitoringRun).join(newest, MonitoringRun.id == newest.c.id))
+        rows = session.scalars(select(MonitoringRun).join(
+            newest, MonitoringRun.id == func.coalesce(newest.c.busy_id, newest.c.any_id)))
         return {row.model_name: MonitoringRecord.model_validate(row) for row in rows}
+
+
+def alerting_record(records: list[MonitoringRecord]) -> MonitoringRecord | None:
+    """Of a model's online records (oldest first), the one whose alerts are open: the newest that
+    saw requests, else the newest (as ``latest_records`` picks it)."""
+    return next((record for record in reversed(records) if record.figures.requests), records[-1] if records else None)

@@ -64,7 +64,7 @@ const COLUMNS = [
     id: "health",
     label: "Health",
     sort: (m) => (m.monitoring?.open_alerts ? -m.monitoring.open_alerts : m.monitoring?.traffic_source ? 0 : null),
-    help: "Open alerts of the latest monitored window (most first), then traffic: live at the endpoint, else that window's.",
+    help: "Open alerts of the latest monitored window with requests (most first), then traffic: live at the endpoint, else that window's.",
   },
   { id: "workflows", label: "Scoring workflows", sort: (m) => byNumber(m.associations?.length || null) },
   { id: "last_run", label: "Last scoring run", sort: (m) => byTime(m.last_run?.finished_at ?? m.last_run?.started_at) },

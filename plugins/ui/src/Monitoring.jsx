@@ -443,11 +443,16 @@ const Alerts = ({ alerts, windowEnd }) =>
           </Stack>
         </HStack>
       ))}
-      {windowEnd && <Muted>From the latest monitored window, ending {formatTime(windowEnd)} UTC.</Muted>}
+      {windowEnd && (
+        <Muted data-testid="alerts-window">
+          From the latest monitored window that saw requests, ending {formatTime(windowEnd)} UTC (a window
+          without requests leaves them open).
+        </Muted>
+      )}
     </Stack>
   ) : (
     <Text color="fg.success" data-testid="monitoring-no-alerts" fontSize="sm">
-      No open alert: the latest monitored window is within every threshold.
+      No open alert: the latest monitored window with requests is within every threshold.
     </Text>
   );
 
@@ -661,7 +666,7 @@ export const MonitoringSection = ({ modelName, canChange }) => {
             <Fact label="Latest window">{latest ? <Time iso={latest.window_end} /> : <Muted>none yet</Muted>}</Fact>
           </Grid>
           <Subsection testId="alerts-subsection" title="Alerts">
-            <Alerts alerts={data.open_alerts} windowEnd={latest?.window_end} />
+            <Alerts alerts={data.open_alerts} windowEnd={data.alerts_window_end} />
           </Subsection>
           <Subsection title="Requests, errors and latency">
             <TrafficCharts records={records} thresholds={data.thresholds} />
