@@ -241,7 +241,8 @@ def monitoring_view(overview, *, windows: int = 12) -> list:
         parts.append("[green]no open alerts[/green] (latest window with requests)")
     thresholds = overview.thresholds
     floors = ", ".join(f"{name} {value:g}" for name, value in thresholds.metric_floors.items()) or "none"
-    parts.append(f"thresholds: psi {thresholds.psi:g}, drifted share {thresholds.drifted_share:.0%}, "
+    parts.append(f"thresholds: psi {thresholds.psi:g}, drifted share {thresholds.drifted_share:.0%} "
+                 f"(over {thresholds.min_drift_rows} rows or more), "
                  f"error rate {thresholds.error_rate:.1%}, p99 {thresholds.latency_p99_ms or 'off'} ms, "
                  f"metric floors {floors}, webhook {thresholds.webhook_url or 'none'}")
     return parts

@@ -68,6 +68,8 @@ class Thresholds(BaseModel):
 
     psi: float = Field(0.25, gt=0, description="a feature's PSI against training at or above this is drift")
     drifted_share: float = Field(0.30, ge=0, le=1, description="alert when more than this share of features drift")
+    min_drift_rows: int = Field(200, ge=1, description="an online window needs this many scored rows before its "
+                                "drift raises alerts (the PSI of fewer rows is mostly sampling noise)")
     error_rate: float = Field(0.01, ge=0, le=1, description="alert when more than this share of requests fail")
     latency_p99_ms: float | None = Field(1000.0, gt=0, description="alert when p99 latency exceeds this")
     metric_floors: dict[str, float] = Field(default_factory=dict,

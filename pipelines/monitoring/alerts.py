@@ -15,7 +15,11 @@ WEBHOOK_ATTEMPTS = 3
 WEBHOOK_TIMEOUT_S = 10.0
 
 
-def evaluate_thresholds(name: str, figures: Figures, thresholds: Thresholds) -> list[Alert]:
+def evaluate_thresholds(name: str, figures: Figures, thresholds: Thresholds, *, min_drift_rows: int = 0) -> list[Alert]:
+    """The alerts of one record. Drift is judged only over ``min_drift_rows`` rows or more: on 60
+    rows, a window's PSI passes 0.25 on a third of the features by chance."""
+    if (figures.rows or 0) < min_drift_rows:
+        return _operational_alerts(name, figures, thresholds)
     alerts = [
         Alert(rule="feature_psi", subject=feature, value=figures.feature_psi[feature], threshold=thresholds.psi,
               message=f"{name}: feature {feature} drifted, PSI {figures.feature_psi[feature]:.3f} against "
@@ -26,6 +30,12 @@ def evaluate_thresholds(name: str, figures: Figures, thresholds: Thresholds) -> 
         alerts.append(Alert(rule="drifted_share", value=figures.drifted_share, threshold=thresholds.drifted_share,
                             message=f"{name}: {figures.drifted_share:.0%} of features drifted "
                                     f"(line {thresholds.drifted_share:.0%})"))
+    return alerts + _operational_alerts(name, figures, thresholds)
+
+
+def _operational_alerts(name: str, figures: Figures, thresholds: Thresholds) -> list[Alert]:
+    """Errors, latency and labelled metrics: judged on any number of requests."""
+    alerts = []
     if figures.error_rate is not None and figures.error_rate > thresholds.error_rate:
         alerts.append(Alert(rule="error_rate", value=figures.error_rate, threshold=thresholds.error_rate,
                             message=f"{name}: {figures.errors} of {figures.requests} requests failed "

@@ -459,6 +459,7 @@ const Alerts = ({ alerts, windowEnd }) =>
 const THRESHOLD_FIELDS = [
   ["psi", "Feature PSI", "a feature at or above this drifts"],
   ["drifted_share", "Drifted share", "alert above this share of features"],
+  ["min_drift_rows", "Rows for drift alerts", "fewer scored rows in a window: drift shown, not alerted"],
   ["error_rate", "Error rate", "alert above this share of requests"],
   ["latency_p99_ms", "Latency p99 (ms)", "empty: no latency alert"],
 ];

@@ -141,3 +141,12 @@ def test_a_batch_run_joins_the_series_and_the_overview_keeps_the_online_alerts(m
     assert [r.source for r in overview.records] == ["online"] * 3 + ["batch"]
     assert overview.latest.window_end == T0 + 3 * HOUR and overview.next_window_start == T0 + 3 * HOUR
     assert overview.open_alerts == overview.latest.alerts and len(overview.features) == 30
+
+
+def test_a_window_of_few_rows_records_its_drift_but_raises_no_drift_alert(monitored, windows):
+    """60 requests: their PSI is mostly sampling noise, so drift is shown and noted, not alerted."""
+    write_log(monitored, NAME, 1, _traffic(5, T0 + 4 * HOUR, rows=60, drift=True))
+    record = monitor_model(monitored, NAME, now=T0 + 5 * HOUR, actor="test")
+    assert record.figures.rows == 60 and set(DRIFTED) <= set(record.figures.drifted_features)
+    assert [alert.rule for alert in record.alerts if alert.rule in ("feature_psi", "drifted_share")] == []
+    assert any("60 scored rows, fewer than the 200" in note for note in record.figures.notes), record.figures.notes
