@@ -15,10 +15,11 @@ WEBHOOK_ATTEMPTS = 3
 WEBHOOK_TIMEOUT_S = 10.0
 
 
-def evaluate_thresholds(name: str, figures: Figures, thresholds: Thresholds, *, min_drift_rows: int = 0) -> list[Alert]:
-    """The alerts of one record. Drift is judged only over ``min_drift_rows`` rows or more: on 60
-    rows, a window's PSI passes 0.25 on a third of the features by chance."""
-    if (figures.rows or 0) < min_drift_rows:
+def evaluate_thresholds(name: str, figures: Figures, thresholds: Thresholds, *, judge_drift: bool = True) -> list[Alert]:
+    """The alerts of one record; without ``judge_drift`` (an online window of fewer rows than
+    ``min_drift_rows``: on 60 rows a PSI passes 0.25 on a third of the features by chance) its
+    drift is recorded but raises none."""
+    if not judge_drift:
         return _operational_alerts(name, figures, thresholds)
     alerts = [
         Alert(rule="feature_psi", subject=feature, value=figures.feature_psi[feature], threshold=thresholds.psi,

@@ -82,10 +82,11 @@ def monitor_model(settings: Settings, name: str, *, now: datetime | None = None,
     labels = read_labels(settings, name)
     rows, metrics = labelled_metrics(frame, labels, reference)
     figures = figures.model_copy(update={"labelled_rows": rows, "metrics": metrics})
-    if 0 < (figures.rows or 0) < thresholds.min_drift_rows:
+    few_rows = (figures.rows or 0) < thresholds.min_drift_rows
+    if few_rows and figures.rows:
         figures.notes.append(f"drift not alerted on: {figures.rows} scored rows, fewer than the "
                              f"{thresholds.min_drift_rows} the min_drift_rows threshold asks")
-    alerts = evaluate_thresholds(name, figures, thresholds, min_drift_rows=thresholds.min_drift_rows)
+    alerts = evaluate_thresholds(name, figures, thresholds, judge_drift=not few_rows)
     run_id = log_figures(settings, name, figures, end)
     record = record_run(settings, model_name=name, source="online", window_start=start, window_end=end,
                         model_version=versions[0] if len(versions) == 1 else None if versions else reference.version,
