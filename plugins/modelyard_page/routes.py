@@ -265,11 +265,13 @@ def associate(body: AssociationBody, user: GetUserDep) -> dict[str, Any]:
 
 @router.delete("/associations/{name}", dependencies=change("dissociate"))
 def dissociate(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
-    from registry.associations import remove_association
+    from registry.associations import list_associations, remove_association
 
-    removed = remove_association(name, _settings(), actor=user.get_name())
+    settings = _settings()
+    removed = remove_association(name, settings, actor=user.get_name())
     workflows = InProcessWorkflows(user.get_name())
-    workflows.retire_dag(removed.dag_id)  # at once, not when the dag-processor next notices
+    workflows.retire_dag(removed.dag_id,  # at once, not when the dag-processor next notices
+                         still_removed=lambda: name not in {kept.name for kept in list_associations(settings=settings)})
     workflows.request_parse("associations.py")
     return removed.model_dump(mode="json")
 

@@ -7,6 +7,9 @@ HTTP, which from inside the api-server would wait on itself.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -91,18 +94,20 @@ class InProcessWorkflows:
             if session.get(DagPriorityParsingRequest, key) is None:
                 session.add(DagPriorityParsingRequest(bundle_name=DAGS_BUNDLE, relative_fileloc=relative_fileloc))
 
-    def retire_dag(self, dag_id: str) -> None:
+    def retire_dag(self, dag_id: str, *, still_removed: Callable[[], bool], follow_for: float = 20.0) -> None:
         """Take a removed association's DAG out of Airflow at once: paused (no run of it starts)
-        and stale (gone from the DAG list), as the dag-processor leaves it once it re-parses the
-        snapshot without it, seconds to a minute later. Its past runs stay in Airflow's history."""
-        from airflow.models import DagModel
-        from airflow.utils.session import create_session
+        and stale (gone from the DAG list). Its past runs stay in Airflow's history.
 
-        with create_session() as session:
-            found = session.get(DagModel, dag_id)
-            if found is not None:
-                found.is_paused = True
-                found.is_stale = True
+        A parse that read the snapshot just before the removal can land just after it and list
+        the DAG again; Airflow itself would only retire it ``stale_dag_threshold`` (50 s) later.
+        So for ``follow_for`` seconds a thread retires it again when such a parse brings it back
+        while the association is ``still_removed()``."""
+        from airflow._shared.timezones import timezone
+
+        retired_at = timezone.utcnow()
+        _retire(dag_id)
+        threading.Thread(target=_keep_retired, args=(dag_id, retired_at, still_removed, follow_for),
+                         name=f"retire-{dag_id}", daemon=True).start()
 
     def revive_dag(self, dag_id: str) -> None:
         """A new association took the name of a removed one: its DAG id comes back unpaused (the
@@ -114,3 +119,31 @@ class InProcessWorkflows:
             found = session.get(DagModel, dag_id)
             if found is not None and found.is_stale:
                 found.is_paused = False
+
+
+def _retire(dag_id: str, *, parsed_after: datetime | None = None) -> bool:
+    """Pause and stale the DAG (only if a parse after ``parsed_after`` listed it again, when given)."""
+    from airflow.models import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        found = session.get(DagModel, dag_id)
+        if found is None or (parsed_after is not None and (
+                found.is_stale or found.last_parsed_time is None or found.last_parsed_time <= parsed_after)):
+            return False
+        found.is_paused = True
+        found.is_stale = True
+        return True
+
+
+def _keep_retired(dag_id: str, retired_at: datetime, still_removed: Callable[[], bool], follow_for: float) -> None:
+    import logging
+
+    deadline = time.monotonic() + follow_for
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            if still_removed() and _retire(dag_id, parsed_after=retired_at):
+                logging.getLogger(__name__).info("retired %s again: a parse of the old snapshot listed it", dag_id)
+        except Exception:  # a daemon thread: a failed check must not kill the api-server's logs with noise
+            logging.getLogger(__name__).exception("could not check the retired DAG %s", dag_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import time
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -20,6 +21,7 @@ import pytest
 
 from registry.metadata.db import session_scope
 from registry.metadata.events import events_for
+from stack import airflow
 from tests.plugins.conftest import DRIFTED, MODEL, seed_monitoring
 
 pytestmark = pytest.mark.timeout(900)
@@ -344,13 +346,27 @@ def test_removing_an_association_takes_its_dag_away(platform):
     with platform.client("admin1") as client:
         removed = client.request("DELETE", "/associations/nightly", json={})
         assert removed.status_code == 200, removed.text
-        with platform.rest() as rest:  # at once: not listed, and paused and stale where it is still kept
-            assert rest.get("/api/v2/dags", dag_id_pattern="score__nightly")["dags"] == []
+        with platform.rest() as rest:  # at once: paused and stale, so not listed
+            _wait_until_unlisted(rest, "score__nightly")
             kept = rest.get("/api/v2/dags", dag_id_pattern="score__nightly", exclude_stale=False)["dags"]
             assert [(dag["is_paused"], dag["is_stale"]) for dag in kept] == [(True, True)]
+            # A parse that read the snapshot before the removal lands after it, as the dag-processor's
+            # sync writes it (CI saw one list the DAG again for a minute): it is retired again.
+            with sqlite3.connect(airflow.airflow_home(platform.settings) / "airflow.db") as db:
+                db.execute("update dag set is_stale = 0, last_parsed_time = ? where dag_id = 'score__nightly'",
+                           (datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"),))
+            _wait_until_unlisted(rest, "score__nightly")
+            assert rest.get("/api/v2/dags/score__nightly")["is_paused"] is True
         assert client.request("DELETE", "/associations/nightly", json={}).status_code == 404
         row = next(row for row in client.get("/models").json()["models"] if row["name"] == MODEL)
     assert row["associations"] == []
+
+
+def _wait_until_unlisted(rest, dag_id: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while rest.get("/api/v2/dags", dag_id_pattern=dag_id)["dags"] and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert rest.get("/api/v2/dags", dag_id_pattern=dag_id)["dags"] == []
 
 
 def test_a_removed_association_runs_no_more_though_its_minute_comes(platform):
