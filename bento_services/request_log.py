@@ -86,6 +86,12 @@ class RequestLog:
     _thread: threading.Thread | None = None
 
     def start(self) -> "RequestLog":
+        # Imported here, before the service freezes what it has loaded: imported later by the
+        # flush thread, Arrow's modules stayed in the collector's sight and made every full
+        # collection of the replica ~70 ms longer (6.4 s against 3.6 s over 30,000 requests).
+        import pyarrow.compute  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+
         self._thread = threading.Thread(target=self._flush_periodically, name="request-log", daemon=True)
         self._thread.start()
         return self
