@@ -24,7 +24,7 @@ import { Link as RouterLink } from "react-router-dom";
 import { useApi, useKeptState, useWhoami } from "./api.js";
 import { ActionDialog, ModelActions, modelPath } from "./Actions.jsx";
 import { AirflowLink, AliasBadges, ErrorAlert, HealthDot, Loading, Muted, StateBadge } from "./common.jsx";
-import { formatCount, formatMetric, formatTime, parseTime, relativeTime, timeTitle } from "./format.js";
+import { formatCount, formatMetric, formatPerMinute, formatTime, parseTime, relativeTime, timeTitle } from "./format.js";
 import { CubeIcon, RefreshIcon, SearchIcon, SortIcon } from "./icons.jsx";
 
 export const PAGE_SIZE = 50;
@@ -210,7 +210,7 @@ const HealthCell = ({ monitoring }) => {
   if (!monitoring || (!monitoring.open_alerts && !monitoring.traffic_source)) return <Muted>—</Muted>;
   const figures = [
     monitoring.requests_per_min !== null && monitoring.requests_per_min !== undefined
-      ? `${formatMetric(monitoring.requests_per_min)} req/min`
+      ? `${formatPerMinute(monitoring.requests_per_min)} req/min`
       : null,
     monitoring.error_rate !== null && monitoring.error_rate !== undefined ? `${(monitoring.error_rate * 100).toFixed(1)}% err` : null,
     monitoring.latency_p99_ms !== null && monitoring.latency_p99_ms !== undefined ? `p99 ${Math.round(monitoring.latency_p99_ms)} ms` : null,

@@ -7,7 +7,7 @@ import { useMemo, useState } from "react";
 
 import { api, useApi } from "./api.js";
 import { ErrorAlert, FieldError, Loading, Muted, Time } from "./common.jsx";
-import { formatMetric, formatTime, parseTime } from "./format.js";
+import { formatMetric, formatPerMinute, formatTime, parseTime } from "./format.js";
 import { PlayIcon, RefreshIcon } from "./icons.jsx";
 import { WorkflowProgress } from "./WorkflowProgress.jsx";
 
@@ -615,6 +615,11 @@ export const MonitoringSection = ({ modelName, canChange }) => {
   const online = records.filter((r) => r.source === "online");
   const latest = online[online.length - 1];
   const traffic = data?.traffic;
+  // The endpoint's last 60 s when it answers (an idle minute reads 0), else the latest window: never a mix.
+  const shown = traffic
+    ? { requests_per_min: traffic.requests_per_minute, error_rate: traffic.error_rate, p50_ms: traffic.p50_ms, p99_ms: traffic.p99_ms }
+    : latest && { requests_per_min: latest.figures.requests_per_min, error_rate: latest.figures.error_rate,
+                  p50_ms: latest.figures.latency_p50_ms, p99_ms: latest.figures.latency_p99_ms };
   return (
     <Box as="section" borderColor="border" borderRadius="md" borderWidth="1px" data-testid="monitoring-section" p={4}>
       <HStack justifyContent="space-between" mb={3}>
@@ -651,13 +656,13 @@ export const MonitoringSection = ({ modelName, canChange }) => {
         <Stack gap={5}>
           <Grid gap={4} templateColumns="repeat(auto-fit, minmax(140px, 1fr))">
             <Fact label={traffic ? "Requests/min (last 60 s)" : "Requests/min (latest window)"} testId="fact-rpm">
-              {formatMetric(traffic?.requests_per_minute ?? latest?.figures.requests_per_min) || "—"}
+              {formatPerMinute(shown?.requests_per_min) || "—"}
             </Fact>
             <Fact label="Error rate" testId="fact-errors">
-              {finite(traffic?.error_rate ?? latest?.figures.error_rate) ? percent(traffic?.error_rate ?? latest.figures.error_rate) : "—"}
+              {finite(shown?.error_rate) ? percent(shown.error_rate) : "—"}
             </Fact>
             <Fact label="Latency p50 / p99" testId="fact-latency">
-              {[traffic?.p50_ms ?? latest?.figures.latency_p50_ms, traffic?.p99_ms ?? latest?.figures.latency_p99_ms]
+              {[shown?.p50_ms, shown?.p99_ms]
                 .map((v) => (finite(v) ? ms(v) : "—"))
                 .join(" / ")}
             </Fact>

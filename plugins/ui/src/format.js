@@ -51,6 +51,13 @@ export const timeTitle = (iso) => (iso ? `${formatTime(iso, { seconds: true })} 
 const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 export const formatCount = (n) => (n === null || n === undefined ? "" : integer.format(n));
 
+// Requests per minute: whole requests from 10 up (1,846, not 1845.7), two figures below.
+export const formatPerMinute = (value) => {
+  const n = Number(value);
+  if (value === null || value === undefined || !Number.isFinite(n)) return "";
+  return n >= 10 ? integer.format(Math.round(n)) : String(Number(n.toPrecision(2)));
+};
+
 export const formatMetric = (value) => {
   if (value === null || value === undefined || value === "") return "";
   const n = Number(value);
