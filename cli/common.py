@@ -20,8 +20,9 @@ FLAGS = {
     "sample": "--sample", "name": "--name", "schedule": "--schedule", "input_path": "--input",
     "output_path": "--output", "policy": "--policy", "output_format": "--format", "key_columns": "--key",
     "port": "--port", "workflow": "--workflow", "role": "--role", "password": "--password-stdin",
-    "file": "--file", "thresholds": "--set", "psi": "--set psi=", "drifted_share": "--set drifted_share=",
-    "error_rate": "--set error_rate=", "latency_p99_ms": "--set latency_p99_ms=", "webhook_url": "--set webhook_url=",
+    "file": "--file", "thresholds": "--set", "psi": "--set psi=VALUE", "drifted_share": "--set drifted_share=VALUE",
+    "error_rate": "--set error_rate=VALUE", "latency_p99_ms": "--set latency_p99_ms=VALUE",
+    "webhook_url": "--set webhook_url=VALUE", "min_drift_rows": "--set min_drift_rows=VALUE",
 }
 # What the command line offers for an error whose remedy is more than one field.
 HINTS = {"ModelExistsError": "--name to choose another, or --new-version to add a version to it"}

@@ -51,8 +51,10 @@ def monitor(
     from pipelines.monitoring.overview import monitoring_overview
     from registry.monitoring import set_thresholds, thresholds_for
     from registry.settings import get_settings
+    from registry.store import mlflow_client, require_registered
 
     settings = get_settings()
+    require_registered(mlflow_client(settings), name)  # not "no records yet" for a typo, nor its thresholds saved
     if set_:
         current = thresholds_for(settings, name).model_dump(mode="json")
         set_thresholds(settings, name, parse_settings(set_, current), actor=settings.user)

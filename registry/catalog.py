@@ -190,12 +190,10 @@ class VersionSummary(BaseModel):
 def list_versions(name: str, *, settings: Settings, plots: bool = True) -> list[VersionSummary]:
     """Every version of the model, newest first, with training and validation metrics (and, with
     ``plots``, the evaluation plots each one has)."""
-    from registry.errors import ModelNotFoundError
-    from registry.store import registered_model_exists
+    from registry.store import require_registered
 
     client = mlflow_client(settings)
-    if not registered_model_exists(client, name):
-        raise ModelNotFoundError(f"model {name!r} is not registered", field="name")
+    require_registered(client, name)
     aliases: dict[int, list[str]] = {}
     for alias, number in (client.get_registered_model(name).aliases or {}).items():
         aliases.setdefault(int(number), []).append(alias)
@@ -398,12 +396,11 @@ def remove_alias(name: str, alias: str, settings: Settings, *, actor: str,
                  reason: str | None = None) -> AliasRemoved:
     """Take ``alias`` off model ``name`` (its versions stay), and record who did it and why."""
     from registry.errors import ModelNotFoundError
-    from registry.store import registered_model_exists
+    from registry.store import require_registered
 
     check_alias(alias)
     client = mlflow_client(settings)
-    if not registered_model_exists(client, name):
-        raise ModelNotFoundError(f"model {name!r} is not registered", field="name")
+    require_registered(client, name)
     version = (client.get_registered_model(name).aliases or {}).get(alias)
     if version is None:
         raise ModelNotFoundError(f"model {name!r} has no alias {alias!r}", field="alias")

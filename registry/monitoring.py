@@ -162,7 +162,8 @@ def set_thresholds(settings: Settings, model_name: str, changes: dict[str, Any],
         except ValidationError as error:
             problem = error.errors()[0]
             field = ".".join(str(part) for part in problem["loc"]) or "thresholds"
-            raise InvalidFieldError(f"threshold {field}: {problem['msg']}", field=field) from error
+            given = f" (given {problem['input']!r})" if problem["type"] != "extra_forbidden" else ""
+            raise InvalidFieldError(f"threshold {field}: {problem['msg']}{given}", field=field) from error
         values = merged.model_dump(mode="json", exclude_defaults=True)
         if row is None:
             session.add(MonitoringThresholds(model_name=model_name, values=values, updated_by=actor))

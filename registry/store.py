@@ -56,6 +56,12 @@ def registered_model_exists(client: "MlflowClient", name: str) -> bool:
     return True
 
 
+def require_registered(client: "MlflowClient", name: str) -> None:
+    """A not-found error naming ``name`` (its field: ``name``) for a model the registry does not have."""
+    if not registered_model_exists(client, name):
+        raise ModelNotFoundError(f"model {name!r} is not registered", field="name")
+
+
 def latest_version(client: "MlflowClient", name: str) -> "ModelVersion | None":
     versions = client.search_model_versions(
         f"name = '{name}'", order_by=["version_number DESC"], max_results=1

@@ -344,11 +344,9 @@ def run_monitoring(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
 
 def _known(name: str, settings) -> None:
     """A 404 naming ``name`` for a model the registry does not have."""
-    from registry.errors import ModelNotFoundError
-    from registry.store import mlflow_client, registered_model_exists
+    from registry.store import mlflow_client, require_registered
 
-    if not registered_model_exists(mlflow_client(settings), name):
-        raise ModelNotFoundError(f"model {name!r} is not registered", field="name")
+    require_registered(mlflow_client(settings), name)
 
 
 def _version(name: str, version: int, settings) -> dict[str, Any]:

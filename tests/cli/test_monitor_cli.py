@@ -56,6 +56,9 @@ def test_monitor_now_shows_windows_drift_and_alerts_then_labels_and_thresholds(r
 
 @pytest.mark.parametrize(("args", "message"), [
     (("monitor", NAME, "--set", "psi=-1"), "threshold psi"),
+    (("monitor", NAME, "--set", "psi=abc"), "valid number, unable to parse string as a number (given 'abc') (--set psi=VALUE)"),
+    (("monitor", "no_such_model"), "model 'no_such_model' is not registered"),
+    (("monitor", "no_such_model", "--set", "psi=0.3"), "model 'no_such_model' is not registered"),
     (("monitor", NAME, "--set", "colour=red"), "threshold colour"),
     (("labels", "add", NAME, "--file", "/no/such.csv"), "does not exist (--file)"),
 ])
