@@ -145,5 +145,5 @@ def _keep_retired(dag_id: str, retired_at: datetime, still_removed: Callable[[],
         try:
             if still_removed() and _retire(dag_id, parsed_after=retired_at):
                 logging.getLogger(__name__).info("retired %s again: a parse of the old snapshot listed it", dag_id)
-        except Exception:  # a daemon thread: a failed check must not kill the api-server's logs with noise
+        except Exception:  # a daemon thread: a failed check is logged and the next one tries again
             logging.getLogger(__name__).exception("could not check the retired DAG %s", dag_id)

@@ -55,7 +55,7 @@ export const formatCount = (n) => (n === null || n === undefined ? "" : integer.
 export const formatPerMinute = (value) => {
   const n = Number(value);
   if (value === null || value === undefined || !Number.isFinite(n)) return "";
-  return n >= 10 ? integer.format(Math.round(n)) : String(Number(n.toPrecision(2)));
+  return n >= 10 ? formatCount(n) : String(Number(n.toPrecision(2)));
 };
 
 export const formatMetric = (value) => {
