@@ -27,6 +27,18 @@ of the last ``TRAFFIC_WINDOW`` seconds (requests/min, error rate, p50/p99 ms) an
 the gateway started. An error is an answer of status 500 or more (the gateway's own 502 included);
 health checks through it (``/readyz``, ``/livez``) are forwarded but not counted.
 
+A route may name a challenger: a second version behind the same URL, for its scoring requests
+only (POST ``/predict``, ``/invocations``, ``/v2/models/.../infer``). A stable hash of each
+request's key (a sticky header's value, else its request id) puts a ``percent`` of them in its
+slice (``bento_services.challenger_routing``). In ``shadow`` mode the champion answers every client
+and a copy of each request in the slice goes to the challenger in the background; in ``canary``
+mode the challenger answers its slice (the champion does when it is gone) and the champion gets
+the copy, so both versions' answers exist. A copy carries ``x-modelyard-shadow: 1``; its answer
+is only counted, it never delays or fails the client's, and at most ``max_in_flight`` copies are
+in flight (more are dropped). ``/-/gateway``'s ``challenger`` has the counts, reset when the
+challenge changes; ``/metrics`` counts client answers by the version that gave them, and copies by
+outcome (``modelyard_gateway_mirrors``).
+
 aiohttp (already installed with BentoML) does the HTTP on both sides.
 
     python -m bento_services.gateway --port 3100 --routes <home>/deployments/<name>/route.json
@@ -37,7 +49,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import signal
 import time
 import uuid
@@ -49,6 +60,9 @@ from aiohttp import (
     ServerDisconnectedError, TCPConnector, web,
 )
 
+from bento_services.challenger_routing import (
+    MIRROR_COUNTS, SHADOW_HEADER, Challenge, follow, is_scoring, percentile, read_challenger,
+)
 from registry.request_logs import REQUEST_ID_HEADER
 
 STATUS_PATH = "/-/gateway"
@@ -60,6 +74,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
 TIMEOUT = ClientTimeout(total=120, sock_connect=5)
+MIRROR_TIMEOUT = ClientTimeout(total=30, sock_connect=5)  # a copy nobody waits for gives up sooner
 PROBE_TIMEOUT = ClientTimeout(total=1.0)
 PROBE_INTERVAL = 1.0
 MAX_BUFFERED_BODY = 16 * 1024 * 1024
@@ -69,13 +84,15 @@ GONE = (ClientConnectorError, ServerDisconnectedError, ClientOSError, ClientPayl
 
 
 def read_route(path: Path) -> dict:
-    """``{"upstreams": ["http://127.0.0.1:<port>", ...], "model_name", "model_version", "deployment_id"}``;
-    a file of one ``upstream`` (before replicas) reads as a list of one."""
+    """``{"upstreams": ["http://127.0.0.1:<port>", ...], "model_name", "model_version", "deployment_id",
+    "challenger": None | {"upstreams", "model_version", "deployment_id", "challenge_id", "mode", "percent",
+    "sticky_header", "max_in_flight"}}``; a file of one ``upstream`` (before replicas) reads as a list of one."""
     route = json.loads(Path(path).read_text())
     if "upstreams" not in route:
         route["upstreams"] = [route.pop("upstream")]
     if not route["upstreams"]:
         raise ValueError("a route needs at least one upstream")
+    route["challenger"] = read_challenger(route.get("challenger"))
     return route
 
 
@@ -104,6 +121,9 @@ class Traffic:
                                       buckets=LATENCY_BUCKETS, registry=self.registry)
         self.in_flight = prom.Gauge("modelyard_gateway_requests_in_flight", "Requests being answered",
                                     registry=self.registry)
+        self.mirrors = prom.Counter("modelyard_gateway_mirrors", "Copies of requests for the other version of a "
+                                    "challenge, by the version they were for and how they ended",
+                                    ["version", "outcome"], registry=self.registry)
         self.window, self.recent = window, deque()  # (monotonic time, latency ms, error)
         self.total = self.total_errors = 0
         self.started_at = time.time()
@@ -129,7 +149,7 @@ class Traffic:
         return {
             "window_seconds": self.window, "requests": count, "errors": errors,
             "requests_per_minute": count * 60.0 / self.window, "error_rate": errors / count if count else None,
-            "p50_ms": _percentile(latencies, 0.50), "p99_ms": _percentile(latencies, 0.99),
+            "p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99),
             "total_requests": self.total, "total_errors": self.total_errors, "since": self.started_at,
         }
 
@@ -143,27 +163,31 @@ class Traffic:
             self.recent.popleft()
 
 
-def _percentile(ordered: list[float], share: float) -> float | None:
-    """Nearest-rank percentile of sorted values; None for none."""
-    if not ordered:
-        return None
-    return ordered[min(len(ordered), max(1, math.ceil(share * len(ordered)))) - 1]
-
-
 class Gateway:
     def __init__(self, routes: Path):
         self.routes = routes
         self.route = read_route(routes)
+        self.challenge = follow(None, self.route["challenger"], self.version)
         self.out_of_rotation: dict[str, str] = {}  # upstream -> why
-        self.in_flight: Counter[str] = Counter()
+        self.in_flight: Counter[str] = Counter()  # client requests and mirrors, by upstream
         self.retried = 0
         self.traffic = Traffic()
         self.sessions: dict[str, ClientSession] = {}
+        self.mirrors: set[asyncio.Task] = set()
         self._turn = 0
 
     @property
     def upstreams(self) -> list[str]:
         return self.route["upstreams"]
+
+    @property
+    def version(self) -> str:
+        return str(self.route.get("model_version", ""))
+
+    @property
+    def all_upstreams(self) -> list[str]:
+        """The champion's replicas and the challenger's: probed, and their connections kept."""
+        return self.upstreams + (self.challenge.upstreams if self.challenge else [])
 
     def reload(self) -> None:
         """SIGHUP: read the route file again; a broken file keeps the current route. New
@@ -173,14 +197,20 @@ class Gateway:
         except (OSError, ValueError, KeyError) as error:
             print(f"gateway: kept route {self.upstreams}: cannot read {self.routes}: {error}", flush=True)
             return
-        self.out_of_rotation = {u: why for u, why in self.out_of_rotation.items() if u in self.upstreams}
-        print(f"gateway: now forwarding to {', '.join(self.upstreams)}", flush=True)
+        self.challenge = follow(self.challenge, self.route["challenger"], self.version)
+        self.out_of_rotation = {u: why for u, why in self.out_of_rotation.items() if u in self.all_upstreams}
+        print(f"gateway: now forwarding to {self.destinations()}", flush=True)
         self._close_idle_sessions()
 
+    def destinations(self) -> str:
+        challenger = self.challenge and f"; challenger ({self.challenge.mode}) {', '.join(self.challenge.upstreams)}"
+        return ", ".join(self.upstreams) + (challenger or "")
+
     def status(self) -> dict:
-        return {**self.route, "in_rotation": [u for u in self.upstreams if u not in self.out_of_rotation],
+        challenger = self.challenge.summary(self._rotation(self.challenge.upstreams)) if self.challenge else None
+        return {**self.route, "in_rotation": self._rotation(self.upstreams),
                 "out_of_rotation": self.out_of_rotation, "in_flight": dict(self.in_flight), "retried": self.retried,
-                "traffic": self.traffic.summary()}
+                "traffic": self.traffic.summary(), "challenger": challenger}
 
     def pick(self, tried: set[str]) -> str | None:
         """The next replica in rotation not tried yet for this request; else any not tried."""
@@ -192,7 +222,7 @@ class Gateway:
         return candidates[self._turn % len(candidates)]
 
     def take_out(self, upstream: str, why: str) -> None:
-        if upstream in self.upstreams and upstream not in self.out_of_rotation:
+        if upstream in self.all_upstreams and upstream not in self.out_of_rotation:
             print(f"gateway: {upstream} out of rotation: {why}", flush=True)
         self.out_of_rotation[upstream] = why
 
@@ -200,53 +230,95 @@ class Gateway:
         if self.out_of_rotation.pop(upstream, None) is not None:
             print(f"gateway: {upstream} back in rotation", flush=True)
 
+    def _rotation(self, upstreams: list[str]) -> list[str]:
+        return [u for u in upstreams if u not in self.out_of_rotation]
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == STATUS_PATH:
             return web.json_response(self.status())
         if request.path == METRICS_PATH:
             return web.Response(body=self.traffic.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE})
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        counted, version = request.path not in NOT_COUNTED, str(self.route.get("model_version", ""))
+        counted = request.path not in NOT_COUNTED
+        challenge = self.challenge if is_scoring(request.method, request.path) else None
         started = time.perf_counter()
         if counted:
             self.traffic.in_flight.inc()
         try:
-            answer = await self._answer(request, request_id)
+            answer, version = await self._answer(request, request_id, challenge)
         finally:
             if counted:
                 self.traffic.in_flight.dec()
         answer.headers[REQUEST_ID_HEADER] = request_id
+        seconds = time.perf_counter() - started
         if counted:
-            self.traffic.observe(version, answer.status, time.perf_counter() - started)
+            self.traffic.observe(version, answer.status, seconds)
+        if challenge is not None:
+            challenge.observe(version, answer.status, seconds)
         return answer
 
-    async def _answer(self, request: web.Request, request_id: str) -> web.StreamResponse:
+    async def _answer(self, request: web.Request, request_id: str,
+                      challenge: Challenge | None) -> tuple[web.StreamResponse, str]:
+        """The answer, and the version that gave it."""
+        version = self.version
+        chosen = challenge is not None and challenge.takes(request.headers, request_id)
         sized = request.content_length is not None and request.content_length <= MAX_BUFFERED_BODY
         if request.body_exists and not sized:
-            return await self._send(request, request_id, self.pick(set()), request.content, retry=False)
+            if chosen:  # a body that cannot be sent twice stays with the champion
+                self._count_mirror(challenge, challenge.version, "skipped")
+            return await self._send(request, request_id, self.pick(set()), request.content, retry=False), version
         body = await request.read() if request.body_exists else None
-        return await self._send(request, request_id, self.pick(set()), body, retry=True)
+        if chosen and challenge.mode == "canary":
+            return await self._canary(request, request_id, body, challenge, version)
+        if chosen:
+            upstream = challenge.pick(self._rotation(challenge.upstreams))
+            self._mirror(request, request_id, body, upstream, challenge, challenge.version)
+        return await self._send(request, request_id, self.pick(set()), body, retry=True), version
+
+    async def _canary(self, request: web.Request, request_id: str, body: bytes | None, challenge: Challenge,
+                      champion_version: str) -> tuple[web.StreamResponse, str]:
+        """The challenger answers and the champion gets a copy; with the challenger gone, the champion answers."""
+        upstream, answer = challenge.pick(self._rotation(challenge.upstreams)), None
+        if upstream is not None:
+            try:
+                answer = await self._attempt(request, request_id, upstream, body)
+            except GONE:
+                answer = None  # taken out of rotation: fail over to the champion
+        if answer is None:
+            challenge.count("failed_over")
+            return await self._send(request, request_id, self.pick(set()), body, retry=True), champion_version
+        challenge.count("answered")
+        champion = self.pick(set()) if self._rotation(self.upstreams) else None
+        self._mirror(request, request_id, body, champion, challenge, champion_version)
+        return answer, challenge.version
 
     async def _send(self, request: web.Request, request_id: str, upstream: str, data, *,
                     retry: bool) -> web.StreamResponse:
         tried = {upstream}
         while True:
-            self.in_flight[upstream] += 1  # no await since picking it: the count is exact
             try:
-                return await self._forward(request, request_id, upstream, data)
+                return await self._attempt(request, request_id, upstream, data)
             except GONE as error:
-                self.take_out(upstream, f"{type(error).__name__}: {error}")
                 failure = error
-            except (ClientError, asyncio.TimeoutError) as error:
-                return _bad_gateway(upstream, error)
-            finally:
-                self._done(upstream)
             again = self.pick(tried) if retry else None
             if again is None:
                 return _bad_gateway(upstream, failure)
             self.retried += 1
             upstream = again
             tried.add(upstream)
+
+    async def _attempt(self, request: web.Request, request_id: str, upstream: str, data) -> web.StreamResponse:
+        """One try at one replica: its answer, a 502 when it timed out, or GONE raised (it leaves the rotation)."""
+        self.in_flight[upstream] += 1  # no await since picking it: the count is exact
+        try:
+            return await self._forward(request, request_id, upstream, data)
+        except GONE as error:
+            self.take_out(upstream, f"{type(error).__name__}: {error}")
+            raise
+        except (ClientError, asyncio.TimeoutError) as error:
+            return _bad_gateway(upstream, error)
+        finally:
+            self._done(upstream)
 
     def _done(self, upstream: str) -> None:
         self.in_flight[upstream] -= 1
@@ -255,21 +327,56 @@ class Gateway:
             self._close_idle_sessions()
 
     async def _forward(self, request: web.Request, request_id: str, upstream: str, data) -> web.StreamResponse:
-        headers = {key: value for key, value in request.headers.items()
-                   if key.lower() not in HOP_BY_HOP and key.lower() != REQUEST_ID_HEADER}
-        headers[REQUEST_ID_HEADER] = request_id
         async with self._session(upstream).request(request.method, upstream + request.rel_url.raw_path_qs,
-                                                   headers=headers, data=data, allow_redirects=False) as answer:
+                                                   headers=_headers_for(request, request_id), data=data,
+                                                   allow_redirects=False) as answer:
             body = await answer.read()
             kept = {key: value for key, value in answer.headers.items()
                     if key.lower() not in HOP_BY_HOP and key.lower() != REQUEST_ID_HEADER}
             return web.Response(status=answer.status, body=body, headers=kept)
 
+    def _mirror(self, request: web.Request, request_id: str, body: bytes | None, upstream: str | None,
+                challenge: Challenge, version: str) -> None:
+        """Send a copy of the request to ``upstream`` (of ``version``) in the background, within the bound."""
+        if upstream is None or not challenge.start_mirror():
+            self._count_mirror(challenge, version, "skipped" if upstream is None else "dropped")
+            return
+        self.in_flight[upstream] += 1
+        headers = {**_headers_for(request, request_id), SHADOW_HEADER: "1"}
+        copy = self._send_copy(request.method, upstream, request.rel_url.raw_path_qs, headers, body, challenge,
+                               version)
+        task = asyncio.get_running_loop().create_task(copy)
+        self.mirrors.add(task)
+        task.add_done_callback(self.mirrors.discard)
+
+    async def _send_copy(self, method: str, upstream: str, path_qs: str, headers: dict, body: bytes | None,
+                         challenge: Challenge, version: str) -> None:
+        """A mirror's request: its answer read and dropped, only how it ended counted."""
+        started = time.perf_counter()
+        try:
+            async with self._session(upstream).request(method, upstream + path_qs, headers=headers, data=body,
+                                                       allow_redirects=False, timeout=MIRROR_TIMEOUT) as answer:
+                await answer.read()
+            challenge.observe(version, answer.status, time.perf_counter() - started)
+            outcome = "error" if answer.status >= 500 else "answered"
+        except (ClientError, asyncio.TimeoutError) as error:
+            if isinstance(error, GONE):
+                self.take_out(upstream, f"{type(error).__name__}: {error}")
+            outcome = "failed"
+        finally:
+            challenge.end_mirror()
+            self._done(upstream)
+        self._count_mirror(challenge, version, outcome)
+
+    def _count_mirror(self, challenge: Challenge, version: str, outcome: str) -> None:
+        self.traffic.mirrors.labels(version, outcome).inc()
+        challenge.count(MIRROR_COUNTS[outcome])
+
     async def probe_forever(self) -> None:
         """Ask every replica's ``/readyz`` each ``PROBE_INTERVAL``: out of rotation or back in."""
         async with ClientSession(timeout=PROBE_TIMEOUT) as session:
             while True:
-                await asyncio.gather(*(self._probe(session, upstream) for upstream in list(self.upstreams)))
+                await asyncio.gather(*(self._probe(session, upstream) for upstream in self.all_upstreams))
                 await asyncio.sleep(PROBE_INTERVAL)
 
     async def _probe(self, session: ClientSession, upstream: str) -> None:
@@ -290,9 +397,17 @@ class Gateway:
 
     def _close_idle_sessions(self) -> None:
         """Drop connection pools to former backends once nothing is in flight to them."""
-        for upstream in [name for name in self.sessions if name not in self.upstreams]:
+        for upstream in [name for name in self.sessions if name not in self.all_upstreams]:
             if not self.in_flight.get(upstream):
                 asyncio.get_running_loop().create_task(self.sessions.pop(upstream).close())
+
+
+def _headers_for(request: web.Request, request_id: str) -> dict[str, str]:
+    """The client's headers as a replica gets them: hop-by-hop ones left out, the request id set."""
+    headers = {key: value for key, value in request.headers.items()
+               if key.lower() not in HOP_BY_HOP and key.lower() not in (REQUEST_ID_HEADER, SHADOW_HEADER)}
+    headers[REQUEST_ID_HEADER] = request_id
+    return headers
 
 
 def _bad_gateway(upstream: str, error: BaseException) -> web.Response:
@@ -318,13 +433,15 @@ def main(argv: list[str] | None = None) -> None:
 
     async def on_cleanup(app: web.Application) -> None:
         app["probe"].cancel()
+        for mirror in list(gateway.mirrors):  # nobody waits for a copy's answer
+            mirror.cancel()
         await asyncio.gather(*(session.close() for session in gateway.sessions.values()))
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", gateway.handle)
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
-    print(f"gateway: http://{args.host}:{args.port} -> {', '.join(gateway.upstreams)}", flush=True)
+    print(f"gateway: http://{args.host}:{args.port} -> {gateway.destinations()}", flush=True)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None,
                 shutdown_timeout=30.0, reuse_address=True, loop=loop)
 

@@ -1,0 +1,162 @@
+"""A challenger's share of a model's traffic: which requests it takes, and what came of them.
+
+The gateway (``bento_services.gateway``) asks a ``Challenge`` whether a scoring request is in the
+challenger's slice, and tells it every answer and every mirror's outcome; ``/-/gateway`` reports
+its ``summary``. The slice is fixed by a stable hash of a key (the sticky header's value, else
+the request id), so a caller with the same key lands on the same side in every gateway process,
+before and after a restart. Kept light: the gateway imports it at start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Mapping
+
+SHADOW_HEADER = "x-modelyard-shadow"
+MODES = ("shadow", "canary")
+BUCKETS = 10_000
+DEFAULT_MAX_IN_FLIGHT = 64
+LATENCY_SAMPLE = 10_000  # the latest answers per version whose latency gives p50/p99
+# A mirror's outcome (the Prometheus label) and the status count it adds to; each mirror has one.
+MIRROR_COUNTS = {"answered": "mirror_answered", "error": "mirror_errors", "failed": "mirror_failed",
+                 "dropped": "mirror_dropped", "skipped": "mirror_skipped"}
+COUNTS = ("answered", "failed_over", "mirrored", *MIRROR_COUNTS.values())
+
+
+def is_scoring(method: str, path: str) -> bool:
+    """Only predictions are split or mirrored; metadata and health stay with the champion."""
+    if method != "POST":
+        return False
+    return path in ("/predict", "/invocations") or (path.startswith("/v2/models/") and path.endswith("/infer"))
+
+
+def in_slice(key: str, percent: float) -> bool:
+    """Whether ``key``'s bucket of ``BUCKETS`` (blake2b, the same in every process) is below ``percent``."""
+    bucket = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") % BUCKETS
+    return bucket < percent * BUCKETS / 100.0
+
+
+def read_challenger(section: dict | None) -> dict | None:
+    """A route file's ``challenger``, defaults filled in; a ValueError says which field is wrong."""
+    if section is None:
+        return None
+    if not section.get("upstreams"):
+        raise ValueError("a challenger needs at least one upstream")
+    for field in ("model_version", "challenge_id"):
+        if section.get(field) is None:
+            raise ValueError(f"the challenger has no {field}")
+    mode, percent = section.get("mode", "shadow"), float(section.get("percent", 100.0))
+    if mode not in MODES:
+        raise ValueError(f"challenger mode {mode!r}: must be one of {', '.join(MODES)}")
+    if not 0.0 <= percent <= 100.0:
+        raise ValueError(f"challenger percent {percent}: must be between 0 and 100")
+    max_in_flight = int(section.get("max_in_flight") or DEFAULT_MAX_IN_FLIGHT)
+    if max_in_flight < 1:
+        raise ValueError(f"challenger max_in_flight {max_in_flight}: must be 1 or more")
+    return {**section, "mode": mode, "percent": percent, "sticky_header": section.get("sticky_header"),
+            "max_in_flight": max_in_flight}
+
+
+class VersionFigures:
+    """Answers one version gave during a challenge (to clients and to mirrors): counts since it
+    started, p50/p99 over the latest ``LATENCY_SAMPLE``."""
+
+    def __init__(self) -> None:
+        self.requests = self.errors = 0
+        self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLE)
+
+    def observe(self, status: int, seconds: float) -> None:
+        self.requests += 1
+        self.errors += status >= 500
+        self.latencies.append(seconds * 1000.0)
+
+    def summary(self) -> dict:
+        ordered = sorted(self.latencies)
+        return {"requests": self.requests, "errors": self.errors,
+                "error_rate": self.errors / self.requests if self.requests else None,
+                "p50_ms": percentile(ordered, 0.50), "p99_ms": percentile(ordered, 0.99)}
+
+
+class Challenge:
+    """One challenge as the gateway runs it: its route section, its round-robin turn, the mirrors
+    in flight against its bound, and its counts. ``mirrored`` counts mirrors sent; each ends as
+    ``mirror_answered`` (below 500), ``mirror_errors`` or ``mirror_failed`` (no answer)."""
+
+    def __init__(self, section: dict, champion_version: str):
+        self.section, self.champion_version = section, champion_version
+        self.since = time.time()
+        self.counts: Counter[str] = Counter()
+        self.mirror_in_flight = 0
+        self.versions = {champion_version: VersionFigures(), self.version: VersionFigures()}
+        self._turn = 0
+
+    @property
+    def version(self) -> str:
+        return str(self.section["model_version"])
+
+    @property
+    def mode(self) -> str:
+        return self.section["mode"]
+
+    @property
+    def upstreams(self) -> list[str]:
+        return self.section["upstreams"]
+
+    def takes(self, headers: Mapping[str, str], request_id: str) -> bool:
+        """Whether this request is in the challenger's slice: by the sticky header if it has one."""
+        sticky = self.section["sticky_header"]
+        key = (headers.get(sticky) if sticky else None) or request_id
+        return in_slice(key, self.section["percent"])
+
+    def pick(self, in_rotation: list[str]) -> str | None:
+        """The next challenger replica in rotation; None when none is."""
+        if not in_rotation:
+            return None
+        self._turn += 1
+        return in_rotation[self._turn % len(in_rotation)]
+
+    def count(self, what: str) -> None:
+        self.counts[what] += 1
+
+    def observe(self, version: str, status: int, seconds: float) -> None:
+        """An answer ``version`` gave, to a client or to a mirror."""
+        self.versions.setdefault(version, VersionFigures()).observe(status, seconds)
+
+    def start_mirror(self) -> bool:
+        """Take a mirror slot; False at the bound (the mirror is dropped)."""
+        if self.mirror_in_flight >= self.section["max_in_flight"]:
+            return False
+        self.mirror_in_flight += 1
+        self.counts["mirrored"] += 1
+        return True
+
+    def end_mirror(self) -> None:
+        self.mirror_in_flight -= 1
+
+    def summary(self, in_rotation: list[str]) -> dict:
+        return {**self.section, "in_rotation": in_rotation, "since": self.since,
+                **{name: self.counts[name] for name in COUNTS}, "mirror_in_flight": self.mirror_in_flight,
+                "versions": {version: figures.summary() for version, figures in self.versions.items()}}
+
+
+def follow(current: Challenge | None, section: dict | None, champion_version: str) -> Challenge | None:
+    """The challenge a reloaded route describes: the current one, counts kept, if it has the same
+    ``challenge_id``; else a new one counting from zero (None for no challenger)."""
+    if section is None:
+        return None
+    if current is None or current.section["challenge_id"] != section["challenge_id"]:
+        return Challenge(section, champion_version)
+    current.section, current.champion_version = section, champion_version
+    current.versions.setdefault(champion_version, VersionFigures())
+    current.versions.setdefault(current.version, VersionFigures())
+    return current
+
+
+def percentile(ordered: list[float], share: float) -> float | None:
+    """Nearest-rank percentile of sorted values; None for none."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered), max(1, math.ceil(share * len(ordered)))) - 1]
