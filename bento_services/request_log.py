@@ -50,6 +50,7 @@ class RequestMeta:
     error: str | None = None
     logged: bool = False  # its rows went in with a model call
     done: bool = False  # the request is over (answered or abandoned): status and latency are final
+    shadow: bool = False  # a gateway's copy: its answer went to no client (registry.request_logs)
 
     def finish(self, status: int) -> None:
         self.status, self.latency_ms = status, (time.perf_counter() - self.started) * 1000.0
@@ -258,7 +259,7 @@ def _fixed_types() -> dict:
 
     types = {"request_id": pa.string(), "row": pa.int32(), "received_at": pa.timestamp("us", tz="UTC"),
              "replica": pa.string(), "route": pa.string(), "status": pa.int16(), "latency_ms": pa.float64(),
-             "error": pa.string()}
+             "error": pa.string(), "shadow": pa.bool_()}
     return {name: pa.field(name, kind) for name, kind in types.items()}
 
 
@@ -285,6 +286,7 @@ def _fixed(metas: list[RequestMeta], counts: list[int], replica: str) -> dict:
         "latency_ms": pa.array(np.repeat(np.asarray([np.nan if m.latency_ms is None else m.latency_ms
                                                      for m in metas], dtype=np.float64), repeat), from_pandas=True),
         "error": each([m.error for m in metas], pa.string()),
+        "shadow": pa.array(np.repeat(np.asarray([m.shadow for m in metas], dtype=bool), repeat)),
     }
 
 

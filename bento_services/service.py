@@ -70,7 +70,8 @@ class MlflowPayloadError(PayloadError):
 class RequestIds:
     """Pure ASGI middleware: the request's id (``x-request-id`` given, else a new one) on its answer;
     on the scoring routes, its arrival, status and latency for the request log, which gets one row
-    for it here unless its predictions were logged with the model call."""
+    for it here unless its predictions were logged with the model call. A gateway's copy
+    (``x-modelyard-shadow: 1``) is logged as shadow: no client saw its answer."""
 
     def __init__(self, app):
         self.app = app
@@ -80,9 +81,15 @@ class RequestIds:
             return await self.app(scope, receive, send)
         from bento_services.request_log import RequestMeta, new_request_id
 
-        given = next((value for key, value in scope["headers"] if key == b"x-request-id"), b"")
+        given, shadow = b"", False
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                given = value
+            elif key == b"x-modelyard-shadow":
+                shadow = value == b"1"
         request_id = given.decode("latin-1")[:200] or new_request_id()
-        meta = RequestMeta(request_id, _logged_route(scope["path"]), time.time_ns(), time.perf_counter())
+        meta = RequestMeta(request_id, _logged_route(scope["path"]), time.time_ns(), time.perf_counter(),
+                           shadow=shadow)
         scope.setdefault("state", {})["request_meta"] = meta
 
         async def send_with_id(message):

@@ -12,7 +12,9 @@ so a reader never sees half a file. ``model``, ``version`` and ``hour`` are the 
 columns of the files.
 
 One row per scored input row (a request of five rows is five log rows with ``row`` 0..4); a
-refused or failed request is one row with its status and error and no features.
+refused or failed request is one row with its status and error and no features. ``shadow`` is true
+for a row whose answer went to no client (a copy the gateway sent during a challenge); files
+written before it existed lack the column and read it as null (false).
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ if TYPE_CHECKING:  # the gateway imports this module for its header name: it sta
     from registry.settings import Settings
 
 REQUEST_ID_HEADER = "x-request-id"
+# set by the gateway on a copy of a request sent to the version that does not answer it (a shadow
+# challenger, or the champion beside a canary): logged with ``shadow`` true, left out of monitoring
+SHADOW_HEADER = "x-modelyard-shadow"
 LOG_FOLDER = "request_logs"
 HOUR_FORMAT = "%Y-%m-%dT%H"
 # the fixed columns of every file, before ``input_<feature>`` and ``output_<column>``
-COLUMNS = ("request_id", "row", "received_at", "replica", "route", "status", "latency_ms", "error")
+COLUMNS = ("request_id", "row", "received_at", "replica", "route", "status", "latency_ms", "error", "shadow")
 INPUT_PREFIX, OUTPUT_PREFIX = "input_", "output_"
 
 

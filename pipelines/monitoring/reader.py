@@ -13,7 +13,7 @@ from registry.settings import Settings
 
 # the fixed columns a pass reads, with the types every file is read as
 FIXED = {"request_id": pa.string(), "row": pa.int64(), "received_at": pa.timestamp("us", tz="UTC"),
-         "status": pa.int64(), "latency_ms": pa.float64(), "error": pa.string()}
+         "status": pa.int64(), "latency_ms": pa.float64(), "error": pa.string(), "shadow": pa.bool_()}
 PARTITIONS = pa.schema([("version", pa.int64()), ("hour", pa.string())])
 
 
@@ -44,14 +44,17 @@ def log_files(fs, base: str, start: datetime, end: datetime) -> list[str]:
 
 def read_window(settings: Settings, name: str, start: datetime, end: datetime, *,
                 features: dict[str, pa.DataType] | None = None, outputs: dict[str, pa.DataType] | None = None,
-                columns: list[str] | None = None, request_ids: list[str] | None = None) -> pd.DataFrame:
+                columns: list[str] | None = None, request_ids: list[str] | None = None,
+                shadow: bool = False, versions: list[int] | None = None) -> pd.DataFrame:
     """The model's log rows received in ``[start, end)``: the fixed columns (or ``columns`` of them),
     ``version``, and ``input_<feature>`` / ``output_<column>`` for the features and outputs asked
-    for (null where a file lacks one, as an error row does)."""
+    for (null where a file lacks one, as an error row does). Only the rows answered to clients,
+    unless ``shadow`` (a challenge's comparison reads the copies too); only ``versions``, if given."""
     import pyarrow.dataset as ds
 
     fs, base = model_log_path(settings, name)
-    fixed = {column: FIXED[column] for column in (columns or FIXED)} | {"received_at": FIXED["received_at"]}
+    fixed = {column: FIXED[column] for column in (columns or FIXED)} | {
+        "received_at": FIXED["received_at"], "shadow": FIXED["shadow"]}
     fields = {**fixed,
               **{f"{INPUT_PREFIX}{feature}": kind for feature, kind in (features or {}).items()},
               **{f"{OUTPUT_PREFIX}{output}": kind for output, kind in (outputs or {}).items()}}
@@ -65,4 +68,8 @@ def read_window(settings: Settings, name: str, start: datetime, end: datetime, *
     window = (ds.field("received_at") >= pa.scalar(start, moment)) & (ds.field("received_at") < pa.scalar(end, moment))
     if request_ids is not None:
         window = window & ds.field("request_id").isin(pa.array(request_ids, pa.string()))
+    if not shadow:  # files from before the column read it as null
+        window = window & (ds.field("shadow").is_null() | ~ds.field("shadow"))
+    if versions is not None:
+        window = window & ds.field("version").isin(pa.array(versions, pa.int64()))
     return dataset.to_table(columns=list(schema.names), filter=window).to_pandas()
