@@ -17,3 +17,4 @@ LABELS = {
 }
 
 DEPLOY_DAG, ROLLBACK_DAG, UNDEPLOY_DAG = "deploy_model", "rollback_model", "undeploy_model"
+CHALLENGE_DAG = "challenge_model"  # start, promote or end a challenger (bento_services.challenges)

@@ -8,6 +8,7 @@ The port stays with the model until it is undeployed, which frees it for any lat
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -109,21 +110,26 @@ def spare_port() -> int:
 
 def route_to(name: str, port: int, upstreams: list[str], route: dict, settings: Settings) -> EndpointInfo:
     """Make the model's endpoint on ``port`` forward to the replicas at ``upstreams``, starting the
-    gateway if needed."""
-    write_route(route_file(name, settings), {**route, "upstreams": upstreams})
+    gateway if needed. A route without a ``challenger`` key keeps the current one (a repair of
+    the champion leaves a challenge running); ``"challenger": None`` removes it."""
+    path = route_file(name, settings)
+    if "challenger" not in route:
+        route = {**route, "challenger": current_challenger(path)}
+    write_route(path, {**route, "upstreams": upstreams})
     local, url = f"http://127.0.0.1:{port}", public_url(port, settings)
+    expected = (upstreams, (route["challenger"] or {}).get("upstreams"))
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)
         processes = [Process(**record) for record in row.pids] if row else []
     if _alive(processes):
         os.kill(processes[0].pid, signal.SIGHUP)
-        _wait_for_route(local, upstreams, processes[0])
+        _wait_for_route(local, expected, processes[0])
     else:
         stop(processes, timeout=10.0)  # whatever is left of a dead gateway
         if not port_is_free(port, settings.serve_host):
             raise PortTakenError(f"port {port} on {settings.serve_host} is in use by another program")
         processes = [_launch_gateway(name, port, settings)]
-        _wait_for_route(local, upstreams, processes[0])
+        _wait_for_route(local, expected, processes[0])
     with session_scope(settings) as session:
         row = session.get(Endpoint, name) or Endpoint(model_name=name, port=port, url=url)
         row.port, row.url = port, url
@@ -196,18 +202,28 @@ def _repo() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def _wait_for_route(url: str, upstreams: list[str], gateway: Process) -> None:
+def current_challenger(path: Path) -> dict | None:
+    """The challenger section of a model's route file, if it has one."""
+    try:
+        return json.loads(path.read_text()).get("challenger")
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_for_route(url: str, expected: tuple[list[str], list[str] | None], gateway: Process) -> None:
+    """Until the gateway reports the champion's and the challenger's upstreams it was given."""
     deadline = time.monotonic() + GATEWAY_READY_TIMEOUT
     while time.monotonic() < deadline:
         if not is_running(gateway):
             raise EndpointError(f"the gateway for {url} exited:\n{log_tail(gateway)}")
         try:
-            if httpx.get(f"{url}{STATUS_PATH}", timeout=2.0).json().get("upstreams") == upstreams:
+            status = httpx.get(f"{url}{STATUS_PATH}", timeout=2.0).json()
+            if (status.get("upstreams"), (status.get("challenger") or {}).get("upstreams")) == expected:
                 return
         except (httpx.HTTPError, ValueError):
             pass
         time.sleep(0.1)
-    raise EndpointError(f"the gateway at {url} did not switch to {', '.join(upstreams)} within "
+    raise EndpointError(f"the gateway at {url} did not switch to {', '.join(expected[0])} within "
                         f"{GATEWAY_READY_TIMEOUT:.0f} s")
 
 

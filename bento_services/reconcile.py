@@ -51,12 +51,17 @@ def reconcile(*, settings: Settings, actor: str | None = None) -> list[Repair]:
     return [repair for repair in repairs if repair is not None]
 
 
-def stop_serving(*, settings: Settings) -> list[Repair]:
+def stop_serving(*, settings: Settings, actor: str | None = None) -> list[Repair]:
     """Stop every running deployment's server and gateway by PID and keep the records as they
-    are, so the next reconcile brings them back (``modelyard down --deployments``)."""
+    are, so the next reconcile brings them back (``modelyard down --deployments``); a challenge
+    ends (its challenger is not brought back)."""
     stopped = []
     for row in latest_running(settings).values():
         with model_lock(row.model_name, settings):
+            from bento_services.challenges import stop_challenge_of
+
+            stop_challenge_of(row.model_name, reason="the platform's deployments were stopped",
+                              actor=actor or settings.user, settings=settings)
             endpoints.stop_gateway(row.model_name, settings)
             stop_replicas(row)
         stopped.append(Repair(row.model_name, row.model_version, row.id, "stopped"))

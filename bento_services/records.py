@@ -19,12 +19,14 @@ from registry.settings import Settings
 
 
 def record_running(*, model_name: str, model_version: int, bento_tag: str, replicas: list[dict[str, Any]],
-                   url: str, action: str, actor: str, request_id: str | None, settings: Settings) -> DeploymentInfo:
-    """A deployment of ``replicas`` (``{"port", "pids"}`` each); ``port`` is the first one's."""
+                   url: str, action: str, actor: str, request_id: str | None, settings: Settings,
+                   status: str = "running") -> DeploymentInfo:
+    """A deployment of ``replicas`` (``{"port", "pids"}`` each); ``port`` is the first one's.
+    ``status`` "challenger": serving behind a champion's URL (``bento_services.challenges``)."""
     processes = [record for replica in replicas for record in replica["pids"]]
     with session_scope(settings) as session:
         row = Deployment(model_name=model_name, model_version=model_version, bento_tag=bento_tag, url=url,
-                         port=replicas[0]["port"], pids=processes, replicas=replicas, status="running",
+                         port=replicas[0]["port"], pids=processes, replicas=replicas, status=status,
                          created_by=actor, request_id=request_id)
         session.add(row)
         session.flush()

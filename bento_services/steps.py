@@ -218,29 +218,32 @@ def promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
     """Route the model's endpoint to this server, make it ``production``, record it, then
     retire the deployment it replaces once nothing is in flight to that one."""
     with model_lock(launched.build.model_name, ctx.settings):
-        return _promote(launched, ctx)
+        return switch_to(launched, ctx)
 
 
-def _promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
+def switch_to(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
+    """``promote``'s work, for a caller that holds the model's lock (promoting a challenger)."""
     from registry.catalog import move_alias
 
     settings, built = ctx.settings, launched.build
     previous = running(built.model_name, settings=settings)
     stable_port = endpoints.endpoint_port(built.model_name, ctx.port, settings)
-    route = {"model_name": built.model_name, "model_version": built.model_version}
+    route = {"model_name": built.model_name, "model_version": built.model_version, "challenger": None}
+    challenger = endpoints.current_challenger(endpoints.route_file(built.model_name, settings))
     try:
         endpoint = endpoints.route_to(built.model_name, stable_port, launched.urls, route, settings)
         move_alias(built.ref, PRODUCTION_ALIAS, settings, actor=ctx.actor)
     except Exception:
         if previous and is_healthy(previous[0]):  # traffic may have moved already: give it back
             endpoints.route_to(built.model_name, stable_port, replica_urls(previous[0]),
-                               {"model_name": built.model_name, "model_version": previous[0].model_version},
-                               settings)
+                               {"model_name": built.model_name, "model_version": previous[0].model_version,
+                                "challenger": challenger}, settings)
         raise
     info = record_running(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
                           replicas=[replica.record() for replica in launched.replicas], url=endpoint.url,
                           action=ctx.action, actor=ctx.actor, request_id=ctx.request_id, settings=settings)
     endpoints.set_deployment(built.model_name, info.id, settings)
+    close_challenge_for(info, ctx)
     for old in previous:
         for url in replica_urls(old):
             endpoints.wait_drained(endpoint.local_url, url)
@@ -278,6 +281,9 @@ def undeploy(name: str, ctx: DeployContext) -> Undeployed:
         found = running(name, settings=ctx.settings)
         if not found:
             raise NoDeploymentError(f"model {name!r} has no running deployment")
+        from bento_services.challenges import stop_challenge_of
+
+        stop_challenge_of(name, reason="undeployed", actor=ctx.actor, settings=ctx.settings)
         freed = endpoints.release_endpoint(name, ctx.settings)
         try:
             removed = remove_alias(name, PRODUCTION_ALIAS, ctx.settings, actor=ctx.actor, reason="undeployed").version
@@ -354,6 +360,14 @@ def rollback_target(name: str, settings: Settings) -> Deployment:
         raise NoDeploymentError(f"model {name!r} has {choice.reason}")
     with session_scope(settings) as session:
         return session.get(Deployment, choice.deployment_id)
+
+
+def close_challenge_for(info: DeploymentInfo, ctx: DeployContext) -> None:
+    """A deploy or rollback replaces the champion a challenge was measured against: the challenge
+    ends (its replicas stopped once drained), unless its challenger is what was promoted."""
+    from bento_services.challenges import end_replaced_challenge
+
+    end_replaced_challenge(info, actor=ctx.actor, settings=ctx.settings)
 
 
 def _timed(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:

@@ -167,19 +167,37 @@ def rollback_choices(*, settings: Settings, model_name: str | None = None) -> di
 def live_traffic(name: str, *, settings: Settings) -> Traffic | None:
     """The model's traffic as its gateway counts it; None when it has no endpoint or the gateway
     does not answer."""
-    with session_scope(settings) as session:
-        endpoint = session.get(Endpoint, name)
-        port = endpoint.port if endpoint else None
+    port = _gateway_port(name, settings)
     return traffic_at(port) if port else None
 
 
 def traffic_at(port: int) -> Traffic | None:
     """The traffic the gateway on this machine's ``port`` reports; None if it does not answer."""
     try:
-        status = httpx.get(f"http://127.0.0.1:{port}{GATEWAY_STATUS_PATH}", timeout=HEALTH_TIMEOUT).json()
+        status = _status_at(port)
         return Traffic(model_version=status.get("model_version"), **status["traffic"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return None
+
+
+def gateway_status(name: str, *, settings: Settings) -> dict | None:
+    """The whole ``/-/gateway`` report of the model's gateway (route, rotation, traffic, challenger);
+    None when it has no endpoint or does not answer."""
+    port = _gateway_port(name, settings)
+    try:
+        return _status_at(port) if port else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def _gateway_port(name: str, settings: Settings) -> int | None:
+    with session_scope(settings) as session:
+        endpoint = session.get(Endpoint, name)
+        return endpoint.port if endpoint else None
+
+
+def _status_at(port: int) -> dict:
+    return httpx.get(f"http://127.0.0.1:{port}{GATEWAY_STATUS_PATH}", timeout=HEALTH_TIMEOUT).json()
 
 
 def for_request(request_id: str, *, settings: Settings) -> DeploymentInfo | None:

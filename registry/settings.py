@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     serve_replicas: int = Field(
         default=2, ge=1, le=16, description="BentoML servers per deployment behind the model's gateway."
     )
+    challenge_interval_s: float = Field(
+        default=30.0, gt=0, description="Seconds between evaluations of each active challenge by its rule."
+    )
     serve_keep_bentos: int = Field(
         default=3, ge=1, description="Bentos kept per model (the newest, plus any a deployment runs)."
     )

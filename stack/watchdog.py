@@ -1,7 +1,9 @@
 """The deployments' watchdog as a platform service: one process (``bento_services.watchdog``'s
 loop) that checks every running deployment every few seconds and repairs what died, and, in a
 thread of its own that a long repair does not hold up, restarts the platform's supervisor within
-a second or two of its death (the supervisor restarts this one).
+a second or two of its death (the supervisor restarts this one); a third thread is the
+challenges' judge (``pipelines.challenges.judge``), which ends a failing canary or promotes a
+winning challenger by its rule.
 
 It runs on every machine that hosts model servers, whatever else the settings replace; under
 compose, the serving worker's ``reconcile_deployments`` DAG is the safety net beside it.
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     stopping = threading.Event()
     keeper = threading.Thread(target=keep_supervisor, args=(get_settings(), stopping), name="keep-supervisor")
     keeper.start()  # before the deployments' watch, whose start imports for seconds
+    judge = threading.Thread(target=_judge_challenges, args=(stopping,), name="challenge-judge", daemon=True)
+    judge.start()
     try:
         from bento_services.watchdog import main as watch_deployments
 
@@ -49,6 +53,14 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         stopping.set()
         keeper.join()  # never exit amid a restart of the supervisor
+        judge.join(timeout=30.0)  # a promotion under way finishes
+
+
+def _judge_challenges(stopping: threading.Event) -> None:
+    from pipelines.challenges.judge import judge_forever
+    from registry.settings import get_settings
+
+    judge_forever(get_settings(), stopping)
 
 
 if __name__ == "__main__":

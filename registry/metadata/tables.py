@@ -169,3 +169,41 @@ class MonitoringThresholds(Base):
     values: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class Challenge(Base):
+    """A challenger version behind a champion's URL: how it gets traffic, the rule that may end or
+    promote it, and how it ended. Its replicas are the deployment row ``deployment_id``."""
+
+    __tablename__ = "challenges"
+    __table_args__ = (Index("ix_challenges_model", "model_name", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(256))
+    champion_version: Mapped[int]
+    challenger_version: Mapped[int]
+    deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id"))
+    mode: Mapped[str] = mapped_column(String(16))  # "shadow" | "canary"
+    percent: Mapped[float] = mapped_column(Float)
+    sticky_header: Mapped[str | None] = mapped_column(String(200))
+    rule: Mapped[dict[str, Any]] = mapped_column(default=dict)  # registry.challenges.Rule
+    status: Mapped[str] = mapped_column(String(16))  # "active" | "promoted" | "ended"
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_by: Mapped[str] = mapped_column(String(200))
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str | None] = mapped_column(Text)  # why it ended, in a sentence
+    evaluation: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the last comparison and rule check
+
+
+class RetrainingPolicy(Base):
+    """When a model trained here is retrained by itself, on which data, and the floor its new
+    version must clear before it goes into a shadow challenge (``registry.retraining``)."""
+
+    __tablename__ = "retraining_policies"
+
+    model_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_retrained_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
