@@ -1,4 +1,4 @@
-"""Asking for a deploy, a rollback or an undeploy as a workflow run, and following that run.
+"""Asking for a deploy, a rollback, an undeploy or a challenge as a workflow run, and following that run.
 
 A front that must not host model servers itself (the Models page runs in the api-server; under
 compose only the serving worker may) triggers the serving DAGs through a ``Workflows`` object,
@@ -118,3 +118,47 @@ def _with_curl(deployment: DeploymentInfo, settings: Settings) -> dict[str, Any]
     curl = (f"curl -s -X POST {deployment.url}/predict -H 'Content-Type: application/json' "
             f"-d {shlex.quote(body)}")
     return {**deployment.model_dump(mode="json"), "curl": curl}
+
+
+def request_challenge(name: str, ref: str, *, mode: str, percent: float, sticky_header: str | None,
+                      rule: dict[str, Any], workflows: Workflows, settings: Settings,
+                      replicas: int | None = None) -> WorkflowRun:
+    """Trigger ``challenge_model`` (start) once what a user can fix is checked: the mode and share,
+    the rule, a running champion, a version other than it, no challenge already active."""
+    from bento_services.challenges import refuse_second
+    from registry.challenges import Rule, check_challenge_request
+    from registry.store import mlflow_client, resolve_version
+
+    check_challenge_request(mode, percent, sticky_header)
+    _check_rule(rule, Rule)
+    champion = running(name, settings=settings)
+    if not champion:
+        raise NoDeploymentError(f"model {name!r} has no running deployment to challenge")
+    version = int(resolve_version(model_ref(name, ref), mlflow_client(settings)).version)
+    if version == champion[0].model_version:
+        raise InvalidFieldError(f"version {version} of {name!r} is the champion already", field="ref")
+    refuse_second(name, settings)
+    conf = {"model_name": name, "action": "start", "version": str(version), "mode": mode, "percent": percent,
+            "sticky_header": sticky_header, "replicas": replicas, "rule": rule}
+    return follow(workflows, chain.CHALLENGE_DAG, workflows.trigger(chain.CHALLENGE_DAG, conf))
+
+
+def request_challenge_decision(name: str, action: str, *, workflows: Workflows, settings: Settings) -> WorkflowRun:
+    """Trigger ``challenge_model`` to promote the active challenger or end its challenge."""
+    from bento_services.challenges import NoChallengeError
+    from registry.challenges import active_challenge
+
+    if active_challenge(name, settings=settings) is None:
+        raise NoChallengeError(f"model {name!r} has no active challenge")
+    return follow(workflows, chain.CHALLENGE_DAG, workflows.trigger(chain.CHALLENGE_DAG, {"model_name": name, "action": action}))
+
+
+def _check_rule(rule: dict[str, Any], model) -> None:
+    from pydantic import ValidationError
+
+    try:
+        model(**rule)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise InvalidFieldError(f"rule {where}: {problem['msg']}", field="rule") from None

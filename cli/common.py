@@ -23,6 +23,8 @@ FLAGS = {
     "file": "--file", "thresholds": "--set", "psi": "--set psi=VALUE", "drifted_share": "--set drifted_share=VALUE",
     "error_rate": "--set error_rate=VALUE", "latency_p99_ms": "--set latency_p99_ms=VALUE",
     "webhook_url": "--set webhook_url=VALUE", "min_drift_rows": "--set min_drift_rows=VALUE",
+    "mode": "--mode", "percent": "--percent", "sticky_header": "--sticky-header", "rule": "--rule",
+    "data_path": "--set data_path=PATH",
 }
 # What the command line offers for an error whose remedy is more than one field.
 HINTS = {"ModelExistsError": "--name to choose another, or --new-version to add a version to it"}

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from cli.challenges import challenge, retrain
 from cli.common import JsonOption, handles_errors, print_json
 from cli.models import models
 from cli.monitoring import labels, monitor
@@ -27,6 +28,7 @@ app.add_typer(associations, name="associations")
 app.add_typer(deployments, name="deployments")
 app.add_typer(users, name="users")
 app.add_typer(labels, name="labels")
+app.add_typer(challenge, name="challenge")
 app.command()(score)
 app.command()(runs)
 app.command()(associate)
@@ -34,6 +36,7 @@ app.command()(deploy)
 app.command()(rollback)
 app.command()(undeploy)
 app.command()(monitor)
+app.command()(retrain)
 app.command()(up)
 app.command()(status)
 app.command()(down)

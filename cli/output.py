@@ -246,3 +246,64 @@ def monitoring_view(overview, *, windows: int = 12) -> list:
                  f"error rate {thresholds.error_rate:.1%}, p99 {thresholds.latency_p99_ms or 'off'} ms, "
                  f"metric floors {floors}, webhook {thresholds.webhook_url or 'none'}")
     return parts
+
+
+def challenge_view(challenge, evaluation) -> list:
+    """A challenge in a terminal: who against whom, each version's figures side by side, where
+    they disagree, the labelled metric with its interval, and the rule's checks."""
+    head = (f"challenge {challenge.id} of {challenge.model_name}: version {challenge.challenger_version} against "
+            f"{challenge.champion_version}, {challenge.mode} {challenge.percent:g} %, started "
+            f"{challenge.started_at:%Y-%m-%d %H:%M} UTC by {challenge.started_by}")
+    if evaluation is None:
+        return [head, f"{challenge.status} {challenge.ended_at:%Y-%m-%d %H:%M} UTC by {challenge.ended_by}: "
+                      f"{challenge.outcome}"]
+    comparison, live = evaluation.comparison, evaluation.live
+    table = Table(title="Side by side (logged answers since the start)", title_justify="left")
+    for column in ("version", "requests", "errors", "refused", "p50 ms", "p99 ms", "live requests", "live p99 ms"):
+        table.add_column(column, justify="left" if column == "version" else "right")
+    for role, version, figures, now in (
+            ("champion", challenge.champion_version, comparison.champion, live.champion if live else None),
+            ("challenger", challenge.challenger_version, comparison.challenger, live.challenger if live else None)):
+        table.add_row(f"{role} {version}", str(figures.requests), _share(figures.error_rate), str(figures.refused),
+                      _ms(figures.p50_ms), _ms(figures.p99_ms), str(now.requests) if now else "",
+                      _ms(now.p99_ms) if now else "")
+    parts = [head, table, _agreement_line(comparison)]
+    if comparison.where_they_disagree:
+        parts.append("where they disagree most: " + "; ".join(
+            f"{bin_.feature} {_bin_range(bin_)} ({_bin_figure(bin_)} of {bin_.rows} rows)"
+            for bin_ in comparison.where_they_disagree))
+    labelled = comparison.labelled
+    if labelled is not None:
+        interval = "n/a" if labelled.interval is None else f"{labelled.interval[0]:+.4g}..{labelled.interval[1]:+.4g}"
+        parts.append(f"on {labelled.rows} labelled rows: {labelled.metric} champion {labelled.champion_value:.4g}, "
+                     f"challenger {labelled.challenger_value:.4g}, difference {labelled.difference:+.4g} "
+                     f"(interval {interval})")
+    if live is not None:
+        parts.append(f"gateway: {live.mirrored} mirrored, {live.mirror_dropped} dropped at the bound, "
+                     f"{live.mirror_failed} mirrors unanswered, {live.answered} answered by the challenger, "
+                     f"{live.failed_over} failed over to the champion")
+    parts += [f"rule: {check}" for check in evaluation.checks] + [f"note: {note}" for note in comparison.notes]
+    if evaluation.decision is not None:
+        parts.append(f"[bold]the rule decides: {evaluation.decision.action}[/bold]: {evaluation.decision.reason}")
+    return parts
+
+
+def _agreement_line(comparison) -> str:
+    if comparison.paired_rows == 0:
+        return "no request answered by both versions yet"
+    if comparison.agreement is not None:
+        return (f"{comparison.paired_requests} requests answered by both: same label on {comparison.agreement:.1%} "
+                f"of {comparison.paired_rows} rows ({comparison.disagreements} differ); probability difference mean "
+                f"{_metric(comparison.mean_probability_difference)}, max {_metric(comparison.max_probability_difference)}")
+    return (f"{comparison.paired_requests} requests answered by both: mean |difference| "
+            f"{_metric(comparison.mean_absolute_difference)}, max {_metric(comparison.max_absolute_difference)}, "
+            f"correlation {_metric(comparison.correlation)}")
+
+
+def _bin_range(bin_) -> str:
+    return f"= {bin_.value}" if bin_.value is not None else f"{bin_.low:.4g}..{bin_.high:.4g}"
+
+
+def _bin_figure(bin_) -> str:
+    share = getattr(bin_, "share", None)
+    return _share(share) if share is not None else f"mean |diff| {_metric(getattr(bin_, 'mean_absolute_difference', None))}"

@@ -4,7 +4,8 @@ window of its request log since its last pass.
 Each pass records traffic, latency, errors, feature drift (PSI against training and against the
 window before), data quality, prediction drift and, once labels exist, the model's metrics; each
 figure is an MLflow metric too. A pass that raises alerts is recorded first, then fails its task
-with the alerts in the message, so Airflow's own alerting applies. Params: `model` (a name, or
+with the alerts in the message, so Airflow's own alerting applies. A model with a retraining
+policy is retrained when its pass finds enough drift, or when its schedule comes round. Params: `model` (a name, or
 null for every model with a running deployment).
 """
 
@@ -45,6 +46,16 @@ def monitor_model(model_name: str) -> dict:
             "window_end": record.window_end.isoformat()}
 
 
+@task
+def retrain_on_schedule() -> list[dict]:
+    """Retrain the models whose retraining policy's schedule has come round; each new version that
+    clears its floor goes into a shadow challenge (a drift alert triggers the same in its pass)."""
+    from pipelines.challenges.retrain import retrain_due
+    from registry.settings import get_settings
+
+    return [outcome.model_dump() for outcome in retrain_due(get_settings())]
+
+
 @dag(
     dag_id="monitor_deployments",
     schedule="@hourly",
@@ -60,6 +71,7 @@ def monitor_model(model_name: str) -> dict:
 )
 def monitor_deployments():
     monitor_model.expand(model_name=monitored_models())
+    retrain_on_schedule()
 
 
 monitor_deployments()

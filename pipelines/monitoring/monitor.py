@@ -92,6 +92,10 @@ def monitor_model(settings: Settings, name: str, *, now: datetime | None = None,
                         model_version=versions[0] if len(versions) == 1 else None if versions else reference.version,
                         figures=figures, alerts=alerts, mlflow_run_id=run_id)
     announce(settings, record, alerts, thresholds, actor=actor)
+    if not few_rows:
+        from pipelines.challenges.retrain import retrain_if_drifted
+
+        retrain_if_drifted(settings, name, figures.drifted_features, thresholds.psi)
     if previous is not None:
         relabel_earlier_windows(settings, name, labels, since=previous.created_at, current=record,
                                 references={reference.version: reference}, thresholds=thresholds, actor=actor)

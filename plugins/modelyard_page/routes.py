@@ -41,6 +41,15 @@ class DeployBody(Body):
     replicas: int | None = Field(default=None, ge=1, le=16, description="Servers behind the endpoint")
 
 
+class ChallengeBody(Body):
+    ref: str = Field(min_length=1, description="The challenger: a version number or an alias")
+    mode: Literal["shadow", "canary"] = "shadow"
+    percent: float = Field(default=100.0, gt=0, le=100)
+    sticky_header: str | None = Field(default=None, max_length=200)
+    replicas: int | None = Field(default=None, ge=1, le=16)
+    rule: dict[str, Any] = Field(default_factory=dict, description="Bounds over the defaults (registry.challenges.Rule)")
+
+
 class DescriptionBody(Body):
     description: str = Field(max_length=20_000)
 
@@ -119,6 +128,15 @@ def monitoring(name: str, user: GetUserDep) -> dict[str, Any]:
     return answer
 
 
+@router.get("/models/{name}/challenge")
+def challenge(name: str, user: GetUserDep) -> dict[str, Any]:
+    from modelyard_page.challenges import model_challenge
+
+    settings = _settings()
+    _known(name, settings)
+    return model_challenge(settings, name)
+
+
 @router.get("/models/{name}/versions/{version}/plots/{plot}.png")
 def plot(name: str, version: int, plot: str, user: GetUserDep) -> Response:
     from registry.catalog import plot_png
@@ -167,7 +185,7 @@ def workflow_run(dag_id: str, run_id: str, user: GetUserDep) -> dict[str, Any]:
     from registry.workflows import follow
 
     workflows = InProcessWorkflows(user.get_name())
-    if dag_id == MONITOR_DAG:
+    if dag_id in (MONITOR_DAG, chain.CHALLENGE_DAG):
         return follow(workflows, dag_id, run_id).model_dump(mode="json")
     if dag_id in (chain.DEPLOY_DAG, chain.ROLLBACK_DAG, chain.UNDEPLOY_DAG):
         return serving_run(workflows, dag_id, run_id, settings=_settings()).model_dump(mode="json")
@@ -220,6 +238,24 @@ def undeploy(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
 
     return request_undeploy(name, workflows=InProcessWorkflows(user.get_name()),
                             settings=_settings()).model_dump(mode="json")
+
+
+@router.post("/models/{name}/challenge", status_code=202, dependencies=change("challenge"))
+def start_challenge(name: str, body: ChallengeBody, user: GetUserDep) -> dict[str, Any]:
+    from bento_services.requests import request_challenge
+
+    run = request_challenge(name, body.ref, mode=body.mode, percent=body.percent,
+                            sticky_header=body.sticky_header or None, rule=body.rule, replicas=body.replicas,
+                            workflows=InProcessWorkflows(user.get_name()), settings=_settings())
+    return run.model_dump(mode="json")
+
+
+@router.post("/models/{name}/challenge/{decision}", status_code=202, dependencies=change("decide_challenge"))
+def decide_challenge(name: str, decision: Literal["promote", "end"], body: Body, user: GetUserDep) -> dict[str, Any]:
+    from bento_services.requests import request_challenge_decision
+
+    return request_challenge_decision(name, decision, workflows=InProcessWorkflows(user.get_name()),
+                                      settings=_settings()).model_dump(mode="json")
 
 
 @router.put("/models/{name}/versions/{version}/description", dependencies=change("describe"))

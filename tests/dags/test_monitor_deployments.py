@@ -26,8 +26,9 @@ def env(monitored, monkeypatch):  # noqa: F811
 
 def test_the_dag_parses_hourly_with_a_mapped_pass(airflow_db, env):
     dag = _dagbag().get_dag("monitor_deployments")
-    assert set(dag.task_ids) == {"monitored_models", "monitor_model"}
+    assert set(dag.task_ids) == {"monitored_models", "monitor_model", "retrain_on_schedule"}
     assert dag.get_task("monitor_model").upstream_task_ids == {"monitored_models"}
+    assert dag.get_task("retrain_on_schedule").upstream_task_ids == set()
     assert set(dag.params.keys()) == {"model"} and dag.max_active_runs == 1
 
 
