@@ -12,6 +12,10 @@ RandomForest and LogisticRegression of ``batch_scoring.py`` registered in a thro
   default, both served at once with one replica and measured alternately at each concurrency
   (``--log-rounds`` times, pooled: one 10 s cell at c=8 varies by about 10 % from the next), so a
   neighbour's load falls on both alike; target: at most 5 % of c=8 throughput and 0.5 ms of c=1 p50;
+- a shadow challenger's cost (``--shadow-cost``, on by default): the version served alone beside a
+  twin (``bench_<kind>_shadowed``, version 1) whose every request is also mirrored to its version 2
+  in a shadow challenge, one replica each, measured alternately (``--shadow-rounds``); target: the
+  champion's c=8 p99 at most 20 % above the one without a challenger, no request failed;
 - (b) ``mlflow models serve --env-manager local`` on the same version, ``POST /invocations``;
 - (c) ``load_predictor(...).predict(one_row_frame)`` called in a loop in this process: the floor.
 
@@ -49,12 +53,14 @@ AGREEMENT_ROWS = 20
 TARGET_RATIO, TARGET_P99_MS, TARGET_READY_S = 2.5, 50.0, 20.0
 TARGET_CONCURRENCY = 8
 TARGET_LOG_THROUGHPUT_LOSS, TARGET_LOG_P50_MS = 0.05, 0.5  # what the request log may cost
+TARGET_SHADOW_P99_RISE = 0.20  # what a shadow challenger at 100 % may add to the champion's c=8 p99
 CONTENDED_CORES = 0.2  # others' CPU above this is called out under the table
 READY_TIMEOUT = 120.0
 MAX_REPLICAS = 8
 RUNNERS = {"modelyard": "(a) modelyard",  # in the table's order
            **{f"modelyard-{n}": f"(a) modelyard, {n} replicas" for n in range(2, MAX_REPLICAS + 1)},
            "log-on": "(a) 1 replica, request log on", "log-off": "(a) 1 replica, request log off",
+           "shadow-off": "(a) 1 replica, no challenger", "shadow-on": "(a) 1 replica, shadow challenger 100 %",
            "backend": "(a) backend direct", "mlflow": "(b) mlflow serve", "floor": "(c) in-process"}
 DEPLOY_STEPS = {"build": "build (download, load, bentoml build)", "bentoml build": "of which bentoml build",
                 "launch": "launch", "check_health": "wait for /readyz", "check_parity": "parity check",
@@ -185,6 +191,7 @@ class Bench:
     agreement: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
+    mirrors: list[str] = field(default_factory=list)  # what the shadowed gateway counted
 
     def load_cell(self, kind: str, runner: str, url: str, concurrency: int, server_pids: list[int]) -> Cell:
         """Run the load generator once, in its own process, while this one watches the CPU."""
@@ -304,6 +311,59 @@ def bench_log_cost(bench: Bench, kind: str, ref: str, twin: str, predictor) -> N
             deploy.undeploy(info.model_name, settings=bench.settings)
 
 
+def bench_shadow_cost(bench: Bench, kind: str, ref: str, shadowed: str, predictor) -> None:
+    """A shadow challenger's cost: ``ref`` served alone, and ``shadowed`` (version 1 of a twin)
+    with its version 2 in a shadow challenge at 100 %, at once, one replica each, measured
+    alternately at each concurrency; the challenge ended and both undeployed."""
+    from bento_services import deploy
+    from bento_services.challenges import end_challenge, start_challenge
+    from registry.challenges import Rule
+
+    name = shadowed.split("/")[0]
+    deployed, challenger_pids = [], []
+    try:
+        for runner, model_ref in (("shadow-off", ref), ("shadow-on", shadowed)):
+            info = deploy.deploy_model(model_ref, port=free_port(), replicas=1, settings=bench.settings)
+            deployed.append((runner, info))
+        challenge = start_challenge(name, 2, mode="shadow", percent=100, replicas=1, settings=bench.settings,
+                                    rule=Rule(auto_promote=False, auto_rollback=False))
+        challenger_pids = _deployment_pids(bench.settings, challenge.deployment_id)
+        for runner, info in deployed:
+            agree = _agreement(f"{info.url}/predict", bench.pool, predictor, "modelyard",
+                               lambda body: body["predictions"][0]["prediction"])
+            bench.agreement.append(f"{kind}: {RUNNERS[runner]} {agree}")
+        for round_ in range(bench.args.shadow_rounds):
+            for concurrency in bench.args.concurrency:
+                for runner, info in deployed[::-1] if round_ % 2 else deployed:
+                    extra = challenger_pids if runner == "shadow-on" else []
+                    bench.load_cell(kind, runner, f"{info.url}/predict", concurrency,
+                                    [*info.pids, *_listener_pids(info.url), *extra])
+        bench.mirrors.append(_mirror_counts(kind, deployed[1][1].url))
+    finally:
+        if len(deployed) == 2:
+            end_challenge(name, settings=bench.settings)
+        for _, info in deployed:
+            deploy.undeploy(info.model_name, settings=bench.settings)
+
+
+def _deployment_pids(settings, deployment_id: int) -> list[int]:
+    from registry.metadata.db import session_scope
+    from registry.metadata.tables import Deployment
+
+    with session_scope(settings) as session:
+        return [record["pid"] for record in session.get(Deployment, deployment_id).pids]
+
+
+def _mirror_counts(kind: str, url: str) -> str:
+    import httpx
+
+    found = httpx.get(f"{url}/-/gateway", timeout=10).json()["challenger"]
+    return (f"{kind}: the shadowed gateway answered {found['versions'].get('1', {}).get('requests', 0):,} scoring "
+            f"requests and mirrored {found['mirrored']:,}: {found['mirror_answered']:,} answered, "
+            f"{found['mirror_errors']} errors, {found['mirror_failed']} unanswered, {found['mirror_dropped']} dropped "
+            f"at the bound, {found['mirror_skipped']} skipped")
+
+
 def bench_mlflow(bench: Bench, kind: str, ref: str, predictor) -> None:
     """(b): ``mlflow models serve`` on the same version, one uvicorn worker (its default); stopped by PID."""
     from registry.processes import children, launch, project_path, stop
@@ -380,6 +440,8 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
     refs = {kind: register_model(kind, args.train_rows, settings) for kind in args.models}
     twins = {kind: register_model(kind, args.train_rows, settings, name=f"bench_{kind}_twin")
              for kind in args.models} if args.log_cost else {}
+    shadowed = {kind: [register_model(kind, args.train_rows, settings, name=f"bench_{kind}_shadowed")
+                       for _ in range(2)][0] for kind in args.models} if args.shadow_cost else {}
     for kind in args.models:
         predictor = load_predictor(download_model_dir(refs[kind], work / "models" / kind, settings))
         bench.floor_cell(kind, predictor)
@@ -387,6 +449,8 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
             bench_modelyard(bench, kind, refs[kind], predictor, replicas)
         if args.log_cost:
             bench_log_cost(bench, kind, refs[kind], twins[kind], predictor)
+        if args.shadow_cost:
+            bench_shadow_cost(bench, kind, refs[kind], shadowed[kind], predictor)
         bench_mlflow(bench, kind, refs[kind], predictor)
     print_report(bench)
     print(f"\nafter the runs: {_load()}")
@@ -436,6 +500,8 @@ def print_report(bench: Bench) -> None:
                   f"{c.others_cpu:.2f} cores busy")
     for line in bench.agreement:
         print(f"outputs: {line}")
+    for line in bench.mirrors:
+        print(f"mirrors: {line}")
     print("\nDeploy-to-ready: (a) the deploy_model call, by step; (b) mlflow models serve, launch to /ping 200")
     for kind in args.models:
         timed = bench.deploy_steps.get(kind, {})
@@ -476,6 +542,7 @@ def print_targets(bench: Bench) -> None:
                       f"{many.per_s / one.per_s:.2f}x, p99 {many.percentile(99):.1f} / {one.percentile(99):.1f} ms "
                       f"(measured, no target)")
     print_log_targets(bench)
+    print_shadow_targets(bench)
     worst = max(bench.ready_s[(kind, "modelyard")] for kind in bench.args.models)
     shown = ", ".join(f"{kind} {bench.ready_s[(kind, 'modelyard')]:.1f} s" for kind in bench.args.models)
     print(f"  deploy-to-ready of (a): {shown} (target < {TARGET_READY_S:g} s): {_verdict(worst < TARGET_READY_S)}")
@@ -506,6 +573,22 @@ def print_log_targets(bench: Bench) -> None:
     added = on_1.percentile(50) - off_1.percentile(50)
     print(f"  RF c=1 p50, request log on / off{rounds}: {on_1.percentile(50):.2f} / {off_1.percentile(50):.2f} ms = "
           f"{added:+.2f} ms (target <= {TARGET_LOG_P50_MS} ms): {_verdict(added <= TARGET_LOG_P50_MS)}")
+
+
+def print_shadow_targets(bench: Bench) -> None:
+    """A shadow challenger's cost to the champion: twin one-replica deployments, one shadowed."""
+    on, off = _pooled(bench, "shadow-on", TARGET_CONCURRENCY), _pooled(bench, "shadow-off", TARGET_CONCURRENCY)
+    if not (on and off):
+        print(f"  RF shadow challenger beside none: not measured (needs --shadow-cost and --concurrency "
+              f"{TARGET_CONCURRENCY})")
+        return
+    rise = on.percentile(99) / off.percentile(99) - 1
+    rounds = f" ({bench.args.shadow_rounds} rounds pooled)" if bench.args.shadow_rounds > 1 else ""
+    print(f"  RF c={TARGET_CONCURRENCY} p99 of the champion, shadow challenger at 100 % / none{rounds}: "
+          f"{on.percentile(99):.1f} / {off.percentile(99):.1f} ms = {rise:+.1%} (target <= "
+          f"{TARGET_SHADOW_P99_RISE:+.0%}): {_verdict(rise <= TARGET_SHADOW_P99_RISE)}; throughput "
+          f"{on.per_s:,.0f} / {off.per_s:,.0f} req/s; failed {on.failed} / {off.failed} (target 0): "
+          f"{_verdict(on.failed == 0)}")
 
 
 def _print_rounds(bench: Bench, concurrency: int) -> None:
@@ -553,6 +636,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also measure the request log's cost: twin deployments, log on and off")
     parser.add_argument("--log-rounds", type=int, default=1,
                         help="cells of each of the twins per concurrency, alternated and pooled for the target")
+    parser.add_argument("--shadow-cost", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure a shadow challenger's cost: twin deployments, one shadowed at 100 %%")
+    parser.add_argument("--shadow-rounds", type=int, default=1,
+                        help="cells of each of the shadow twins per concurrency, alternated and pooled")
     parser.add_argument("--train-rows", type=int, default=200_000, help="rows the models are trained on")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="folder for the throwaway home and logs (a temporary folder is made inside it)")

@@ -21,12 +21,14 @@ def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
         ("rf", "(a) modelyard, 2 replicas", "1"), ("rf", "(a) modelyard, 2 replicas", "8"),
         ("rf", "(a) 1 replica, request log on", "1"), ("rf", "(a) 1 replica, request log on", "8"),
         ("rf", "(a) 1 replica, request log off", "1"), ("rf", "(a) 1 replica, request log off", "8"),
+        ("rf", "(a) 1 replica, no challenger", "1"), ("rf", "(a) 1 replica, no challenger", "8"),
+        ("rf", "(a) 1 replica, shadow challenger 100 %", "1"), ("rf", "(a) 1 replica, shadow challenger 100 %", "8"),
         ("rf", "(a) backend direct", "1"), ("rf", "(a) backend direct", "8"),
         ("rf", "(b) mlflow serve", "1"), ("rf", "(b) mlflow serve", "8"),
         ("rf", "(c) in-process", "1"),
     ]
     assert all(int(line[-8].replace(",", "")) > 0 for line in lines)  # requests
-    assert [line[-7] for line in lines] == ["0"] * 13  # failed
+    assert [line[-7] for line in lines] == ["0"] * 17  # failed
     assert "rf: (a) 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "rf: (a) x2 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "rf: (a) 1 replica, request log off 20/20 single-row answers equal" in completed.stdout
@@ -38,5 +40,7 @@ def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
     assert "RF c=8 throughput, request log on / off:" in completed.stdout
     assert "per round, lost at c=8:" in completed.stdout and "server CPU per request at c=8, on / off:" in completed.stdout
     assert "RF c=1 p50, request log on / off:" in completed.stdout
+    assert "RF c=8 p99 of the champion, shadow challenger at 100 % / none:" in completed.stdout
+    assert "rf: the shadowed gateway answered" in completed.stdout
     assert "deploy-to-ready of (a): rf" in completed.stdout
     assert list(tmp_path.iterdir()) == []  # the throwaway home, models and logs are cleaned up
