@@ -208,22 +208,35 @@ def test_labels_make_the_rule_promote_the_challenger_under_load_with_no_request_
     assert active_challenge(NAME, settings=settings) is None
 
 
-def test_a_canary_whose_challenger_dies_is_ended_by_the_rule_and_clients_see_nothing(settings, champion, data):
+def test_a_canary_whose_challenger_dies_is_ended_by_the_rule_within_an_interval(settings, champion, data):
+    """The judge as the watchdog runs it (``judge_forever``), every 3 s here."""
+    from pipelines.challenges.judge import judge_forever
+
     features, _ = data
     challenge = start_challenge(NAME, 3, mode="canary", percent=20, settings=settings)
+    stopping = threading.Event()
+    judge = threading.Thread(target=judge_forever, args=(settings.model_copy(update={"challenge_interval_s": 3.0}),
+                                                         stopping))
     with Clients(champion.url, features) as clients:
         time.sleep(4)
         answered = {version for _, version in clients.answers.values()}
         with session_scope(settings) as session:
             pids = session.get(Deployment, challenge.deployment_id).pids
+        judge.start()
         for record in pids:
             os.kill(record["pid"], signal.SIGKILL)
-        time.sleep(3)
-        judged = judge_once(settings, model=NAME)
-        time.sleep(1)
+        killed = time.monotonic()
+        while active_challenge(NAME, settings=settings) is not None and time.monotonic() - killed < 30:
+            time.sleep(0.2)
+        ended_after = time.monotonic() - killed
+    stopping.set()
+    judge.join()
+    print(f"\ncanary killed: ended by the rule {ended_after:.1f} s later (interval 3 s)")
     assert answered == {2, 3}, answered
     assert clients.failures == []
-    assert judged[0].done and judged[0].done.startswith("end: rolled back"), judged[0].evaluation.checks
+    ended = challenges_of(NAME, settings=settings, limit=1)[0]
+    assert ended.status == "ended" and ended.outcome.startswith("rolled back: error rate"), ended.outcome
+    assert ended.ended_by == "challenge-rule" and ended_after < 2 * 3.0 + 10
     assert _gateway(champion.url)["challenger"] is None
     assert all(not is_running(Process(**record)) for record in pids)
 
