@@ -270,8 +270,8 @@ class Gateway:
         body = await request.read() if request.body_exists else None
         if chosen and challenge.mode == "canary":
             return await self._canary(request, request_id, body, challenge, version)
-        if chosen:
-            upstream = challenge.pick(self._rotation(challenge.upstreams))
+        if chosen:  # out of rotation all, still sent a copy: a probe slowed by load must not skip requests
+            upstream = challenge.pick(self._rotation(challenge.upstreams) or challenge.upstreams)
             self._mirror(request, request_id, body, upstream, challenge, challenge.version)
         return await self._send(request, request_id, self.pick(set()), body, retry=True), version
 
@@ -354,19 +354,33 @@ class Gateway:
         """A mirror's request: its answer read and dropped, only how it ended counted."""
         started = time.perf_counter()
         try:
-            async with self._session(upstream).request(method, upstream + path_qs, headers=headers, data=body,
-                                                       allow_redirects=False, timeout=MIRROR_TIMEOUT) as answer:
-                await answer.read()
-            challenge.observe(version, answer.status, time.perf_counter() - started)
-            outcome = "error" if answer.status >= 500 else "answered"
-        except (ClientError, asyncio.TimeoutError) as error:
-            if isinstance(error, GONE):
-                self.take_out(upstream, f"{type(error).__name__}: {error}")
-            outcome = "failed"
+            status = await self._copy_once(method, upstream, path_qs, headers, body)
+        except GONE:  # a kept-alive connection the server had just closed: once more, on a new one
+            status = await self._copy_once(method, upstream, path_qs, headers, body, last=True)
+        except (ClientError, asyncio.TimeoutError):
+            status = None
         finally:
             challenge.end_mirror()
             self._done(upstream)
-        self._count_mirror(challenge, version, outcome)
+        if status is not None:
+            challenge.observe(version, status, time.perf_counter() - started)
+        self._count_mirror(challenge, version, "failed" if status is None else "error" if status >= 500 else "answered")
+
+    async def _copy_once(self, method: str, upstream: str, path_qs: str, headers: dict, body: bytes | None, *,
+                         last: bool = False) -> int | None:
+        """One try of a mirror: the status it got; GONE raised on the first try, None after the last."""
+        try:
+            async with self._session(upstream).request(method, upstream + path_qs, headers=headers, data=body,
+                                                       allow_redirects=False, timeout=MIRROR_TIMEOUT) as answer:
+                await answer.read()
+                return answer.status
+        except GONE as error:
+            if not last:
+                raise
+            self.take_out(upstream, f"{type(error).__name__}: {error}")
+            return None
+        except (ClientError, asyncio.TimeoutError):
+            return None
 
     def _count_mirror(self, challenge: Challenge, version: str, outcome: str) -> None:
         self.traffic.mirrors.labels(version, outcome).inc()

@@ -148,7 +148,7 @@ def test_shadow_every_request_is_answered_by_the_champion_and_logged_by_both(set
     assert clients.failures == []
     assert {version for _, version in clients.answers.values()} == {1}  # the client only ever sees the champion
     status = _gateway(champion.url)["challenger"]
-    assert status["mirrored"] == len(clients.answers) and status["mirror_dropped"] == 0
+    assert status["mirrored"] == len(clients.answers) and status["mirror_dropped"] == 0, status
     rows = _logged(settings, started.started_at, set(clients.answers))
     per_request = rows.groupby("request_id")["version"].agg(sorted)
     assert (per_request.map(tuple) == (1, 2)).all() and len(per_request) == len(clients.answers)
@@ -239,6 +239,22 @@ def test_a_canary_whose_challenger_dies_is_ended_by_the_rule_within_an_interval(
     assert ended.ended_by == "challenge-rule" and ended_after < 2 * 3.0 + 10
     assert _gateway(champion.url)["challenger"] is None
     assert all(not is_running(Process(**record)) for record in pids)
+
+
+def test_a_shadow_challenger_killed_changes_nothing_for_clients_and_its_challenge_ends(settings, champion, data):
+    features, _ = data
+    challenge = start_challenge(NAME, 3, mode="shadow", settings=settings)
+    with Clients(champion.url, features) as clients:
+        time.sleep(2)
+        with session_scope(settings) as session:
+            pids = session.get(Deployment, challenge.deployment_id).pids
+        for record in pids:
+            os.kill(record["pid"], signal.SIGKILL)
+        time.sleep(3)
+        judged = judge_once(settings, model=NAME)
+        time.sleep(1)
+    assert clients.failures == [] and {version for _, version in clients.answers.values()} == {2}
+    assert judged[0].done == "end: ended: the challenger's 1 server(s) are gone"
 
 
 def test_a_deploy_during_a_challenge_ends_it_and_stops_the_challenger(settings, champion):
