@@ -55,7 +55,7 @@ def evaluate_challenge(settings: Settings, challenge: ChallengeInfo, *, now: dat
     now = now or datetime.now(timezone.utc)
     comparison = compare_logged(settings, challenge, now)
     live = read_live(settings, challenge)
-    decision, checks = decide(challenge, comparison, live)
+    decision, checks = decide(challenge, comparison, live, gone=challenger_gone(settings, challenge))
     evaluation = Evaluation(challenge=challenge, evaluated_at=now, comparison=comparison, live=live,
                             decision=decision, checks=checks)
     save_evaluation(challenge.id, evaluation.model_dump(mode="json", exclude={"challenge"}), settings=settings)
@@ -95,14 +95,32 @@ def read_live(settings: Settings, challenge: ChallengeInfo) -> LiveCounts | None
                                                             "mirror_failed", "mirror_errors")})
 
 
-def decide(challenge: ChallengeInfo, comparison: Comparison, live: LiveCounts | None) -> tuple[Decision | None,
-                                                                                                  list[str]]:
-    """The rule's verdict: end a failing canary first, else promote a challenger that wins on labels."""
+def challenger_gone(settings: Settings, challenge: ChallengeInfo) -> str | None:
+    """Why the challenger cannot answer any more (every replica's server is gone), else None.
+    Nothing restarts a challenger: a shadow one that died would otherwise stay 'active' forever."""
+    from registry.deployments import replica_state, replicas_of
+    from registry.metadata.db import session_scope
+    from registry.metadata.tables import Deployment
+
+    with session_scope(settings) as session:
+        row = session.get(Deployment, challenge.deployment_id)
+    replicas = replicas_of(row) if row is not None else []
+    if replicas and all(replica_state(replica) == "dead" for replica in replicas):
+        return f"the challenger's {len(replicas)} server(s) are gone"
+    return None
+
+
+def decide(challenge: ChallengeInfo, comparison: Comparison, live: LiveCounts | None,
+           gone: str | None = None) -> tuple[Decision | None, list[str]]:
+    """The rule's verdict: end a failing canary (with its numbers) or a challenge whose challenger
+    died; else promote a challenger that wins on labels."""
     rule, checks = challenge.rule, []
     if challenge.mode == "canary" and rule.auto_rollback and live is not None:
         reason = rollback_reason(rule, live, checks)
         if reason:
             return _decision(challenge, "end", f"rolled back: {reason}", live=live), checks
+    if gone:
+        return _decision(challenge, "end", f"ended: {gone}", live=live), [*checks, gone]
     reason = promotion_reason(rule, comparison, checks)
     if reason and rule.auto_promote:
         return _decision(challenge, "promote", reason, comparison=comparison), checks

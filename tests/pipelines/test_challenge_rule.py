@@ -85,3 +85,9 @@ def test_promotion_needs_the_labelled_rows_an_interval_clear_of_zero_and_the_mar
 def test_a_failing_canary_is_ended_before_any_promotion():
     decision, _ = decide(_challenge(), _comparison(_labelled(300, (0.02, 0.08))), _live(challenger=(200, 50, 10.0)))
     assert decision.action == "end"
+
+
+def test_a_challenger_whose_servers_died_is_ended_even_in_shadow():
+    decision, checks = decide(_challenge("shadow", auto_rollback=False), _comparison(), None,
+                              gone="the challenger's 1 server(s) are gone")
+    assert decision.action == "end" and decision.reason == "ended: the challenger's 1 server(s) are gone"
