@@ -2,7 +2,8 @@
 
 A user logs in on Airflow's own login page, opens **Models** from the navigation, and uses the
 three-dot Actions menu: Deploy Model (to a live endpoint that answers), Download (a zip whose
-manifest checks out), Associate Scoring Workflow (the DAG appears in Airflow) and ModelDoc. A
+manifest checks out), Associate Scoring Workflow (the DAG appears in Airflow), ModelDoc and
+Challenge with… (a shadow challenger compared in the Challenge section, then ended). A
 viewer sees no change actions and gets 403 when forcing one. Screenshots of each step are
 saved under ``var/screenshots/models-page/`` for a person to look at.
 """
@@ -26,6 +27,7 @@ from tests.plugins.conftest import Platform
 pytestmark = pytest.mark.timeout(900)
 SHOTS = Path(__file__).parents[2] / "var" / "screenshots" / "models-page"
 MODEL = "breast_cancer_classifier"
+DIABETES = "diabetes_regressor"  # the model the challenge test serves
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +113,10 @@ def test_the_list_and_the_actions_menu(admin):
     expect(admin.row()).to_contain_text("roc_auc")
     admin.shot("list")
     admin.row().get_by_test_id("model-actions").click()
-    for item in ("Deploy Model", "Undeploy", "Rollback", "Download", "Associate Scoring Workflow", "ModelDoc", "Details"):
+    for item in ("Deploy Model", "Undeploy", "Rollback", "Challenge with…", "Download", "Associate Scoring Workflow",
+                 "ModelDoc", "Details"):
         expect(page.get_by_role("menuitem", name=item)).to_be_visible()
-    for item in ("Undeploy", "Rollback"):  # nothing of this model is serving yet
+    for item in ("Undeploy", "Rollback", "Challenge with…"):  # nothing of this model is serving yet
         expect(page.get_by_role("menuitem", name=item)).to_be_disabled()
     expect(page.get_by_role("menuitem", name="Deploy Model")).to_be_enabled()
     admin.shot("actions-menu")
@@ -363,7 +366,7 @@ def test_a_viewer_sees_no_change_action_and_is_refused_one(browser, platform):
         viewer.row().get_by_test_id("model-actions").click()
         for item in ("Download", "ModelDoc", "Details"):
             expect(viewer.page.get_by_role("menuitem", name=item)).to_be_visible()
-        for item in ("Deploy Model", "Undeploy", "Rollback", "Associate Scoring Workflow"):
+        for item in ("Deploy Model", "Undeploy", "Rollback", "Challenge with…", "Associate Scoring Workflow"):
             expect(viewer.page.get_by_role("menuitem", name=item)).to_have_count(0)
         viewer.shot("viewer-menu")
         for method, path, body in (("POST", f"models/{MODEL}/undeploy", {}),
@@ -380,6 +383,173 @@ def test_a_viewer_sees_no_change_action_and_is_refused_one(browser, platform):
         assert viewer.errors == []
     finally:
         viewer.close()
+
+
+def test_challenge_with_another_version_compare_it_and_end_it(browser, platform):
+    """The diabetes model served, a one-split tree put beside it in shadow from the Actions menu:
+    requests and their labels reach the Challenge section (both versions' figures, their agreement,
+    the labels favouring the champion), a viewer reads it without Promote or End, and End challenge
+    leaves it in the history. The model is served afterwards only if it was before."""
+    from playwright.sync_api import expect
+
+    from registry.challenges import active_challenge
+
+    champion, served_before = _serve_diabetes(platform)
+    challenger = _train_a_stump(platform)
+    with platform.rest() as rest:
+        rest.wait_for_dag("challenge_model", timeout=180)
+    session = Session(browser, platform, width=1440, height=2000)  # the whole section in view, for its screenshot
+    try:
+        session.log_in("admin1")
+        page = session.page
+        page.goto(f"{platform.base_url}/plugin/models/{DIABETES}")
+        section = page.get_by_test_id("challenge-section")
+        expect(section.get_by_test_id("challenge-active")).to_have_count(0, timeout=60_000)
+        _start_challenge_from_the_menu(page, challenger)
+        expect(section.get_by_test_id("challenge-who")).to_contain_text(
+            f"v{challenger} challenges v{champion.model_version} · shadow 100%", timeout=30_000)
+        started = active_challenge(DIABETES, settings=platform.settings)
+        assert (started.mode, started.percent, started.started_by) == ("shadow", 100.0, "admin1")
+        assert (started.rule.auto_promote, started.rule.min_labelled) == (False, 50)
+
+        _send_requests_with_labels(platform, champion.url, count=100)
+        agreement = section.get_by_test_id("challenge-agreement")  # evaluated anew at most every 30 s
+        expect(agreement).to_contain_text("requests answered by both", timeout=90_000)
+        expect(section.get_by_test_id("challenge-labelled")).to_have_attribute("data-better", "champion", timeout=90_000)
+        assert int(agreement.get_attribute("data-paired")) >= 90
+        expect(section.get_by_test_id("challenge-labelled")).to_contain_text("rmse: challenger")
+        expect(section.get_by_test_id("challenge-figures")).to_contain_text(f"Challenger v{challenger}")
+        expect(section.get_by_test_id("challenge-gateway")).to_contain_text("mirrored")
+        expect(section.get_by_test_id("challenge-where")).to_be_visible()
+        expect(section.get_by_test_id("challenge-checks")).to_contain_text("labelled rows")
+        expect(section.get_by_test_id("challenge-rule")).to_have_text("It never promotes by itself.")
+        section.scroll_into_view_if_needed()
+        session.shot("detail-challenge")  # let animations settle
+        section.screenshot(path=str(SHOTS / "challenge-section.png"))
+
+        _a_viewer_reads_the_challenge(browser, platform, challenger)
+
+        section.get_by_test_id("challenge-end").click()
+        expect(page.get_by_test_id("challenge-decision-consequence")).to_contain_text(
+            f"v{champion.model_version} keeps answering every request")
+        page.get_by_test_id("challenge-end-confirm").click()
+        expect(page.get_by_test_id("workflow-state")).to_have_attribute("data-state", "success", timeout=400_000)
+        page.keyboard.press("Escape")
+        ended = section.locator('[data-testid="challenge-history-row"]').first
+        expect(ended).to_have_attribute("data-status", "ended", timeout=30_000)
+        expect(ended).to_contain_text(f"v{challenger} challenged v{champion.model_version}")
+        expect(ended.get_by_test_id("challenge-outcome")).to_contain_text("ended by admin1")
+        expect(section.get_by_test_id("challenge-promote")).to_have_count(0)
+        assert active_challenge(DIABETES, settings=platform.settings) is None
+        assert session.errors == []
+    finally:
+        session.close()
+        _leave_diabetes_as_found(platform, served_before)
+
+
+
+def _serve_diabetes(platform):
+    """The running deployment of the diabetes model (deployed here when nothing served it), and
+    whether one served it before."""
+    from registry.deployments import list_deployments
+    from tests.servers import free_port
+
+    def running():
+        return [d for d in list_deployments(settings=platform.settings, live=False)
+                if d.model_name == DIABETES and d.status == "running"]
+
+    if running():
+        return running()[0], True
+    with platform.client("admin1") as client:
+        response = client.post(f"/models/{DIABETES}/deploy", json={"ref": "1", "port": free_port(), "replicas": 1})
+        assert response.status_code == 202, response.text
+        assert platform.wait_run(client, response.json())["state"] == "success"
+    return running()[0], False
+
+
+def _train_a_stump(platform) -> int:
+    """A version that answers differently from the served one: a two-level tree."""
+    import dataclasses
+
+    from sklearn.tree import DecisionTreeRegressor
+
+    from pipelines.training import DEMO_MODELS, train_demo_model
+
+    stump = dataclasses.replace(DEMO_MODELS[DIABETES], build=lambda: DecisionTreeRegressor(max_depth=2, random_state=0))
+    return int(train_demo_model(stump, platform.settings).version)
+
+
+def _start_challenge_from_the_menu(page, challenger: int) -> None:
+    """Challenge with… from the model's Actions menu: the stump, in shadow for every request, judged on 50 labels
+    and never promoted by itself."""
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("model-actions").click()
+    page.get_by_role("menuitem", name="Challenge with…").click()
+    dialog = page.get_by_test_id("challenge-dialog")
+    dialog.get_by_test_id("challenge-ref").select_option(str(challenger))
+    percent = dialog.get_by_test_id("challenge-percent")
+    dialog.get_by_test_id("challenge-mode-canary").click()
+    expect(percent).to_have_value("10")
+    expect(dialog.get_by_test_id("challenge-sticky")).to_be_visible()
+    dialog.get_by_test_id("challenge-mode-shadow").click()
+    expect(percent).to_have_value("100")
+    expect(dialog.get_by_test_id("challenge-sticky")).to_have_count(0)
+    dialog.get_by_test_id("challenge-auto-promote").click()
+    dialog.get_by_test_id("challenge-min-labelled").fill("50")
+    dialog.get_by_test_id("challenge-confirm").click()
+    expect(dialog.get_by_test_id("workflow-state")).to_have_attribute("data-state", "success", timeout=400_000)
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+
+
+def _send_requests_with_labels(platform, url: str, *, count: int) -> None:
+    """``count`` rows of the data set, one request each, then their true targets as labels."""
+    from pipelines.training import load_dataset
+
+    features, target = load_dataset("diabetes")
+    labels = []
+    with httpx.Client(timeout=30) as client:
+        for index in range(count):
+            request_id = f"challenge-page-{index}"
+            answer = client.post(f"{url}/predict", json=[features.iloc[index].to_dict()],
+                                 headers={"x-request-id": request_id})
+            assert answer.status_code == 200, answer.text
+            labels.append({"request_id": request_id, "label": float(target.iloc[index]), "row": 0})
+    with platform.client("admin1") as client:
+        response = client.post(f"/models/{DIABETES}/labels", json={"labels": labels})
+        assert response.status_code == 201, response.text
+
+
+def _a_viewer_reads_the_challenge(browser, platform, challenger: int) -> None:
+    from playwright.sync_api import expect
+
+    viewer = Session(browser, platform)
+    try:
+        viewer.log_in("viewer1")
+        viewer.page.goto(f"{platform.base_url}/plugin/models/{DIABETES}")
+        section = viewer.page.get_by_test_id("challenge-section")
+        expect(section.get_by_test_id("challenge-who")).to_contain_text(f"v{challenger} challenges", timeout=60_000)
+        expect(section.get_by_test_id("challenge-agreement")).to_be_visible()
+        for button in ("challenge-promote", "challenge-end"):
+            expect(section.get_by_test_id(button)).to_have_count(0)
+        viewer.page.get_by_test_id("model-actions").click()
+        expect(viewer.page.get_by_role("menuitem", name="Download")).to_be_visible()
+        expect(viewer.page.get_by_role("menuitem", name="Challenge with…")).to_have_count(0)
+        assert viewer.errors == []
+    finally:
+        viewer.close()
+
+
+def _leave_diabetes_as_found(platform, served_before: bool) -> None:
+    """End a challenge a failure left active; undeploy what this test deployed."""
+    from registry.challenges import active_challenge
+
+    with platform.client("admin1") as client:
+        if active_challenge(DIABETES, settings=platform.settings) is not None:
+            platform.wait_run(client, client.post(f"/models/{DIABETES}/challenge/end", json={}).json())
+        if not served_before:
+            platform.wait_run(client, client.post(f"/models/{DIABETES}/undeploy", json={}).json())
 
 
 def test_many_models_stay_usable(browser, platform):

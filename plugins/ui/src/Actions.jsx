@@ -4,9 +4,20 @@ import { useState } from "react";
 import { useNavigate } from "react-router-dom";
 
 import { AssociationDialog } from "./Associations.jsx";
+import { ChallengeDialog } from "./ChallengeDialog.jsx";
 import { DeployDialog, WorkflowConfirmDialog } from "./DeployDialogs.jsx";
 import { DownloadDialog } from "./DownloadDialog.jsx";
-import { DocIcon, DownloadIcon, InfoIcon, KebabIcon, LinkIcon, RocketIcon, StopIcon, UndoIcon } from "./icons.jsx";
+import {
+  ChallengeIcon,
+  DocIcon,
+  DownloadIcon,
+  InfoIcon,
+  KebabIcon,
+  LinkIcon,
+  RocketIcon,
+  StopIcon,
+  UndoIcon,
+} from "./icons.jsx";
 import { ModelDocDialog } from "./ModelDocDialog.jsx";
 
 export const modelPath = (name) => `/plugin/models/${encodeURIComponent(name)}`;
@@ -15,6 +26,8 @@ const ITEMS = [
   { value: "deploy", label: "Deploy Model", icon: RocketIcon, changes: true },
   { value: "undeploy", label: "Undeploy", icon: StopIcon, changes: true, needsServing: true },
   { value: "rollback", label: "Rollback", icon: UndoIcon, changes: true, needsServing: true, needsEarlier: true },
+  // The list does not say whether a challenge is active: the server's 409 says so in the dialog.
+  { value: "challenge", label: "Challenge with…", icon: ChallengeIcon, changes: true, needsServing: true },
   { value: "download", label: "Download", icon: DownloadIcon, changes: false },
   { value: "associate", label: "Associate Scoring Workflow", icon: LinkIcon, changes: true },
   { value: "modeldoc", label: "ModelDoc", icon: DocIcon, changes: false },
@@ -118,6 +131,8 @@ export const ActionDialog = ({ action, canChange, onClose, onChanged }) => {
       return canChange ? <WorkflowConfirmDialog kind={kind} {...props} /> : null;
     case "download":
       return <DownloadDialog {...props} />;
+    case "challenge":
+      return canChange ? <ChallengeDialog {...props} /> : null;
     case "associate":
       return canChange ? <AssociationDialog {...props} /> : null;
     case "modeldoc":

@@ -24,7 +24,8 @@ const CurrentDeployment = ({ deployment }) => {
   );
 };
 
-const useStartRun = (onChanged) => {
+// POST a route that starts a workflow run: {run, busy, error, start(path, body)}.
+export const useStartRun = (onChanged) => {
   const [run, setRun] = useState(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);

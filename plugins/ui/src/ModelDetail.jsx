@@ -22,6 +22,7 @@ import { Link as RouterLink } from "react-router-dom";
 
 import { ActionDialog, ModelActions } from "./Actions.jsx";
 import { AssociationList } from "./Associations.jsx";
+import { ChallengeSection } from "./ChallengeSection.jsx";
 import { api, apiUrl, useApi, useWhoami } from "./api.js";
 import {
   AliasBadges,
@@ -773,6 +774,8 @@ export const ModelDetail = ({ name }) => {
       </Section>
 
       <MonitoringSection canChange={canChange} modelName={model.name} />
+
+      <ChallengeSection canChange={canChange} model={model} onChanged={detail.reload} />
 
       <Section testId="scoring-section" title="Scoring runs">
         <ScoringRuns runs={runs} />

@@ -7,7 +7,7 @@ import { useMemo, useState } from "react";
 
 import { api, useApi } from "./api.js";
 import { ErrorAlert, FieldError, Loading, Muted, Time } from "./common.jsx";
-import { formatMetric, formatPerMinute, formatTime, parseTime } from "./format.js";
+import { formatMetric, formatMs, formatPercent, formatPerMinute, formatTime, parseTime } from "./format.js";
 import { PlayIcon, RefreshIcon } from "./icons.jsx";
 import { WorkflowProgress } from "./WorkflowProgress.jsx";
 
@@ -150,8 +150,6 @@ const series = (records, name, pick, token) => ({
     .map((r) => ({ t: parseTime(r.window_end), v: Number(pick(r)) })),
 });
 
-const percent = (v) => `${(v * 100).toFixed(v < 0.01 && v > 0 ? 2 : 1)}%`;
-const ms = (v) => `${v >= 100 ? Math.round(v) : v.toFixed(1)} ms`;
 
 const TrafficCharts = ({ records, thresholds }) => {
   const online = records.filter((r) => r.source === "online");
@@ -172,8 +170,8 @@ const TrafficCharts = ({ records, thresholds }) => {
         title={requests.points.length ? "Requests per minute" : "Requests per window"}
       />
       <LineChart
-        format={percent}
-        lines={[{ value: thresholds.error_rate, label: `alert ${percent(thresholds.error_rate)}`, color: color("danger.solid") }]}
+        format={formatPercent}
+        lines={[{ value: thresholds.error_rate, label: `alert ${formatPercent(thresholds.error_rate)}`, color: color("danger.solid") }]}
         series={[series(online, "error rate", (r) => r.figures.error_rate, "red.solid")]}
         testId="errors-chart"
         title="Error rate"
@@ -369,7 +367,7 @@ const PredictionDrift = ({ records }) => {
                   <Box bg="orange.solid" borderRadius="sm" h="12px" w={`${Math.max(1, Math.min(100, Number(share) * 100))}%`} />
                 </Box>
                 <Text fontSize="xs" fontVariantNumeric="tabular-nums" w="4rem">
-                  {Number(share) <= 1 ? percent(Number(share)) : formatMetric(share)}
+                  {Number(share) <= 1 ? formatPercent(Number(share)) : formatMetric(share)}
                 </Text>
               </HStack>
             ))}
@@ -659,11 +657,11 @@ export const MonitoringSection = ({ modelName, canChange }) => {
               {formatPerMinute(shown?.requests_per_min) || "—"}
             </Fact>
             <Fact label="Error rate" testId="fact-errors">
-              {finite(shown?.error_rate) ? percent(shown.error_rate) : "—"}
+              {finite(shown?.error_rate) ? formatPercent(shown.error_rate) : "—"}
             </Fact>
             <Fact label="Latency p50 / p99" testId="fact-latency">
               {[shown?.p50_ms, shown?.p99_ms]
-                .map((v) => (finite(v) ? ms(v) : "—"))
+                .map((v) => (finite(v) ? formatMs(v) : "—"))
                 .join(" / ")}
             </Fact>
             <Fact label="Windows monitored">

@@ -1,5 +1,5 @@
-// The progress of one Airflow DAG run started by the page (deploy, rollback, undeploy or a
-// scoring run): polls `GET workflow-runs/{dag_id}/{run_id}` about once a second until it ends.
+// The progress of one Airflow DAG run started by the page (deploy, rollback, undeploy, a challenge
+// or a scoring run): polls `GET workflow-runs/{dag_id}/{run_id}` about once a second until it ends.
 import { Alert, Box, Clipboard, Code, HStack, IconButton, Spinner, Stack, Text } from "@chakra-ui/react";
 import { useEffect, useRef, useState } from "react";
 
@@ -188,6 +188,7 @@ const TITLES = {
   deploy_model: "Deployment",
   rollback_model: "Rollback",
   undeploy_model: "Undeploy",
+  challenge_model: "Challenge",
 };
 
 // previousDeployment: the model's deployment before this run (for the failure note).

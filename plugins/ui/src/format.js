@@ -58,6 +58,12 @@ export const formatPerMinute = (value) => {
   return n >= 10 ? formatCount(n) : String(Number(n.toPrecision(2)));
 };
 
+// A share (0.0123) as a percentage: "1.2%", two decimals under 1% ("0.35%").
+export const formatPercent = (share) => `${(share * 100).toFixed(share < 0.01 && share > 0 ? 2 : 1)}%`;
+
+// A latency: "4.1 ms", whole milliseconds from 100 up.
+export const formatMs = (ms) => `${ms >= 100 ? Math.round(ms) : ms.toFixed(1)} ms`;
+
 export const formatMetric = (value) => {
   if (value === null || value === undefined || value === "") return "";
   const n = Number(value);

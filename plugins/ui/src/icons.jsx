@@ -138,3 +138,8 @@ export const MinusIcon = (props) => (
     <path d="M6 12h12" />
   </Svg>
 );
+export const ChallengeIcon = (props) => (
+  <Svg {...props}>
+    <path d="M16 3h5v5M4 20 21 3M21 16v5h-5M15 15l6 6M4 4l5 5" />
+  </Svg>
+);
