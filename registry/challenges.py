@@ -55,6 +55,15 @@ class Decision(BaseModel):
     figures: dict[str, Any] = {}
 
 
+class ActiveChallenge(BaseModel):
+    """What a model's row says of its challenge: who challenges, how."""
+
+    id: int
+    challenger_version: int
+    mode: Mode
+    percent: float
+
+
 class ChallengeInfo(BaseModel):
     id: int
     model_name: str

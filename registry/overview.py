@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, computed_field
 
 from registry.associations import AssociationInfo, list_associations
+from registry.challenges import ActiveChallenge, active_challenges
 from registry.catalog import ModelSummary, VersionSummary, list_models, list_versions
 from registry.deployments import DeploymentInfo, RollbackChoice, current_deployments, list_deployments, rollback_choices
 from registry.errors import ModelNotFoundError
@@ -27,6 +28,7 @@ class ModelRow(ModelSummary):
     associations: list[AssociationInfo]
     last_run: ScoringRunInfo | None
     rollback: RollbackChoice | None = None  # None: nothing runs, so there is nothing to roll back
+    challenge: ActiveChallenge | None = None  # a challenger behind its URL now
 
     @computed_field
     @property
@@ -52,12 +54,14 @@ def model_rows(*, settings: Settings, live: bool = True) -> list[ModelRow]:
     deployments = current_deployments(settings=settings, live=live)
     rollbacks = rollback_choices(settings=settings)
     runs = last_runs(settings=settings)
+    challenges = {challenge.model_name: ActiveChallenge(**challenge.model_dump())
+                  for challenge in active_challenges(settings=settings)}
     associations: dict[str, list[AssociationInfo]] = {}
     for association in list_associations(settings=settings):
         associations.setdefault(parse_ref(association.model_ref).name, []).append(association)
     return [ModelRow(**summary.model_dump(), deployment=deployments.get(summary.name),
                      associations=associations.get(summary.name, []), last_run=runs.get(summary.name),
-                     rollback=rollbacks.get(summary.name))
+                     rollback=rollbacks.get(summary.name), challenge=challenges.get(summary.name))
             for summary in list_models(settings)]
 
 

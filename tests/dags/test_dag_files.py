@@ -60,6 +60,9 @@ def test_dagbag_has_no_import_errors_and_the_designed_tasks(airflow_db, tmp_path
         assert [task.task_display_name for task in tasks] == [chain.LABELS[step] for step in steps]
     assert set(bag.get_dag("deploy_model").params.keys()) == {"model_ref", "port", "replicas"}
     assert set(bag.get_dag("rollback_model").params.keys()) == {"model_name"}
+    assert set(bag.get_dag(chain.CHALLENGE_DAG).params.keys()) == {
+        "model_name", "action", "version", "mode", "percent", "sticky_header", "replicas", "rule"}
+    assert bag.get_dag(chain.CHALLENGE_DAG).task_ids == ["challenge"]
     assert bag.get_dag("reconcile_deployments").task_ids == ["reconcile"]
     assert not bag.get_dag("reconcile_deployments").is_paused_upon_creation
     assert bag.get_dag("train_models").task_ids == ["train_models"]

@@ -411,6 +411,12 @@ def test_challenge_with_another_version_compare_it_and_end_it(browser, platform)
         started = active_challenge(DIABETES, settings=platform.settings)
         assert (started.mode, started.percent, started.started_by) == ("shadow", 100.0, "admin1")
         assert (started.rule.auto_promote, started.rule.min_labelled) == (False, 50)
+        page.get_by_test_id("model-actions").click()  # one challenger at a time, and the menu says so
+        item = page.get_by_role("menuitem", name="Challenge with…")
+        expect(item).to_have_attribute("data-reason", f"Challenge {started.id} (v{challenger}) is active: promote "
+                                                      "or end it first", timeout=30_000)
+        expect(item).to_be_disabled()
+        page.keyboard.press("Escape")
 
         _send_requests_with_labels(platform, champion.url, count=100)
         agreement = section.get_by_test_id("challenge-agreement")  # evaluated anew at most every 30 s

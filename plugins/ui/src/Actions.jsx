@@ -26,8 +26,7 @@ const ITEMS = [
   { value: "deploy", label: "Deploy Model", icon: RocketIcon, changes: true },
   { value: "undeploy", label: "Undeploy", icon: StopIcon, changes: true, needsServing: true },
   { value: "rollback", label: "Rollback", icon: UndoIcon, changes: true, needsServing: true, needsEarlier: true },
-  // The list does not say whether a challenge is active: the server's 409 says so in the dialog.
-  { value: "challenge", label: "Challenge with…", icon: ChallengeIcon, changes: true, needsServing: true },
+  { value: "challenge", label: "Challenge with…", icon: ChallengeIcon, changes: true, needsServing: true, needsNoChallenge: true },
   { value: "download", label: "Download", icon: DownloadIcon, changes: false },
   { value: "associate", label: "Associate Scoring Workflow", icon: LinkIcon, changes: true },
   { value: "modeldoc", label: "ModelDoc", icon: DocIcon, changes: false },
@@ -65,8 +64,11 @@ export const ModelActions = (props) => {
 };
 
 // Why an item cannot be used now (shown beside it, and as its tooltip), or null.
-const unavailable = (model, { needsServing, needsEarlier }) => {
+const unavailable = (model, { needsServing, needsEarlier, needsNoChallenge }) => {
   if (needsServing && model.deployment?.status !== "running") return `${model.name} has no running deployment`;
+  if (needsNoChallenge && model.challenge) {
+    return `Challenge ${model.challenge.id} (v${model.challenge.challenger_version}) is active: promote or end it first`;
+  }
   if (needsEarlier && model.rollback && model.rollback.to_version == null) {
     const reason = model.rollback.reason ?? "nothing to roll back to";
     return reason.charAt(0).toUpperCase() + reason.slice(1);
@@ -95,8 +97,8 @@ const ActionsMenu = ({ model, canChange, onAction, onDetails, size = "sm", varia
       <Portal>
         <Menu.Positioner>
           <Menu.Content data-testid="model-actions-menu" minW="14rem">
-            {items.map(({ value, label, icon: ItemIcon, needsServing, needsEarlier }) => {
-              const why = unavailable(model, { needsServing, needsEarlier });
+            {items.map(({ value, label, icon: ItemIcon, needsServing, needsEarlier, needsNoChallenge }) => {
+              const why = unavailable(model, { needsServing, needsEarlier, needsNoChallenge });
               return (
                 <Menu.Item data-reason={why ?? undefined} disabled={Boolean(why)} key={value} title={why ?? undefined} value={value}>
                   <ItemIcon />
