@@ -156,9 +156,9 @@ def request_challenge_decision(name: str, action: str, *, workflows: Workflows, 
 def _check_rule(rule: dict[str, Any], model) -> None:
     from pydantic import ValidationError
 
+    from registry.errors import invalid_settings
+
     try:
         model(**rule)
     except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"])
-        raise InvalidFieldError(f"rule {where}: {problem['msg']}", field="rule") from None
+        raise invalid_settings(error, "rule", field="rule") from None

@@ -33,7 +33,7 @@ def parse_rule(pairs: list[str], *, auto_promote: bool, auto_rollback: bool):
     from pydantic import ValidationError
 
     from registry.challenges import Rule
-    from registry.errors import InvalidFieldError
+    from registry.errors import InvalidFieldError, invalid_settings
 
     values: dict = {"auto_promote": auto_promote, "auto_rollback": auto_rollback}
     for pair in pairs:
@@ -48,9 +48,7 @@ def parse_rule(pairs: list[str], *, auto_promote: bool, auto_rollback: bool):
     try:
         return Rule(**values)
     except ValidationError as error:
-        problem = error.errors()[0]
-        raise InvalidFieldError(f"rule {problem['loc'][0]}: {problem['msg']} (given {problem.get('input')!r})",
-                                field="rule") from None
+        raise invalid_settings(error, "rule", field="rule") from None
 
 
 @challenge.command("start")

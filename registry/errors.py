@@ -55,3 +55,12 @@ class UntrustedTypesError(ImportModelError):
 
 class SampleMismatchError(ImportModelError):
     """A sample data file whose columns do not fit the model."""
+
+
+def invalid_settings(error, what: str, *, field: str | None = None) -> InvalidFieldError:
+    """A pydantic ``ValidationError`` of a settings object (thresholds, a rule, a policy) as one
+    line naming the setting and the value given: ``rule min_labelled: ... (given 1)``."""
+    problem = error.errors()[0]
+    name = ".".join(str(part) for part in problem["loc"]) or what
+    given = f" (given {problem['input']!r})" if problem["type"] not in ("extra_forbidden", "missing") else ""
+    return InvalidFieldError(f"{what} {name}: {problem['msg']}{given}", field=field or name)

@@ -152,7 +152,7 @@ def set_thresholds(settings: Settings, model_name: str, changes: dict[str, Any],
     """Change some thresholds of a model (validated whole: a bad value names its field)."""
     from pydantic import ValidationError
 
-    from registry.errors import InvalidFieldError
+    from registry.errors import invalid_settings
     from registry.metadata.events import record_event
 
     with session_scope(settings) as session:
@@ -160,10 +160,7 @@ def set_thresholds(settings: Settings, model_name: str, changes: dict[str, Any],
         try:
             merged = Thresholds.model_validate({**(row.values if row else {}), **changes})
         except ValidationError as error:
-            problem = error.errors()[0]
-            field = ".".join(str(part) for part in problem["loc"]) or "thresholds"
-            given = f" (given {problem['input']!r})" if problem["type"] != "extra_forbidden" else ""
-            raise InvalidFieldError(f"threshold {field}: {problem['msg']}{given}", field=field) from error
+            raise invalid_settings(error, "threshold") from error
         values = merged.model_dump(mode="json", exclude_defaults=True)
         if row is None:
             session.add(MonitoringThresholds(model_name=model_name, values=values, updated_by=actor))

@@ -45,8 +45,9 @@ def project_path() -> str:
     return os.pathsep.join([str(SCRIPTS), *(entry for entry in rest if entry and entry != str(SCRIPTS))])
 
 
-def launch(name: str, command: list[str], *, env: dict[str, str], log: Path) -> Process:
-    """Start ``command`` detached in a new session, stdout and stderr appended to ``log``."""
+def launch(name: str, command: list[str], *, env: dict[str, str], log: Path, niceness: int = 0) -> Process:
+    """Start ``command`` detached in a new session, stdout and stderr appended to ``log``; with a
+    ``niceness``, at that lower CPU priority (set at once: the processes it forks inherit it)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as stream:
         stream.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
@@ -56,7 +57,23 @@ def launch(name: str, command: list[str], *, env: dict[str, str], log: Path) -> 
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
     popen.returncode = 0  # is_running() reaps it by PID; this keeps Popen from warning at exit
+    if niceness:
+        os.setpriority(os.PRIO_PROCESS, popen.pid, niceness)
     return Process(name, popen.pid, proc_stat(popen.pid)["start_ticks"], str(log))
+
+
+def set_niceness(processes: list[Process], niceness: int) -> list[str]:
+    """Give running processes another CPU priority; what could not be changed, and why (raising a
+    priority back needs root or CAP_SYS_NICE)."""
+    refused = []
+    for process in processes:
+        if not is_running(process):
+            continue
+        try:
+            os.setpriority(os.PRIO_PROCESS, process.pid, niceness)
+        except OSError as error:
+            refused.append(f"{process.name} ({process.pid}): {error.strerror}")
+    return refused
 
 
 def is_running(process: Process) -> bool:

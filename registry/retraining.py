@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from registry.errors import InvalidFieldError
+from registry.errors import invalid_settings
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import RetrainingPolicy
@@ -56,10 +56,7 @@ def set_policy(settings: Settings, name: str, changes: dict, *, actor: str) -> P
         try:
             policy = Policy.model_validate({**(row.values if row else {}), **changes})
         except ValidationError as error:
-            problem = error.errors()[0]
-            field = ".".join(str(part) for part in problem["loc"]) or "policy"
-            given = f" (given {problem['input']!r})" if problem["type"] not in ("extra_forbidden", "missing") else ""
-            raise InvalidFieldError(f"retraining policy {field}: {problem['msg']}{given}", field=field) from error
+            raise invalid_settings(error, "retraining policy") from error
         policy.data_path = check_data_path(policy.data_path, field="data_path", settings=settings)
         if row is None:
             row = RetrainingPolicy(model_name=name, updated_by=actor)
