@@ -26,16 +26,13 @@ from registry.deployments import DeploymentInfo, replica_urls, replicas_of, runn
 from registry.errors import ConflictError, InvalidFieldError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
-from registry.processes import set_niceness
+from registry.processes import set_background
 from registry.refs import ModelRef
 from registry.settings import Settings
 
 LAUNCH = ("build", "launch", "check_health", "check_parity")
 MAX_MIRRORS_IN_FLIGHT = 64
-# A shadow challenger's servers run at this lower CPU priority: no client waits for their answers,
-# so on a busy machine the champion's requests go first (copies then wait, or are dropped at the
-# bound and counted). Its servers get the champion's priority back when it is promoted.
-SHADOW_NICENESS = 10
+
 
 
 class NoChallengeError(ConflictError):
@@ -53,8 +50,7 @@ def start_challenge(name: str, version: str | int, *, settings: Settings, mode: 
     if challenger_version == champion.model_version:
         raise InvalidFieldError(f"version {challenger_version} of {name!r} is the champion already", field="version")
     refuse_second(name, settings)
-    ctx = DeployContext(settings=settings, actor=actor, replicas=replicas, action="challenger_launched",
-                        niceness=SHADOW_NICENESS if mode == "shadow" else 0)
+    ctx = DeployContext(settings=settings, actor=actor, replicas=replicas, action="challenger_launched")
     launched = run_chain(LAUNCH, str(ModelRef(name, challenger_version)), ctx)
     try:
         with model_lock(name, settings):
@@ -94,12 +90,13 @@ def promote_challenger(name: str, *, settings: Settings, reason: str | None = No
             row = session.get(Deployment, challenge.deployment_id)
         ctx = DeployContext(settings=settings, actor=actor, action="challenger_promoted")
         launched = _launch_of(row, settings)
-        kept_low = set_niceness([process for replica in launched.replicas for process in replica.process_list()], 0)
+        kept_low = set_background([process for replica in launched.replicas for process in replica.process_list()],
+                                  False)
         info = switch_to(launched, ctx)
         _set_status(row.id, "promoted", f"promoted to deployment {info.id}", settings)
         outcome = reason or f"promoted by {actor}"
         if kept_low:
-            outcome += f"; its servers keep a lower CPU priority until restarted ({'; '.join(kept_low)})"
+            outcome += f"; its servers stay in the background CPU class until restarted ({'; '.join(kept_low)})"
         record_ended(challenge.id, status="promoted", outcome=outcome, actor=actor, figures=figures or {},
                      settings=settings)
         return info
@@ -155,6 +152,8 @@ def _route_challenger(launched: Launch, champion: Deployment, mode: str, percent
              "challenger": {"upstreams": launched.urls, "model_version": built.model_version,
                             "deployment_id": info.id, "challenge_id": challenge.id, "mode": mode, "percent": percent,
                             "sticky_header": sticky_header, "max_in_flight": MAX_MIRRORS_IN_FLIGHT}}
+    if mode == "shadow":  # no client waits for a copy's answer: the champion's requests get the CPU first
+        set_background([process for replica in launched.replicas for process in replica.process_list()], True)
     try:
         endpoints.route_to(built.model_name, _port(built.model_name, settings), replica_urls(champion), route,
                            settings)

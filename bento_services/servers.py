@@ -29,13 +29,11 @@ def version_dir(settings: Settings, name: str, version: int) -> Path:
     return settings.home / "deployments" / name / f"v{version}"
 
 
-def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings, *, slot: int = 0,
-          niceness: int = 0) -> Process:
+def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings, *, slot: int = 0) -> Process:
     """``bentoml serve`` the bento on ``127.0.0.1:port`` in its own session, logging to its version
     folder (``serve.log``, ``serve-<slot>.log`` for the other replicas). The replica logs its
     requests (named by its port) where ``registry.request_logs.log_root`` says, with these settings
-    passed on whole, not left to the environment the caller happened to have. ``niceness``: a
-    lower CPU priority (a shadow challenger's, whose answers no client waits for)."""
+    passed on whole, not left to the environment the caller happened to have."""
     from registry.request_logs import log_root
 
     folder = version_dir(settings, name, version)
@@ -55,7 +53,7 @@ def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings
         env["MODELYARD_SERVE_SNAPSHOT"] = str(folder / SNAPSHOT_FILE)
     command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
     log = folder / ("serve.log" if slot == 0 else f"serve-{slot}.log")
-    return launch(f"bentoml-{name}-v{version}-r{slot}", command, env=env, log=log, niceness=niceness)
+    return launch(f"bentoml-{name}-v{version}-r{slot}", command, env=env, log=log)
 
 
 def wait_ready(leader: Process, url: str, timeout: float | None = None, path: str = "/readyz") -> None:

@@ -68,7 +68,6 @@ class DeployContext(BaseModel):
     record_failures: bool = True  # reconcile keeps its row and only stops what it started
     replicas: int | None = None  # servers to launch; None: the setting ``serve_replicas``
     slots: list[int] | None = None  # or which replicas to launch again (a repair), by slot
-    niceness: int = 0  # the servers' CPU priority: lower (positive) for a shadow challenger
     timings: dict[str, float] = {}  # seconds per step (and ``bentoml build`` within build)
 
 
@@ -183,8 +182,7 @@ def launch(built: Build, ctx: DeployContext) -> Launch:
     replicas = []
     for slot in ctx.slots or range(ctx.replicas or ctx.settings.serve_replicas):
         port = endpoints.spare_port()
-        leader = serve(built.bento_tag, built.model_name, built.model_version, port, ctx.settings, slot=slot,
-                       niceness=ctx.niceness)
+        leader = serve(built.bento_tag, built.model_name, built.model_version, port, ctx.settings, slot=slot)
         replicas.append(Replica(port=port, processes=[asdict(leader)]))
     return Launch(build=built, replicas=replicas)
 

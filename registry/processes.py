@@ -45,9 +45,8 @@ def project_path() -> str:
     return os.pathsep.join([str(SCRIPTS), *(entry for entry in rest if entry and entry != str(SCRIPTS))])
 
 
-def launch(name: str, command: list[str], *, env: dict[str, str], log: Path, niceness: int = 0) -> Process:
-    """Start ``command`` detached in a new session, stdout and stderr appended to ``log``; with a
-    ``niceness``, at that lower CPU priority (set at once: the processes it forks inherit it)."""
+def launch(name: str, command: list[str], *, env: dict[str, str], log: Path) -> Process:
+    """Start ``command`` detached in a new session, stdout and stderr appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as stream:
         stream.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
@@ -57,20 +56,20 @@ def launch(name: str, command: list[str], *, env: dict[str, str], log: Path, nic
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
     popen.returncode = 0  # is_running() reaps it by PID; this keeps Popen from warning at exit
-    if niceness:
-        os.setpriority(os.PRIO_PROCESS, popen.pid, niceness)
     return Process(name, popen.pid, proc_stat(popen.pid)["start_ticks"], str(log))
 
 
-def set_niceness(processes: list[Process], niceness: int) -> list[str]:
-    """Give running processes another CPU priority; what could not be changed, and why (raising a
-    priority back needs root or CAP_SYS_NICE)."""
+def set_background(processes: list[Process], background: bool) -> list[str]:
+    """Run processes only on CPU time nothing else wants (Linux ``SCHED_IDLE``, which the processes
+    they fork inherit), or normally again; what could not be changed, and why (leaving
+    ``SCHED_IDLE`` unprivileged needs an ``RLIMIT_NICE`` that allows it)."""
+    policy = os.SCHED_IDLE if background else os.SCHED_OTHER
     refused = []
     for process in processes:
         if not is_running(process):
             continue
         try:
-            os.setpriority(os.PRIO_PROCESS, process.pid, niceness)
+            os.sched_setscheduler(process.pid, policy, os.sched_param(0))
         except OSError as error:
             refused.append(f"{process.name} ({process.pid}): {error.strerror}")
     return refused

@@ -146,8 +146,8 @@ def test_shadow_every_request_is_answered_by_the_champion_and_logged_by_both(set
     with session_scope(settings) as session:  # no client waits for a shadow: the champion's CPU comes first
         challenger_pids = [record["pid"] for record in session.get(Deployment, started.deployment_id).pids]
         champion_pids = [record["pid"] for record in session.get(Deployment, champion.id).pids]
-    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in challenger_pids} == {10}
-    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in champion_pids} == {0}
+    assert {os.sched_getscheduler(pid) for pid in challenger_pids} == {os.SCHED_IDLE}
+    assert {os.sched_getscheduler(pid) for pid in champion_pids} == {os.SCHED_OTHER}
     with Clients(champion.url, features) as clients:
         time.sleep(8)
     assert clients.failures == []
@@ -207,7 +207,7 @@ def test_labels_make_the_rule_promote_the_challenger_under_load_with_no_request_
     assert after == {2}
     current = next(row for row in list_deployments(settings=settings, live=False) if row.status == "running")
     assert current.model_version == 2 and current.url == champion.url
-    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in current.pids} == {0}  # a champion's priority again
+    assert {os.sched_getscheduler(pid) for pid in current.pids} == {os.SCHED_OTHER}  # a champion's CPU class again
     with session_scope(settings) as session:
         events = [event.action for event in events_for(session, model_name=NAME)]
     assert "challenge_promoted" in events and "challenge_started" in events
