@@ -32,7 +32,7 @@ READS = [
     "/whoami", "/models", f"/models/{MODEL}", f"/models/{MODEL}/versions/1/plots/residuals.png",
     f"/models/{MODEL}/versions/1/modeldoc", f"/models/{MODEL}/versions/1/download",
     "/workflow-runs/deploy_model/no_such_run", "/schedules/preview?cron=0%202%20*%20*%20*", "/workflows",
-    f"/models/{MODEL}/monitoring",
+    f"/models/{MODEL}/monitoring", f"/models/{MODEL}/challenge", "/workflow-runs/challenge_model/no_such_run",
 ]
 CHANGES = [
     ("POST", f"/models/{MODEL}/deploy", {"ref": "1"}),
@@ -50,6 +50,9 @@ CHANGES = [
     ("POST", f"/models/{MODEL}/labels", {"labels": [{"request_id": "r1", "label": 1.5}]}),
     ("PUT", f"/models/{MODEL}/monitoring/thresholds", {"psi": 0.3}),
     ("POST", f"/models/{MODEL}/monitoring/run", {}),
+    ("POST", f"/models/{MODEL}/challenge", {"ref": "1"}),
+    ("POST", f"/models/{MODEL}/challenge/promote", {}),
+    ("POST", f"/models/{MODEL}/challenge/end", {}),
 ]
 
 
@@ -558,6 +561,25 @@ def test_the_list_carries_each_models_health(platform, monitored):
     assert rows["breast_cancer_classifier"]["monitoring"]["open_alerts"] == 0
 
 
+@pytest.mark.parametrize("body, status, field", [
+    ({"ref": "1", "percent": 0}, 422, "percent"), ({"ref": "1", "mode": "mirror"}, 422, "mode"),
+    ({"ref": "1", "rule": {"min_labelled": 1}}, 422, "rule"), ({"ref": "1"}, 409, None),
+])
+def test_a_bad_challenge_is_refused_naming_its_field_before_any_run(platform, body, status, field):
+    """(The model was undeployed by the tests before: a good body is refused for want of a champion.)"""
+    with platform.client("op1") as client:
+        answer = client.post(f"/models/{MODEL}/challenge", json=body)
+        nothing = client.post(f"/models/{MODEL}/challenge/end", json={})
+    assert answer.status_code == status, answer.text
+    if field:
+        assert answer.json()["detail"]["field"] == field
+    else:
+        assert "has no running deployment to challenge" in answer.json()["detail"]
+    assert nothing.status_code == 409 and "has no active challenge" in nothing.json()["detail"]
+    with platform.rest() as rest:
+        assert rest.runs("challenge_model") == []
+
+
 @pytest.mark.parametrize("body, field", [
     ({"psi": -1}, "psi"), ({"error_rate": 2}, "error_rate"), ({"drifted_share": "lots"}, "drifted_share"),
     ({"nonsense": 1}, "nonsense"), ({}, "thresholds"),
@@ -649,5 +671,5 @@ def test_run_monitoring_now_starts_the_monitoring_dag_as_the_user(platform):
         assert followed.status_code == 200 and followed.json()["steps"], followed.text
         ended = platform.wait_run(client, followed.json(), timeout=300)
     steps = {step["name"]: step["state"] for step in ended["steps"]}
-    assert steps == {"monitored_models": "success",
+    assert steps == {"monitored_models": "success", "retrain_on_schedule": "success",
                      "monitor_model": "success" if ended["state"] == "success" else "failed"}, ended

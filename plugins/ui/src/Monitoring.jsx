@@ -150,7 +150,6 @@ const series = (records, name, pick, token) => ({
     .map((r) => ({ t: parseTime(r.window_end), v: Number(pick(r)) })),
 });
 
-
 const TrafficCharts = ({ records, thresholds }) => {
   const online = records.filter((r) => r.source === "online");
   if (!online.length) {
@@ -177,7 +176,7 @@ const TrafficCharts = ({ records, thresholds }) => {
         title="Error rate"
       />
       <LineChart
-        format={ms}
+        format={formatMs}
         lines={latencyLines}
         series={[
           series(online, "p50", (r) => r.figures.latency_p50_ms, "teal.solid"),
