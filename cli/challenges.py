@@ -189,6 +189,8 @@ def retrain(
         if info is None:
             raise InvalidFieldError(f"{name} has no retraining policy: give one with --set data_path=...",
                                     field="data_path")
+        errors.print(f"[dim]-[/dim] retraining {name} on {info.policy.data_path}; a version that clears the floor "
+                     "goes into a shadow challenge (build, launch, health check, parity check, route)")
         outcome = retrain_model(settings, name, trigger=f"asked by {settings.user}", actor=settings.user)
         if as_json:
             print_json(outcome.model_dump_json(indent=2))
