@@ -69,7 +69,7 @@ def end_challenge(name: str, *, settings: Settings, reason: str | None = None, a
     """Take the challenger out of the route, let what is in flight to it finish, stop it by PID."""
     actor = actor or settings.user
     with model_lock(name, settings):
-        challenge = _active(name, settings)
+        challenge = require_active(name, settings)
         champion = _champion(name, settings)
         endpoint = endpoints.route_to(name, _port(name, settings), replica_urls(champion),
                                       {"model_name": name, "model_version": champion.model_version,
@@ -85,7 +85,7 @@ def promote_challenger(name: str, *, settings: Settings, reason: str | None = No
     drained and stopped as a deploy does it."""
     actor = actor or settings.user
     with model_lock(name, settings):
-        challenge = _active(name, settings)
+        challenge = require_active(name, settings)
         with session_scope(settings) as session:
             row = session.get(Deployment, challenge.deployment_id)
         ctx = DeployContext(settings=settings, actor=actor, action="challenger_promoted")
@@ -199,7 +199,8 @@ def _port(name: str, settings: Settings) -> int:
     return endpoints.get_endpoint(name, settings).port
 
 
-def _active(name: str, settings: Settings) -> ChallengeInfo:
+def require_active(name: str, settings: Settings) -> ChallengeInfo:
+    """The model's active challenge; refused when it has none."""
     challenge = active_challenge(name, settings=settings)
     if challenge is None:
         raise NoChallengeError(f"model {name!r} has no active challenge")

@@ -126,11 +126,11 @@ def request_challenge(name: str, ref: str, *, mode: str, percent: float, sticky_
     """Trigger ``challenge_model`` (start) once what a user can fix is checked: the mode and share,
     the rule, a running champion, a version other than it, no challenge already active."""
     from bento_services.challenges import refuse_second
-    from registry.challenges import Rule, check_challenge_request
+    from registry.challenges import check_challenge_request, rule_from
     from registry.store import mlflow_client, resolve_version
 
     check_challenge_request(mode, percent, sticky_header)
-    _check_rule(rule, Rule)
+    rule_from(rule)
     champion = running(name, settings=settings)
     if not champion:
         raise NoDeploymentError(f"model {name!r} has no running deployment to challenge")
@@ -145,20 +145,9 @@ def request_challenge(name: str, ref: str, *, mode: str, percent: float, sticky_
 
 def request_challenge_decision(name: str, action: str, *, workflows: Workflows, settings: Settings) -> WorkflowRun:
     """Trigger ``challenge_model`` to promote the active challenger or end its challenge."""
-    from bento_services.challenges import NoChallengeError
-    from registry.challenges import active_challenge
+    from bento_services.challenges import require_active
 
-    if active_challenge(name, settings=settings) is None:
-        raise NoChallengeError(f"model {name!r} has no active challenge")
-    return follow(workflows, chain.CHALLENGE_DAG, workflows.trigger(chain.CHALLENGE_DAG, {"model_name": name, "action": action}))
+    require_active(name, settings)
+    run_id = workflows.trigger(chain.CHALLENGE_DAG, {"model_name": name, "action": action})
+    return follow(workflows, chain.CHALLENGE_DAG, run_id)
 
-
-def _check_rule(rule: dict[str, Any], model) -> None:
-    from pydantic import ValidationError
-
-    from registry.errors import invalid_settings
-
-    try:
-        model(**rule)
-    except ValidationError as error:
-        raise invalid_settings(error, "rule", field="rule") from None

@@ -30,10 +30,8 @@ challenge = typer.Typer(cls=StartByDefault, no_args_is_help=True,
 
 def parse_rule(pairs: list[str], *, auto_promote: bool, auto_rollback: bool):
     """``min_labelled=100``, ``max_p99_ratio=2`` ... over the defaults (``registry.challenges.Rule``)."""
-    from pydantic import ValidationError
-
-    from registry.challenges import Rule
-    from registry.errors import InvalidFieldError, invalid_settings
+    from registry.challenges import Rule, rule_from
+    from registry.errors import InvalidFieldError
 
     values: dict = {"auto_promote": auto_promote, "auto_rollback": auto_rollback}
     for pair in pairs:
@@ -45,10 +43,7 @@ def parse_rule(pairs: list[str], *, auto_promote: bool, auto_rollback: bool):
             values[key.strip()] = json.loads(text)
         except json.JSONDecodeError:
             values[key.strip()] = text
-    try:
-        return Rule(**values)
-    except ValidationError as error:
-        raise invalid_settings(error, "rule", field="rule") from None
+    return rule_from(values)
 
 
 @challenge.command("start")

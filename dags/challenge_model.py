@@ -21,7 +21,7 @@ from serving_tasks import SERVING_DEFAULTS
 def challenge(model_name: str, action: str) -> dict:
     """One challenge action (bento_services.challenges), for the user who triggered the run."""
     from bento_services import challenges
-    from registry.challenges import Rule
+    from registry.challenges import rule_from
     from registry.settings import get_settings
 
     context = get_current_context()
@@ -33,7 +33,7 @@ def challenge(model_name: str, action: str) -> dict:
     started = challenges.start_challenge(
         model_name, params["version"], mode=params["mode"], percent=params["percent"],
         sticky_header=params.get("sticky_header") or None, replicas=params.get("replicas") or None,
-        rule=Rule(**(params.get("rule") or {})), settings=settings, actor=actor)
+        rule=rule_from(params.get("rule") or {}), settings=settings, actor=actor)
     return started.model_dump(mode="json")
 
 

@@ -87,6 +87,18 @@ class ChallengeInfo(BaseModel):
         return self.status == ACTIVE
 
 
+def rule_from(values: dict[str, Any]) -> Rule:
+    """A rule of these bounds over the defaults; a bad bound names itself (``rule min_labelled: ...``)."""
+    from pydantic import ValidationError
+
+    from registry.errors import invalid_settings
+
+    try:
+        return Rule(**values)
+    except ValidationError as error:
+        raise invalid_settings(error, "rule", field="rule") from None
+
+
 def check_challenge_request(mode: str, percent: float, sticky_header: str | None) -> None:
     """The mode, share and stickiness a challenge asks for, each error naming its field."""
     if mode not in MODES:

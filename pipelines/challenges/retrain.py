@@ -108,8 +108,9 @@ def below_floor(metrics: dict[str, float], policy: Policy) -> list[str]:
 
 def read_training_data(path: str, settings: Settings) -> pd.DataFrame:
     """A CSV or Parquet file (or a folder of Parquet), local or on S3."""
-    options = {"client_kwargs": {"endpoint_url": settings.s3_endpoint_url}} \
-        if path.startswith("s3://") and settings.s3_endpoint_url else None
+    from pipelines.scoring.io import storage_options
+
+    options = storage_options(path, settings) or None
     if path.lower().endswith(".csv"):
         return pd.read_csv(path, storage_options=options)
     return pd.read_parquet(path, storage_options=options)

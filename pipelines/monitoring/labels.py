@@ -66,8 +66,9 @@ def check_labels(frame: pd.DataFrame) -> pd.DataFrame:
 
 def read_labels_file(path: str, settings: Settings) -> pd.DataFrame:
     """A Parquet or CSV file of labels (local or s3://)."""
-    options = {"client_kwargs": {"endpoint_url": settings.s3_endpoint_url}} \
-        if path.startswith("s3://") and settings.s3_endpoint_url else {}
+    from pipelines.scoring.io import storage_options
+
+    options = storage_options(path, settings)
     if path.lower().endswith(".csv"):
         return pd.read_csv(path, dtype={"request_id": str, "label": str}, storage_options=options or None)
     if path.lower().endswith(".parquet") or path.lower().endswith(".pq"):
