@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-SCRIPTS = Path(sysconfig.get_path("scripts"))  # this environment's console scripts: the venv's bin
+SCRIPTS = Path(sysconfig.get_path("scripts"))
+BACKGROUND_NICE = 19  # the lowest CPU share a background session's group can have  # this environment's console scripts: the venv's bin
 
 
 @dataclass(frozen=True)
@@ -60,19 +61,63 @@ def launch(name: str, command: list[str], *, env: dict[str, str], log: Path) -> 
 
 
 def set_background(processes: list[Process], background: bool) -> list[str]:
-    """Run processes only on CPU time nothing else wants (Linux ``SCHED_IDLE``, which the processes
-    they fork inherit), or normally again; what could not be changed, and why (leaving
-    ``SCHED_IDLE`` unprivileged needs an ``RLIMIT_NICE`` that allows it)."""
+    """Run processes only on CPU time nothing else wants (Linux ``SCHED_IDLE``), or normally again;
+    what could not be changed, and why (going back unprivileged needs an ``RLIMIT_NICE`` that
+    allows it).
+
+    A scheduling policy belongs to a thread, and only threads started later inherit it: every
+    thread of every process in each one's session is set, or a server's worker threads started
+    before the call (its event loop, its thread pool) would keep competing at full priority.
+    With autogroup scheduling on (Debian's default), the kernel first shares CPU fairly between
+    sessions, whatever their threads' policies, and each server we launch has its own session:
+    the session's group gets the lowest share too (``/proc/PID/autogroup``, nice 19)."""
     policy = os.SCHED_IDLE if background else os.SCHED_OTHER
     refused = []
     for process in processes:
         if not is_running(process):
             continue
         try:
-            os.sched_setscheduler(process.pid, policy, os.sched_param(0))
+            Path(f"/proc/{process.pid}/autogroup").write_text(str(BACKGROUND_NICE if background else 0))
+        except FileNotFoundError:
+            pass  # a kernel without autogroup scheduling: the threads' policy is all there is
         except OSError as error:
-            refused.append(f"{process.name} ({process.pid}): {error.strerror}")
+            refused.append(f"{process.name} ({process.pid}, its session's CPU share): {error.strerror}")
+        for pid in session_members(process):
+            for thread in _threads(pid):
+                try:
+                    os.sched_setscheduler(thread, policy, os.sched_param(0))
+                except ProcessLookupError:
+                    continue  # a thread that ended meanwhile
+                except OSError as error:
+                    refused.append(f"{process.name} ({process.pid}, thread {thread}): {error.strerror}")
     return refused
+
+
+def autogroup_nice(process: Process) -> int | None:
+    """The nice value of this process's session group (None without autogroup scheduling)."""
+    try:
+        return int(Path(f"/proc/{process.pid}/autogroup").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def scheduling_policies(process: Process) -> set[int]:
+    """The scheduling policies of every thread in this process's session."""
+    policies = set()
+    for pid in session_members(process):
+        for thread in _threads(pid):
+            try:
+                policies.add(os.sched_getscheduler(thread))
+            except ProcessLookupError:
+                continue
+    return policies
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(entry.name) for entry in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return []
 
 
 def is_running(process: Process) -> bool:
