@@ -15,10 +15,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping
 
+from bento_services.mirror_queue import MAX_QUEUED, Job, MirrorQueue
+
 SHADOW_HEADER = "x-modelyard-shadow"
 MODES = ("shadow", "canary")
 BUCKETS = 10_000
-DEFAULT_MAX_IN_FLIGHT = 64
 LATENCY_SAMPLE = 10_000  # the latest answers per version whose latency gives p50/p99
 # A mirror's outcome (the Prometheus label) and the status count it adds to; each mirror has one.
 MIRROR_COUNTS = {"answered": "mirror_answered", "error": "mirror_errors", "failed": "mirror_failed",
@@ -53,11 +54,11 @@ def read_challenger(section: dict | None) -> dict | None:
         raise ValueError(f"challenger mode {mode!r}: must be one of {', '.join(MODES)}")
     if not 0.0 <= percent <= 100.0:
         raise ValueError(f"challenger percent {percent}: must be between 0 and 100")
-    max_in_flight = int(section.get("max_in_flight") or DEFAULT_MAX_IN_FLIGHT)
-    if max_in_flight < 1:
-        raise ValueError(f"challenger max_in_flight {max_in_flight}: must be 1 or more")
+    max_queued = int(section.get("max_queued") or MAX_QUEUED)
+    if max_queued < 1:
+        raise ValueError(f"challenger max_queued {max_queued}: must be 1 or more")
     return {**section, "mode": mode, "percent": percent, "sticky_header": section.get("sticky_header"),
-            "max_in_flight": max_in_flight}
+            "max_queued": max_queued}
 
 
 class VersionFigures:
@@ -81,15 +82,15 @@ class VersionFigures:
 
 
 class Challenge:
-    """One challenge as the gateway runs it: its route section, its round-robin turn, the mirrors
-    in flight against its bound, and its counts. ``mirrored`` counts mirrors sent; each ends as
+    """One challenge as the gateway runs it: its route section, its round-robin turn, the queue of
+    its mirrors, and its counts. ``mirrored`` counts mirrors queued; each ends as
     ``mirror_answered`` (below 500), ``mirror_errors`` or ``mirror_failed`` (no answer)."""
 
     def __init__(self, section: dict, champion_version: str):
         self.section, self.champion_version = section, champion_version
         self.since = time.time()
         self.counts: Counter[str] = Counter()
-        self.mirror_in_flight = 0
+        self.mirrors = MirrorQueue(max_queued=section["max_queued"])
         self.versions = {champion_version: VersionFigures(), self.version: VersionFigures()}
         self._turn = 0
 
@@ -125,31 +126,32 @@ class Challenge:
         """An answer ``version`` gave, to a client or to a mirror."""
         self.versions.setdefault(version, VersionFigures()).observe(status, seconds)
 
-    def start_mirror(self) -> bool:
-        """Take a mirror slot; False at the bound (the mirror is dropped)."""
-        if self.mirror_in_flight >= self.section["max_in_flight"]:
+    def mirror(self, size: int, job: Job) -> bool:
+        """Queue a mirror (``job`` sends it); False over the queue's bound (the mirror is dropped)."""
+        if not self.mirrors.offer(size, job):
             return False
-        self.mirror_in_flight += 1
         self.counts["mirrored"] += 1
         return True
 
-    def end_mirror(self) -> None:
-        self.mirror_in_flight -= 1
-
     def summary(self, in_rotation: list[str]) -> dict:
         return {**self.section, "in_rotation": in_rotation, "since": self.since,
-                **{name: self.counts[name] for name in COUNTS}, "mirror_in_flight": self.mirror_in_flight,
+                **{name: self.counts[name] for name in COUNTS}, "mirror_queued": self.mirrors.waiting,
+                "mirror_in_flight": self.mirrors.sending,
                 "versions": {version: figures.summary() for version, figures in self.versions.items()}}
 
 
 def follow(current: Challenge | None, section: dict | None, champion_version: str) -> Challenge | None:
     """The challenge a reloaded route describes: the current one, counts kept, if it has the same
     ``challenge_id``; else a new one counting from zero (None for no challenger)."""
+    same = current is not None and section is not None and current.section["challenge_id"] == section["challenge_id"]
+    if current is not None and not same:
+        current.mirrors.close()  # what it queued is still sent, then its lanes stop
     if section is None:
         return None
-    if current is None or current.section["challenge_id"] != section["challenge_id"]:
+    if not same:
         return Challenge(section, champion_version)
     current.section, current.champion_version = section, champion_version
+    current.mirrors.max_queued = section["max_queued"]
     current.versions.setdefault(champion_version, VersionFigures())
     current.versions.setdefault(current.version, VersionFigures())
     return current

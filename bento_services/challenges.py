@@ -31,7 +31,6 @@ from registry.refs import ModelRef
 from registry.settings import Settings
 
 LAUNCH = ("build", "launch", "check_health", "check_parity")
-MAX_MIRRORS_IN_FLIGHT = 64
 
 
 
@@ -151,7 +150,7 @@ def _route_challenger(launched: Launch, champion: Deployment, mode: str, percent
     route = {"model_name": built.model_name, "model_version": champion.model_version,
              "challenger": {"upstreams": launched.urls, "model_version": built.model_version,
                             "deployment_id": info.id, "challenge_id": challenge.id, "mode": mode, "percent": percent,
-                            "sticky_header": sticky_header, "max_in_flight": MAX_MIRRORS_IN_FLIGHT}}
+                            "sticky_header": sticky_header}}
     if mode == "shadow":  # no client waits for a copy's answer: the champion's requests get the CPU first
         set_background([process for replica in launched.replicas for process in replica.process_list()], True)
     try:

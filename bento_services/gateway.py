@@ -34,8 +34,9 @@ slice (``bento_services.challenger_routing``). In ``shadow`` mode the champion a
 and a copy of each request in the slice goes to the challenger in the background; in ``canary``
 mode the challenger answers its slice (the champion does when it is gone) and the champion gets
 the copy, so both versions' answers exist. A copy carries ``x-modelyard-shadow: 1``; its answer
-is only counted, it never delays or fails the client's, and at most ``max_in_flight`` copies are
-in flight (more are dropped). ``/-/gateway``'s ``challenger`` has the counts, reset when the
+is only counted, it never delays or fails the client's. Copies wait in a queue that a few lanes
+send in order (``bento_services.mirror_queue``), so a challenger in the background CPU class
+catches up when the load eases; over ``max_queued`` copies, more are dropped. ``/-/gateway``'s ``challenger`` has the counts, reset when the
 challenge changes; ``/metrics`` counts client answers by the version that gave them, and copies by
 outcome (``modelyard_gateway_mirrors``).
 
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import signal
 import time
@@ -86,7 +88,7 @@ GONE = (ClientConnectorError, ServerDisconnectedError, ClientOSError, ClientPayl
 def read_route(path: Path) -> dict:
     """``{"upstreams": ["http://127.0.0.1:<port>", ...], "model_name", "model_version", "deployment_id",
     "challenger": None | {"upstreams", "model_version", "deployment_id", "challenge_id", "mode", "percent",
-    "sticky_header", "max_in_flight"}}``; a file of one ``upstream`` (before replicas) reads as a list of one."""
+    "sticky_header", "max_queued"}}``; a file of one ``upstream`` (before replicas) reads as a list of one."""
     route = json.loads(Path(path).read_text())
     if "upstreams" not in route:
         route["upstreams"] = [route.pop("upstream")]
@@ -173,7 +175,7 @@ class Gateway:
         self.retried = 0
         self.traffic = Traffic()
         self.sessions: dict[str, ClientSession] = {}
-        self.mirrors: set[asyncio.Task] = set()
+        self.retired: list[Challenge] = []  # ended challenges whose queued copies are still being sent
         self._turn = 0
 
     @property
@@ -197,7 +199,9 @@ class Gateway:
         except (OSError, ValueError, KeyError) as error:
             print(f"gateway: kept route {self.upstreams}: cannot read {self.routes}: {error}", flush=True)
             return
-        self.challenge = follow(self.challenge, self.route["challenger"], self.version)
+        before, self.challenge = self.challenge, follow(self.challenge, self.route["challenger"], self.version)
+        if before is not None and before is not self.challenge:
+            self.retired = [old for old in self.retired if old.mirrors.pending] + [before]
         self.out_of_rotation = {u: why for u, why in self.out_of_rotation.items() if u in self.all_upstreams}
         print(f"gateway: now forwarding to {self.destinations()}", flush=True)
         self._close_idle_sessions()
@@ -337,21 +341,22 @@ class Gateway:
 
     def _mirror(self, request: web.Request, request_id: str, body: bytes | None, upstream: str | None,
                 challenge: Challenge, version: str) -> None:
-        """Send a copy of the request to ``upstream`` (of ``version``) in the background, within the bound."""
-        if upstream is None or not challenge.start_mirror():
-            self._count_mirror(challenge, version, "skipped" if upstream is None else "dropped")
+        """Queue a copy of the request for ``upstream`` (of ``version``); sent in the background,
+        dropped and counted over the queue's bound."""
+        if upstream is None:
+            self._count_mirror(challenge, version, "skipped")
             return
-        self.in_flight[upstream] += 1
         headers = {**_headers_for(request, request_id), SHADOW_HEADER: "1"}
-        copy = self._send_copy(request.method, upstream, request.rel_url.raw_path_qs, headers, body, challenge,
-                               version)
-        task = asyncio.get_running_loop().create_task(copy)
-        self.mirrors.add(task)
-        task.add_done_callback(self.mirrors.discard)
+        copy = functools.partial(self._send_copy, request.method, upstream, request.rel_url.raw_path_qs, headers,
+                                 body, challenge, version)
+        if not challenge.mirror(len(body or b""), copy):
+            self._count_mirror(challenge, version, "dropped")
+            return
+        self.in_flight[upstream] += 1  # queued counts: a replica is drained only once its copies are sent
 
     async def _send_copy(self, method: str, upstream: str, path_qs: str, headers: dict, body: bytes | None,
                          challenge: Challenge, version: str) -> None:
-        """A mirror's request: its answer read and dropped, only how it ended counted."""
+        """A mirror's request, when a lane takes it: its answer read and dropped, only how it ended counted."""
         started = time.perf_counter()
         try:
             status = await self._copy_once(method, upstream, path_qs, headers, body)
@@ -360,7 +365,6 @@ class Gateway:
         except (ClientError, asyncio.TimeoutError):
             status = None
         finally:
-            challenge.end_mirror()
             self._done(upstream)
         if status is not None:
             challenge.observe(version, status, time.perf_counter() - started)
@@ -447,8 +451,9 @@ def main(argv: list[str] | None = None) -> None:
 
     async def on_cleanup(app: web.Application) -> None:
         app["probe"].cancel()
-        for mirror in list(gateway.mirrors):  # nobody waits for a copy's answer
-            mirror.cancel()
+        for challenge in [gateway.challenge, *gateway.retired]:  # nobody waits for a copy's answer
+            if challenge is not None:
+                challenge.mirrors.cancel()
         await asyncio.gather(*(session.close() for session in gateway.sessions.values()))
 
     app = web.Application()

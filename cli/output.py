@@ -279,7 +279,8 @@ def challenge_view(challenge, evaluation) -> list:
                      f"challenger {labelled.challenger_value:.4g}, difference {labelled.difference:+.4g} "
                      f"(interval {interval})")
     if live is not None:
-        parts.append(f"gateway: {live.mirrored} mirrored, {live.mirror_dropped} dropped at the bound, "
+        parts.append(f"gateway: {live.mirrored} mirrored, {live.mirror_pending} still to send, "
+                     f"{live.mirror_dropped} dropped at the bound, "
                      f"{live.mirror_failed} mirrors unanswered, {live.answered} answered by the challenger, "
                      f"{live.failed_over} failed over to the champion")
     parts += [f"rule: {check}" for check in evaluation.checks] + [f"note: {note}" for note in comparison.notes]
