@@ -85,7 +85,8 @@ def models_describe(ref: str, text: Annotated[str, typer.Argument(help="The desc
 def models_import(
     path: Annotated[Path, typer.Argument(help="Model file or MLflow model folder.")],
     name: Annotated[str, typer.Option("--name", help="Registered model name.")],
-    flavor: Annotated[str, typer.Option(help="auto|sklearn|onnx|xgboost|lightgbm|mlflow")] = "auto",
+    flavor: Annotated[str, typer.Option(
+        help="auto (told from the file's suffix, or an MLmodel folder), or a flavor's name.")] = "auto",
     sample: Annotated[Optional[Path], typer.Option(help="CSV or Parquet sample: signature, example, profile.")] = None,
     target: Annotated[Optional[str], typer.Option(help="Label column in the sample: computes validation metrics.")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow pickle/joblib files (they run code).")] = False,

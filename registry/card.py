@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from registry.flavors import NAMES
+
 CARD_DIR = "modelyard"
 CARD_FILE = f"{CARD_DIR}/model.json"
 
-Flavor = Literal["sklearn", "onnx", "xgboost", "lightgbm", "mlflow"]
+Flavor = Literal[NAMES]  # the flavor registry's names
 Task = Literal["classification", "regression"]
 
 

@@ -1,0 +1,104 @@
+"""ONNX: a graph run by onnxruntime; skl2onnx's label and probabilities outputs are read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from registry.flavors.base import Flavor, Introspection, ReadOptions
+from registry.predictors import Predictor
+
+
+def save(native: Any, path: Path, *, requirements: list[str], signature=None, input_example=None,
+         trusted_types=None) -> None:
+    import mlflow.onnx
+
+    mlflow.onnx.save_model(native, str(path), pip_requirements=requirements, save_as_external_data=False,
+                           signature=signature, input_example=input_example)
+
+
+def load(model_dir: Path) -> Any:
+    import onnx
+    from mlflow.models import Model
+
+    data = Model.load(str(model_dir)).flavors["onnx"]["data"]
+    return onnx.load(str(Path(model_dir) / data))
+
+
+def read_file(path: Path, options: ReadOptions) -> Introspection:
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    return describe(model, [])
+
+
+def describe(model: Any, trusted_types: list[str]) -> Introspection:
+    from onnx import helper
+
+    classes = None
+    for node in model.graph.node:
+        for attribute in node.attribute:
+            if attribute.name in ("classlabels_int64s", "classlabels_strings"):
+                values = helper.get_attribute_value(attribute)
+                classes = [v.decode() if isinstance(v, bytes) else int(v) for v in values]
+    inputs = model.graph.input
+    if len(inputs) == 1:
+        dims = inputs[0].type.tensor_type.shape.dim
+        n_features = dims[1].dim_value if len(dims) == 2 and dims[1].dim_value else None
+        names = None
+    else:
+        names, n_features = [spec.name for spec in inputs], len(inputs)
+    return Introspection(
+        "onnx", model, "classification" if classes else "regression", classes, names, n_features,
+        [], {"producer": model.producer_name, "opset": model.opset_import[0].version},
+    )
+
+
+class OnnxPredictor(Predictor):
+    """One onnxruntime session per predictor, on the CPU."""
+
+    def __init__(self, native: Any, card):
+        super().__init__(native, card)
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(
+            native.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+
+    def _feeds(self, matrix: pd.DataFrame) -> dict[str, np.ndarray]:
+        inputs = self.session.get_inputs()
+        if len(inputs) == 1:
+            return {inputs[0].name: matrix.to_numpy(dtype=_onnx_dtype(inputs[0].type))}
+        return {
+            spec.name: matrix[spec.name].to_numpy(dtype=_onnx_dtype(spec.type)).reshape(-1, 1)
+            for spec in inputs
+        }
+
+    def _predict(self, matrix):
+        outputs = self.session.run(None, self._feeds(matrix))
+        if self.card.task == "regression":
+            return np.asarray(outputs[0]).reshape(len(matrix), -1)[:, 0], None
+        probabilities = _onnx_probabilities(outputs[1:], self.card.classes) if len(outputs) > 1 else None
+        if probabilities is None:
+            return np.asarray(outputs[0]).reshape(-1), None
+        return self._labels_from(probabilities), probabilities
+
+
+def _onnx_dtype(type_name: str) -> str:
+    return {"tensor(double)": "float64", "tensor(int64)": "int64"}.get(type_name, "float32")
+
+
+def _onnx_probabilities(outputs: list, classes: list | None) -> np.ndarray | None:
+    output = outputs[0]
+    if isinstance(output, list):  # skl2onnx ZipMap: one {class: probability} per row
+        return np.array([[row[label] for label in classes] for row in output], dtype="float64")
+    output = np.asarray(output, dtype="float64")
+    return output if output.ndim == 2 else None
+
+
+FLAVOR = Flavor(name="onnx", libraries=("onnx", "onnxruntime"), save=save, load=load, read_file=read_file,
+                describe=describe, predictor=OnnxPredictor, suffixes=(".onnx",), file_kind=".onnx")
