@@ -24,6 +24,7 @@ COPY pyproject.toml uv.lock README.md ./
 # (ui, only the first stage needs it) stay out of the image.
 RUN pip install --no-cache-dir "$(grep -o 'uv==[0-9.]*' pyproject.toml)"
 RUN uv sync --frozen --no-default-groups --no-install-project
+COPY infra infra
 COPY registry registry
 COPY pipelines pipelines
 COPY bento_services bento_services

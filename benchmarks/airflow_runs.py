@@ -55,7 +55,7 @@ def where_time_went(api, dag_id: str, run_id: str, triggered: float) -> list[tup
 
 def timed_run(api, dag_id: str, conf: dict, *, done=None, timeout: float = 300.0) -> tuple[float, list]:
     """Trigger, wait for success (and ``done()``, if given), return the seconds and the stages."""
-    from registry.workflows import poll
+    from infra.polling import poll
 
     triggered = time.time()
     run_id = api.trigger(dag_id, conf)

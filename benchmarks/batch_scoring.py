@@ -501,7 +501,7 @@ class Bench:
     def warm_cluster(self, ref: str, warmup_data: Path):
         """The platform's long-lived Dask cluster (what ``modelyard up`` starts and Airflow's
         ``dask_default`` names), warmed by one small run; stopped by PID afterwards."""
-        from registry import processes
+        from infra import processes
         from stack import dask_cluster
         from stack.service import service_env
 

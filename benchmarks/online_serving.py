@@ -371,7 +371,7 @@ def _mirror_counts(kind: str, url: str, *, drain_seconds: float = 120.0) -> str:
 
 def bench_mlflow(bench: Bench, kind: str, ref: str, predictor) -> None:
     """(b): ``mlflow models serve`` on the same version, one uvicorn worker (its default); stopped by PID."""
-    from registry.processes import children, launch, project_path, stop
+    from infra.processes import children, launch, project_path, stop
 
     name, version = ref.split("/")
     port = free_port()
@@ -669,7 +669,9 @@ def _source_state() -> str:
     commit = git("rev-parse", "--short", "HEAD").strip()
     if not commit:
         return f"{REPO} is not a git checkout"
-    dirty = git("status", "--porcelain", "--", "bento_services", "registry")
+    from bento_services.bento_build import CODE_PACKAGES
+
+    dirty = git("status", "--porcelain", "--", *CODE_PACKAGES)
     return f"commit {commit}" + (
         f"; uncommitted changes in the served code: {' '.join(line[3:] for line in dirty.splitlines())}"
         if dirty else "; served code as committed")

@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SERVICE = "bento_services.service:ModelService"
 SERVICE_PACKAGES = ("bentoml", "fastapi", "pydantic-settings", "pyarrow")  # beyond the model's requirements
+CODE_PACKAGES = ("bento_services", "registry", "infra")  # the code a bento carries (registry stands on infra)
 
 
 def bento_model_tag(name: str, version: int) -> str:
@@ -47,12 +48,12 @@ def import_model(model_dir: Path, name: str, version: int) -> str:
 
 
 def build_bento(model_tag: str, model_dir: Path, name: str, version: int) -> str:
-    """A bento of the service code (``bento_services`` and ``registry``) that uses ``model_tag``."""
+    """A bento of the service code (``CODE_PACKAGES``) that uses ``model_tag``."""
     import bentoml
 
     with tempfile.TemporaryDirectory(prefix="bento_context.") as context:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for package in ("bento_services", "registry"):
+        for package in CODE_PACKAGES:
             shutil.copytree(REPO / package, Path(context) / package, ignore=ignore)
         requirements = Path(context) / "requirements.txt"
         model_requirements = (model_dir / "requirements.txt").read_text().split() if \
@@ -61,7 +62,7 @@ def build_bento(model_tag: str, model_dir: Path, name: str, version: int) -> str
         requirements.write_text("\n".join(dict.fromkeys(model_requirements + pins)) + "\n")
         bento = bentoml.bentos.build(
             SERVICE, name=name.lower(), version=f"v{version}-{time.time_ns() // 1_000_000}",
-            include=["bento_services/**", "registry/**", "requirements.txt"], models=[model_tag],
+            include=[*(f"{package}/**" for package in CODE_PACKAGES), "requirements.txt"], models=[model_tag],
             labels={"registry": "modelyard", "model_version": str(version)},
             python={"requirements_txt": "requirements.txt", "lock_packages": False},  # relative to build_ctx
             build_ctx=context,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from infra.processes import project_path
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
-from registry.processes import project_path
 from registry.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,6 +19,8 @@ from bento_services.servers import version_dir
 from bento_services.steps import (
     Build, DeployContext, Launch, NoDeploymentError, Replica, run_chain, switch_to,
 )
+from infra.probes import local_url
+from infra.processes import set_background
 from registry.challenges import (
     ChallengeInfo, Decision, Rule, active_challenge, check_challenge_request, record_ended, record_started,
 )
@@ -26,7 +28,6 @@ from registry.deployments import DeploymentInfo, replica_urls, replicas_of, runn
 from registry.errors import ConflictError, InvalidFieldError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
-from registry.processes import set_background
 from registry.refs import ModelRef
 from registry.settings import Settings
 
@@ -120,7 +121,7 @@ def end_replaced_challenge(info: DeploymentInfo, *, actor: str, settings: Settin
         row = session.get(Deployment, challenge.deployment_id)
     if row is not None and set(replica_urls(row)) == {replica.url for replica in info.replicas}:
         return
-    _stop_challenger(challenge, f"http://127.0.0.1:{info.endpoint_port}", f"replaced by deployment {info.id}",
+    _stop_challenger(challenge, local_url(info.endpoint_port), f"replaced by deployment {info.id}",
                      actor, settings)
     record_ended(challenge.id, status="ended", actor=actor, figures={}, settings=settings,
                  outcome=f"the champion was replaced by deployment {info.id} (version {info.model_version})")

@@ -22,10 +22,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from bento_services.gateway import STATUS_PATH, write_route
+from infra.probes import local_url
+from infra.processes import Process, is_running, launch, log_tail, stop
 from registry.errors import ConflictError, ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Endpoint
-from registry.processes import Process, is_running, launch, log_tail, stop
 from registry.settings import Settings
 
 FIRST_PORT = 3000
@@ -51,7 +52,7 @@ class EndpointInfo(BaseModel):
     @property
     def local_url(self) -> str:
         """How this machine reaches the gateway, whatever address it listens on."""
-        return f"http://127.0.0.1:{self.port}"
+        return local_url(self.port)
 
 
 def public_url(port: int, settings: Settings) -> str:
@@ -116,7 +117,7 @@ def route_to(name: str, port: int, upstreams: list[str], route: dict, settings: 
     if "challenger" not in route:
         route = {**route, "challenger": current_challenger(path)}
     write_route(path, {**route, "upstreams": upstreams})
-    local, url = f"http://127.0.0.1:{port}", public_url(port, settings)
+    local, url = local_url(port), public_url(port, settings)
     expected = (upstreams, (route["challenger"] or {}).get("upstreams"))
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)

@@ -1,7 +1,7 @@
 """Copies of scoring requests, waiting their turn to be sent in the background.
 
 A copy nobody waits for must cost the champion no more than its hand-off. A shadow challenger
-gets CPU only when the champion leaves some (``registry.processes.set_background``), so under
+gets CPU only when the champion leaves some (``infra.processes.set_background``), so under
 load its copies are queued rather than sent at once, and a few lanes (each one request at a
 time, on kept connections) send them in arrival order as the challenger takes them: it catches
 up when the load eases instead of losing copies, and its server never holds more than ``lanes``

@@ -23,12 +23,13 @@ from bento_services.model_lock import WAIT_SECONDS, model_lock
 from bento_services.records import stop_replicas
 from bento_services.servers import stop_server
 from bento_services.steps import DeployContext, build_of, run_chain
+from infra.probes import local_url
+from infra.processes import Process
 from registry.deployments import replica_state, replica_urls, replicas_of, running
 from registry.errors import ConflictError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment
-from registry.processes import Process
 from registry.settings import Settings
 
 
@@ -124,7 +125,7 @@ def _restart_replicas(row: Deployment, slots: list[int], settings: Settings, act
     launched = run_chain(chain.RESTART, built, ctx)
     for slot, replica in zip(slots, launched.replicas):
         replicas[slot] = replica.record()
-    urls = [f"http://127.0.0.1:{replica['port']}" for replica in replicas]
+    urls = [local_url(replica["port"]) for replica in replicas]
     endpoint = endpoints.get_endpoint(row.model_name, settings)
     if endpoint is not None:
         endpoints.route_to(row.model_name, endpoint.port, urls,

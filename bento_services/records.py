@@ -10,11 +10,12 @@ from dataclasses import asdict
 from typing import Any
 
 from bento_services.servers import stop_server
+from infra.probes import local_url
+from infra.processes import Process, is_running
 from registry.deployments import DeploymentInfo, info_of, recorded_processes, replicas_of
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment
-from registry.processes import Process, is_running
 from registry.settings import Settings
 
 
@@ -32,7 +33,7 @@ def record_running(*, model_name: str, model_version: int, bento_tag: str, repli
         session.flush()
         record_event(session, actor=actor, action=action, model_name=model_name, model_version=model_version,
                      details={"deployment_id": row.id, "url": url,
-                              "backend_urls": [f"http://127.0.0.1:{replica['port']}" for replica in replicas],
+                              "backend_urls": [local_url(replica["port"]) for replica in replicas],
                               "pids": [record["pid"] for record in processes]})
         return info_of(row, healthy=True)
 

@@ -1,6 +1,6 @@
 """Backend servers: ``bentoml serve`` of a bento in its own session, waited for, stopped by PID.
 
-Processes are recorded with PID and kernel start time (``registry.processes``), so a stop never
+Processes are recorded with PID and kernel start time (``infra.processes``), so a stop never
 signals a PID the system has reused, and never looks at a process name.
 """
 
@@ -17,7 +17,7 @@ import httpx
 from bento_services.bento_build import bento_model_tag
 from bento_services.bentos import bentoml_env
 from bento_services.snapshot import SNAPSHOT_FILE
-from registry.processes import Process, children, is_running, launch, log_tail, stop
+from infra.processes import Process, children, is_running, launch, log_tail, stop
 from registry.settings import Settings
 
 READY_TIMEOUT = 90.0

@@ -31,11 +31,12 @@ from bento_services.parity import (
 from bento_services.records import record_failed, record_running, retire
 from bento_services.servers import serve, stop_server, version_dir, wait_ready
 from bento_services.snapshot import write_snapshot
+from infra.probes import local_url
+from infra.processes import Process, children, log_tail
 from registry.deployments import DeploymentInfo, is_healthy, replica_urls, rollback_choices, running
 from registry.errors import ConflictError, ModelNotFoundError, ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
-from registry.processes import Process, children, log_tail
 from registry.refs import ModelRef, parse_ref
 from registry.settings import Settings
 
@@ -93,7 +94,7 @@ class Replica(BaseModel):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return local_url(self.port)
 
     def process_list(self) -> list[Process]:
         return [Process(**record) for record in self.processes]

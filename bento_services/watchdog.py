@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from registry.backoff import UNBOUNDED, Backoff
+from infra.backoff import UNBOUNDED, Backoff
 from registry.settings import Settings, get_settings
 
 INTERVAL_S = 2.0

@@ -17,12 +17,12 @@ import httpx
 from pydantic import BaseModel, computed_field
 from sqlalchemy import func, select
 
+from infra.probes import get_json, is_ready, local_url
+from infra.processes import Process, is_running
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment, Endpoint
-from registry.processes import Process, is_running
 from registry.settings import Settings
 
-HEALTH_TIMEOUT = 2.0
 GATEWAY_STATUS_PATH = "/-/gateway"  # what bento_services.gateway answers with its route and traffic
 
 
@@ -53,7 +53,7 @@ class ReplicaInfo(BaseModel):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return local_url(self.port)
 
 
 class RollbackChoice(BaseModel):
@@ -92,7 +92,7 @@ class DeploymentInfo(BaseModel):
 
     @property
     def backend_url(self) -> str | None:
-        return f"http://127.0.0.1:{self.port}" if self.port else None
+        return local_url(self.port) if self.port else None
 
     @computed_field
     @property
@@ -197,7 +197,7 @@ def _gateway_port(name: str, settings: Settings) -> int | None:
 
 
 def _status_at(port: int) -> dict:
-    return httpx.get(f"http://127.0.0.1:{port}{GATEWAY_STATUS_PATH}", timeout=HEALTH_TIMEOUT).json()
+    return get_json(port, GATEWAY_STATUS_PATH)
 
 
 def for_request(request_id: str, *, settings: Settings) -> DeploymentInfo | None:
@@ -221,7 +221,7 @@ def replicas_of(row: Deployment) -> list[dict[str, Any]]:
 
 
 def replica_urls(row: Deployment) -> list[str]:
-    return [f"http://127.0.0.1:{replica['port']}" for replica in replicas_of(row)]
+    return [local_url(replica["port"]) for replica in replicas_of(row)]
 
 
 def replica_state(replica: dict[str, Any]) -> str:
@@ -230,11 +230,7 @@ def replica_state(replica: dict[str, Any]) -> str:
     processes = [Process(**record) for record in replica["pids"]]
     if not processes or not is_running(processes[0]):
         return "dead"
-    try:
-        ready = httpx.get(f"http://127.0.0.1:{replica['port']}/readyz", timeout=HEALTH_TIMEOUT).status_code == 200
-    except httpx.TransportError:
-        ready = False
-    return "ready" if ready else "not_ready"
+    return "ready" if is_ready(replica["port"]) else "not_ready"
 
 
 def replica_healthy(replica: dict[str, Any]) -> bool:

@@ -1,4 +1,4 @@
-"""The platform's Airflow: its environment and its processes (its REST API: ``registry.workflows``).
+"""The platform's Airflow: its environment and its processes (its REST API: ``infra.airflow_rest``).
 
 Everything Airflow keeps (SQLite database, logs, secrets, passwords) lives under
 ``MODELYARD_HOME/airflow``; the repository's ``airflow.cfg`` holds the shared settings and this
@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from registry import processes
-from registry.processes import Process
-from registry.workflows import AirflowRest, poll
+from infra.probes import local_url
+from infra import processes
+from infra.processes import Process
+from infra.airflow_rest import AirflowRest
+from infra.polling import poll
 from stack import service
 from stack.service import StackError
 
@@ -87,7 +89,7 @@ def run_file(settings: Settings) -> Path:
 
 
 def base_url(api_port: int) -> str:
-    return f"http://127.0.0.1:{api_port}"
+    return local_url(api_port)
 
 
 def airflow_env(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import httpx
 
 from pipelines.scoring.cluster import scheduler_command, worker_command
-from registry import processes
-from registry.processes import Process
+from infra.probes import local_url
+from infra import processes
+from infra.processes import Process
 from registry.settings import Settings
 from stack import service
 
@@ -30,7 +31,7 @@ def address(settings: Settings) -> str:
 
 
 def dashboard(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.dask_dashboard_port}"
+    return local_url(settings.dask_dashboard_port)
 
 
 def start(settings: Settings, env: dict[str, str], *, timeout: float = 120.0) -> list[Process]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from registry import processes
+from infra import processes
 from registry.errors import ConflictError, InvalidFieldError, ModelyardError
 from stack import airflow, service
 

@@ -8,8 +8,9 @@ answers MLflow clients that prefer its HTTP API. When the tracking URI is itself
 
 from __future__ import annotations
 
-from registry import processes
-from registry.processes import SCRIPTS, Process
+from infra.probes import local_url
+from infra import processes
+from infra.processes import SCRIPTS, Process
 from registry.settings import Settings
 from stack import service
 
@@ -22,7 +23,7 @@ def replaced_by(settings: Settings) -> str | None:
 
 
 def url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.mlflow_port}"
+    return local_url(settings.mlflow_port)
 
 
 def command(settings: Settings) -> list[str]:

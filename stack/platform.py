@@ -25,11 +25,11 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel
 
+from infra import processes
+from infra.backoff import Backoff
+from infra.processes import Process
 from registry.deployments import DeploymentInfo, list_deployments
-from registry import processes
-from registry.processes import Process
 from registry.settings import Settings
-from registry.backoff import Backoff
 from stack import airflow, dask_cluster, mlflow_server, service, supervisor, watchdog
 from stack.service import ProcessState, StackError
 

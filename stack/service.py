@@ -21,11 +21,11 @@ import httpx
 from pydantic import BaseModel
 
 from bento_services.endpoints import port_is_free
-from registry import processes
+from infra import processes
+from infra.polling import poll
+from infra.processes import Process
 from registry.errors import ModelyardError
-from registry.processes import Process
 from registry.settings import Settings
-from registry.workflows import poll
 
 PROBE_TIMEOUT = 3.0
 

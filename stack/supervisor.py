@@ -19,8 +19,8 @@ import signal
 import threading
 import time
 
-from registry import processes
-from registry.processes import Process
+from infra import processes
+from infra.processes import Process
 from registry.settings import Settings, get_settings
 from stack import service
 

@@ -25,7 +25,7 @@ os.environ.update({
 })
 
 # Tools a machine may have by hand, first on PATH and failing loudly: whatever the project runs
-# must be its own (registry.processes.project_path), or the suite is red on every machine, not
+# must be its own (infra.processes.project_path), or the suite is red on every machine, not
 # only on a new one.
 OUTSIDE_TOOLS = Path(tempfile.mkdtemp(prefix="modelyard-test-outside-tools-"))
 for _tool in ("uv", "uvx"):

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.processes import proc_stat
+from infra.processes import proc_stat
 
 LISTEN = "0A"  # TCP state in /proc/net/tcp
 UNOWNED_SAMPLES = 3  # a new wide socket with no owner among ours is foreign after this many looks

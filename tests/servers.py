@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from registry.processes import Process, proc_stat, session_members
+from infra.processes import Process, proc_stat, session_members
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from registry.processes import proc_stat
+from infra.processes import proc_stat
 from tests.listeners import listeners_of
 
 WIDE_SERVER = """

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from registry.processes import SCRIPTS
+from infra.processes import SCRIPTS
 
 
 @contextmanager

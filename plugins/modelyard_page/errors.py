@@ -14,7 +14,7 @@ def status_of(error: ModelyardError) -> int:
         return 404
     if isinstance(error, ConflictError):
         return 409
-    from registry.workflows import AirflowApiError
+    from infra.airflow_rest import AirflowApiError
 
     if isinstance(error, AirflowApiError):
         return 502

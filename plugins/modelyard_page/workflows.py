@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from infra.airflow_rest import RunRecord, TaskRecord
 from registry.errors import ConflictError, ModelNotFoundError, ModelyardError
-from registry.workflows import RunRecord, TaskRecord
 
 DAGS_BUNDLE = "dags-folder"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bento_services.servers import wait_ready
-from registry.processes import Process, children, launch, stop
+from infra.processes import Process, children, launch, stop
 from tests.servers import free_port
 
 REPO = Path(__file__).parents[2]

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from pipelines.training import load_dataset
+from infra.processes import is_running
 from registry.predictors import load_predictor
-from registry.processes import is_running
 
 PROPERTY = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
 FOCUSED = {**PROPERTY, "phases": [Phase.generate]}  # a few fresh examples per run, no shrinking

@@ -24,13 +24,13 @@ from bento_services.deploy import deploy_model, undeploy
 from bento_services.gateway import STATUS_PATH
 from pipelines.challenges.evaluate import evaluate_challenge
 from pipelines.challenges.judge import judge_once
+from infra.processes import Process, is_running, scheduling_policies
 from registry.challenges import Rule, active_challenge, challenges_of
 from registry.deployments import list_deployments
 from registry.errors import ConflictError, InvalidFieldError
 from registry.metadata.db import session_scope
 from registry.metadata.events import events_for
 from registry.metadata.tables import Challenge, Deployment
-from registry.processes import Process, is_running, scheduling_policies
 from registry.settings import Settings
 from tests.servers import free_port
 

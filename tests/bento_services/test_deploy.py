@@ -21,8 +21,8 @@ from bento_services.deploy import deploy_model, rollback, undeploy
 from bento_services.endpoints import EndpointError, gateway_processes
 from bento_services.reconcile import reconcile
 from bento_services.steps import DeploymentError, NoDeploymentError
+from infra.processes import Process, is_running, session_members
 from registry.deployments import list_deployments
-from registry.processes import Process, is_running, session_members
 from registry.settings import Settings
 from tests.servers import free_port
 

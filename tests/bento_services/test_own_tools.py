@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 from bento_services.bentos import bentoml_env
-from registry import processes
+from infra import processes
 from registry.settings import Settings
 from tests.conftest import OUTSIDE_TOOLS
 

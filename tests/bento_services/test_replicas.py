@@ -19,8 +19,8 @@ import pytest
 from bento_services.deploy import deploy_model, undeploy
 from bento_services.endpoints import gateway_processes
 from bento_services.gateway import STATUS_PATH
+from infra.processes import Process, is_running
 from registry.deployments import list_deployments
-from registry.processes import Process, is_running
 from registry.settings import Settings
 from stack.service import modelyard_env
 from tests.bento_services.test_deploy import NAME, ROW, Stream, _actions

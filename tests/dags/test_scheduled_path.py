@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from stack import airflow
-from registry.workflows import AirflowApiError
+from infra.airflow_rest import AirflowApiError
 from pipelines.training import load_dataset
 from registry.associations import create_association
 from tests.servers import free_port

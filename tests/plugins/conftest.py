@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from stack import airflow, logins
-from registry import processes
+from infra import processes
+from infra.airflow_rest import AirflowRest
 from registry.settings import Settings
-from registry.workflows import AirflowRest
 from tests.servers import free_port
 
 MODEL = "diabetes_regressor"

@@ -10,8 +10,8 @@ import textwrap
 import pytest
 
 from stack import airflow, service
-from registry.workflows import AirflowApiError
-from registry import processes
+from infra.airflow_rest import AirflowApiError
+from infra import processes
 from registry.settings import Settings
 from tests.listeners import listeners_of
 from tests.servers import free_port

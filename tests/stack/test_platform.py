@@ -24,7 +24,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from registry import processes
+from infra import processes
 from registry.settings import Settings
 from stack import platform, service, supervisor
 from tests.servers import free_port

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from registry import processes
+from infra import processes
 
 pytestmark = pytest.mark.timeout(60)
 

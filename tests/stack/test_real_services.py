@@ -28,9 +28,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from registry.processes import Process, proc_stat, session_members
+from infra.airflow_rest import AirflowRest
+from infra.processes import Process, proc_stat, session_members
 from registry.settings import Settings
-from registry.workflows import AirflowRest
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.timeout(1500)

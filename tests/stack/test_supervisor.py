@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from registry import processes
+from infra import processes
 from registry.settings import Settings
 from stack import platform, service, supervisor
 

@@ -1,6 +1,6 @@
 """The restart policy on plain data: at once a few times, then doubling waits (bounded), then give up."""
 
-from registry.backoff import Backoff
+from infra.backoff import Backoff
 
 POLICY = Backoff(window_s=300.0, free_restarts=3, first_wait_s=5.0, max_wait_s=12.0, max_restarts=6)
 
