@@ -136,7 +136,9 @@ def _demo_monitoring(name: str, platform: bool) -> None:
 def _demo_platform(result) -> None:
     """Bring the platform up (what already runs is reused) and run batch_scoring and deploy_model
     as DAG runs through Airflow's REST API; the platform is left running."""
+    from bento_services.chain import DEPLOY_DAG
     from cli.platform_commands import print_platform
+    from registry.scoring_options import BATCH_SCORING_DAG
     from registry.settings import get_settings
     from stack.airflow import running_api
     from stack.platform import status, up
@@ -145,13 +147,13 @@ def _demo_platform(result) -> None:
     console.print("[dim]-[/dim] starting the platform: MLflow UI, Dask cluster, Airflow with the Models page")
     up(settings)
     with running_api(settings) as api:
-        api.wait_for_dag("batch_scoring", timeout=120)
+        api.wait_for_dag(BATCH_SCORING_DAG, timeout=120)
         conf = {"model_ref": f"{result.scoring.model_name}@champion", "input_path": result.scoring.input_path,
                 "output_path": result.scoring.output_path.replace("scored", "scored_by_airflow"),
                 "policy": "quarantine", "output_format": "parquet"}
-        run_dag(api, "batch_scoring", conf, timeout=900)
-        api.wait_for_dag("deploy_model", timeout=120)
-        run_dag(api, "deploy_model", {"model_ref": f"{result.scoring.model_name}@champion", "port": 0}, timeout=600)
+        run_dag(api, BATCH_SCORING_DAG, conf, timeout=900)
+        api.wait_for_dag(DEPLOY_DAG, timeout=120)
+        run_dag(api, DEPLOY_DAG, {"model_ref": f"{result.scoring.model_name}@champion", "port": 0}, timeout=600)
     print_platform(status(settings))
     console.print("The platform stays up: `modelyard status` shows it, `modelyard down` stops it.")
 

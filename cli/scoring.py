@@ -11,6 +11,7 @@ import typer
 
 from cli.common import JsonOption, handles_errors, print_json
 from cli.output import console, errors
+from registry.scoring_options import BATCH_SCORING_DAG, FORMATS, POLICIES
 
 associations = typer.Typer(no_args_is_help=True, help="Models plugged into scoring workflows.")
 
@@ -21,7 +22,7 @@ def score(
     input_path: Annotated[str, typer.Option("--input", "-i", help="Parquet/CSV file, folder or glob; local or s3://.")],
     output_path: Annotated[str, typer.Option("--output", "-o", help="Output folder (replaced atomically).")],
     policy: Annotated[str, typer.Option(help="fail: stop on invalid rows; quarantine: score the valid ones.")] = "fail",
-    fmt: Annotated[str, typer.Option("--format", help="parquet|csv")] = "parquet",
+    fmt: Annotated[str, typer.Option("--format", help="|".join(FORMATS))] = "parquet",
     run_id: Annotated[Optional[str], typer.Option(help="Re-using a run id replaces its output.")] = None,
     key: Annotated[Optional[list[str]], typer.Option(help="Column to pass through (repeatable); default: non-features.")] = None,
     via_airflow: Annotated[bool, typer.Option("--airflow", help="Run it as a batch_scoring DAG run on the running stack.")] = False,
@@ -39,10 +40,10 @@ def score(
     from registry.settings import get_settings
     from stack.platform import dask_address
 
-    if policy not in ("fail", "quarantine"):
+    if policy not in POLICIES:
         from registry.errors import ModelyardError
 
-        raise ModelyardError(f"unknown policy {policy!r}: choose fail or quarantine")
+        raise ModelyardError(f"unknown policy {policy!r}: choose {' or '.join(POLICIES)}")
     request = ScoringRequest(model_ref=ref, input_path=input_path, output_path=output_path, policy=policy,
                              output_format=fmt, run_id=run_id, key_columns=key)
     settings = get_settings()  # on the platform's warm Dask cluster when it runs, else a local one for this run
@@ -67,7 +68,7 @@ def _score_via_airflow(ref: str, input_path: str, output_path: str, policy: str,
     conf = {"model_ref": ref, "input_path": input_path, "output_path": output_path, "policy": policy,
             "output_format": fmt}
     with running_api(get_settings()) as api:
-        run_dag(api, "batch_scoring", conf, timeout=3600)
+        run_dag(api, BATCH_SCORING_DAG, conf, timeout=3600)
 
 
 def run_dag(api, dag_id: str, conf: dict, *, timeout: float) -> None:
@@ -103,12 +104,12 @@ def associate(
     ref: Annotated[str, typer.Argument(help="NAME@ALIAS follows the alias at each run; NAME/VERSION pins.")],
     input_path: Annotated[str, typer.Option("--input", "-i", help="Input file, folder or glob, under a data root.")],
     output_path: Annotated[str, typer.Option("--output", "-o", help="Output folder under a data root; Airflow templates like {{ ds }} allowed.")],
-    workflow: Annotated[str, typer.Option(help="The scoring workflow (DAG) to plug into.")] = "batch_scoring",
+    workflow: Annotated[str, typer.Option(help="The scoring workflow (DAG) to plug into.")] = BATCH_SCORING_DAG,
     schedule: Annotated[Optional[str], typer.Option(help="Cron expression or preset (@daily); none: on demand.")] = None,
-    policy: Annotated[str, typer.Option(help="fail|quarantine")] = "fail",
+    policy: Annotated[str, typer.Option(help="|".join(POLICIES))] = "fail",
     name: Annotated[Optional[str], typer.Option(help="Association name (DAG id score__NAME).")] = None,
     key: Annotated[Optional[list[str]], typer.Option(help="Column to pass through (repeatable).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="parquet|csv")] = "parquet",
+    fmt: Annotated[str, typer.Option("--format", help="|".join(FORMATS))] = "parquet",
     as_json: JsonOption = False,
 ):
     """Associate a model with a scoring workflow; a scheduled DAG appears for it."""

@@ -11,7 +11,7 @@ import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
 from sqlalchemy import select
@@ -22,9 +22,10 @@ from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Association
 from registry.refs import parse_ref
+from registry.scoring_options import BATCH_SCORING_DAG, FORMATS, POLICIES, ScoringPolicy
 from registry.settings import Settings, get_settings
 
-WORKFLOWS = ("batch_scoring",)
+WORKFLOWS = (BATCH_SCORING_DAG,)
 SNAPSHOT_ENV = "MODELYARD_ASSOCIATIONS_SNAPSHOT"
 _NAME = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
 _PRESETS = {"@once", "@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@continuous"}
@@ -32,8 +33,6 @@ _PRESET_CRON = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 *
                 "@yearly": "0 0 1 1 *"}
 
 
-FORMATS = ("parquet", "csv")
-POLICIES = ("fail", "quarantine")
 
 
 class AssociationInfo(BaseModel):
@@ -45,7 +44,7 @@ class AssociationInfo(BaseModel):
     schedule: str | None
     input_path: str
     output_path: str
-    policy: Literal["fail", "quarantine"]
+    policy: ScoringPolicy
     options: dict[str, Any]
     enabled: bool
     created_at: datetime
@@ -104,14 +103,14 @@ def next_runs(schedule: str | None, count: int = 3, after: datetime | None = Non
 
 def _default_name(ref, workflow: str, session) -> str:
     pin = ref.alias or (f"v{ref.version}" if ref.version else "latest")
-    suffix = "" if workflow == "batch_scoring" else f"_{workflow}"
+    suffix = "" if workflow == BATCH_SCORING_DAG else f"_{workflow}"
     base = re.sub(r"[^A-Za-z0-9_]+", "_", f"{ref.name}_{pin}{suffix}").strip("_")
     taken = set(session.scalars(select(Association.name)))
     return next(candidate for candidate in (base, *(f"{base}_{n}" for n in range(2, 1000))) if candidate not in taken)
 
 
 def create_association(
-    model_ref: str, *, workflow: str = "batch_scoring", input_path: str, output_path: str,
+    model_ref: str, *, workflow: str = BATCH_SCORING_DAG, input_path: str, output_path: str,
     schedule: str | None = None, policy: str = "fail", name: str | None = None, output_format: str = "parquet",
     key_columns: list[str] | None = None, settings: Settings | None = None, actor: str | None = None,
 ) -> AssociationInfo:
@@ -132,9 +131,9 @@ def create_association(
     if workflow not in WORKFLOWS:
         raise InvalidFieldError(f"unknown workflow {workflow!r}: choose {', '.join(WORKFLOWS)}", field="workflow")
     if policy not in POLICIES:
-        raise InvalidFieldError(f"unknown policy {policy!r}: choose fail or quarantine", field="policy")
+        raise InvalidFieldError(f"unknown policy {policy!r}: choose {' or '.join(POLICIES)}", field="policy")
     if output_format not in FORMATS:
-        raise InvalidFieldError(f"unknown output format {output_format!r}: choose parquet or csv",
+        raise InvalidFieldError(f"unknown output format {output_format!r}: choose {' or '.join(FORMATS)}",
                                 field="output_format")
     if key_columns is not None and (not all(isinstance(c, str) and c.strip() for c in key_columns)):
         raise InvalidFieldError("key columns must be non-empty column names", field="key_columns")

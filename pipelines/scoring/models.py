@@ -7,15 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Policy = Literal["fail", "quarantine"]
-OutputFormat = Literal["parquet", "csv"]
+from registry.scoring_options import OutputFormat, ScoringPolicy
 
 
 class ScoringRequest(BaseModel):
     model_ref: str
     input_path: str
     output_path: str
-    policy: Policy = "fail"
+    policy: ScoringPolicy = "fail"
     output_format: OutputFormat = "parquet"
     run_id: str | None = Field(default=None, description="Re-using a run id replaces its output.")
     key_columns: list[str] | None = Field(
@@ -85,7 +84,7 @@ class ScoringResult(BaseModel):
     input_path: str
     output_path: str
     rejects_path: str | None
-    policy: Policy
+    policy: ScoringPolicy
     rows_in: int
     rows_scored: int
     rows_rejected: int

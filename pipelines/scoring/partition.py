@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from pipelines.scoring.checks import Checks
 from pipelines.scoring.drift import histograms
 from pipelines.scoring.io import REJECTS_DIR, write_part
-from pipelines.scoring.models import PartitionStats, Policy
+from pipelines.scoring.models import PartitionStats
+from registry.scoring_options import ScoringPolicy
 from pipelines.scoring.scoring import score_partition, summarise_predictions
 from pipelines.scoring.validation import validate_batch
 from registry.predictors import Predictor, load_predictor
@@ -35,7 +36,7 @@ class PartitionJob(BaseModel):
     task: str
     checks: Checks
     passthrough: list[str]
-    policy: Policy
+    policy: ScoringPolicy
     staging: str
     output_format: str
     settings: Settings

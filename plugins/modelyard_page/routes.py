@@ -20,6 +20,7 @@ from starlette.background import BackgroundTask
 from airflow.api_fastapi.core_api.security import GetUserDep
 from modelyard_page.security import can_change, change, role_of
 from modelyard_page.workflows import InProcessWorkflows
+from registry.scoring_options import BATCH_SCORING_DAG, OutputFormat, ScoringPolicy
 
 router = APIRouter()
 SCORING_DAG = re.compile(r"^(batch_scoring|score__[A-Za-z0-9_\-]+)$")
@@ -60,12 +61,12 @@ class AliasBody(Body):
 
 class AssociationBody(Body):
     model_ref: str = Field(min_length=1)
-    workflow: str = "batch_scoring"
+    workflow: str = BATCH_SCORING_DAG
     schedule: str | None = None
     input_path: str
     output_path: str
-    policy: Literal["fail", "quarantine"] = "fail"
-    output_format: Literal["parquet", "csv"] = "parquet"
+    policy: ScoringPolicy = "fail"
+    output_format: OutputFormat = "parquet"
     key_columns: list[str] | None = None
     name: str | None = None
 
@@ -207,7 +208,8 @@ def schedule_preview(user: GetUserDep, cron: str = Query(default="")) -> dict[st
 
 @router.get("/workflows")
 def workflows(user: GetUserDep) -> dict[str, Any]:
-    from registry.associations import FORMATS, POLICIES, WORKFLOWS
+    from registry.associations import WORKFLOWS
+    from registry.scoring_options import FORMATS, POLICIES
 
     return {"workflows": list(WORKFLOWS), "policies": list(POLICIES), "formats": list(FORMATS),
             "data_roots": _settings().data_roots}

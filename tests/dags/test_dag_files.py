@@ -69,6 +69,15 @@ def test_dagbag_has_no_import_errors_and_the_designed_tasks(airflow_db, tmp_path
     assert bag.get_dag("train_models").is_paused_upon_creation  # weekly training is opt-in
 
 
+def test_the_scoring_dag_offers_the_policies_and_formats_the_registry_defines(airflow_db, tmp_path, monkeypatch):
+    from registry.scoring_options import FORMATS, POLICIES
+
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path))
+    params = _dagbag().get_dag("batch_scoring").params  # a DAG file may not import the registry to read them
+    assert tuple(params.get_param("policy").schema["enum"]) == POLICIES
+    assert tuple(params.get_param("output_format").schema["enum"]) == FORMATS
+
+
 def test_one_dag_per_association_from_the_snapshot(airflow_db, tmp_path, monkeypatch):
     snapshot = {"associations": [
         {"name": name, "dag_id": f"score__{name}", "model_ref": "m@champion", "workflow": "batch_scoring",

@@ -1,0 +1,14 @@
+"""What a batch scoring run can be asked for, defined once for every front (the CLI, the page's
+API, an association, the DAG's Params: ``tests/dags`` holds the DAG to these)."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+BATCH_SCORING_DAG = "batch_scoring"  # the scoring workflow (dags/batch_scoring.py) associations plug into
+
+ScoringPolicy = Literal["fail", "quarantine"]  # rows that fail validation: fail the run, or set them aside
+OutputFormat = Literal["parquet", "csv"]
+
+POLICIES: tuple[str, ...] = get_args(ScoringPolicy)
+FORMATS: tuple[str, ...] = get_args(OutputFormat)
