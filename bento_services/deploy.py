@@ -2,7 +2,7 @@
 
 The CLI calls these; the ``deploy_model``, ``rollback_model`` and ``undeploy_model`` DAGs run
 the same steps one task each (``bento_services.chain``, ``bento_services.steps``), and the
-Models page asks for those DAG runs (``bento_services.requests``).
+Models page asks for those DAG runs (``bento_services.serving_requests``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ For each model whose latest deployment is recorded as ``running``:
   all of them; the deployment keeps its row (id, version, creator) with the new ports and PIDs;
 - a gateway that is gone is started again on the model's port.
 
-``modelyard up`` runs it once, the platform's watchdog (``bento_services.watchdog``) every few
+``modelyard up`` runs it once, the platform's watchdog (``bento_services.healing``) every few
 seconds, the ``reconcile_deployments`` DAG every few minutes, and ``modelyard deployments
 reconcile`` on demand. Each repair writes an event.
 """

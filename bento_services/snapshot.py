@@ -19,10 +19,7 @@ import logging
 import os
 import pickle
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bento_services.model import ServedModel
+from typing import Any
 
 SNAPSHOT_FILE = "served_model.pkl"
 logger = logging.getLogger(__name__)
@@ -38,9 +35,10 @@ def model_uuid(model_dir: Path) -> str | None:
         return None
 
 
-def write_snapshot(served: ServedModel, model_dir: Path, folder: Path) -> Path | None:
-    """Pickle ``served`` into ``folder`` atomically (a server never reads half a file); None, with
-    the reason logged, for a model that does not pickle (its servers load it through MLflow)."""
+def write_snapshot(served: Any, model_dir: Path, folder: Path) -> Path | None:
+    """Pickle ``served`` (a ``ServedModel``: this module needs nothing of it) into ``folder``
+    atomically (a server never reads half a file); None, with the reason logged, for a model that
+    does not pickle (its servers load it through MLflow)."""
     path = folder / SNAPSHOT_FILE
     staging = path.with_suffix(f".{os.getpid()}.tmp")
     try:
@@ -57,7 +55,7 @@ def write_snapshot(served: ServedModel, model_dir: Path, folder: Path) -> Path |
     return path
 
 
-def read_snapshot(path: Path, model_dir: Path) -> ServedModel | None:
+def read_snapshot(path: Path, model_dir: Path) -> Any | None:
     """The pickled model if it was made from the model in ``model_dir``; else None, with the reason logged."""
     try:
         with Path(path).open("rb") as handle:

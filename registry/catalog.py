@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from registry.card import CARD_FILE, ModelCard
-from registry.evaluation import KEY_METRIC
+from registry.evaluation import KEY_METRIC, plot_title
 from registry.metadata.db import session_scope
 from registry.metadata.events import EventRecord, events_for, record_event
 from registry.refs import ModelRef, check_alias, parse_ref
@@ -205,8 +205,6 @@ def list_versions(name: str, *, settings: Settings, plots: bool = True) -> list[
 
 
 def _version_summary(client, version, aliases: list[str], metrics: dict[str, float], plots: bool) -> VersionSummary:
-    from registry.modeldoc.build import PLOT_TITLES
-
     names = plot_names(client, version) if plots else []
     return VersionSummary(
         name=version.name, version=int(version.version), aliases=aliases, description=version.description or None,
@@ -215,7 +213,7 @@ def _version_summary(client, version, aliases: list[str], metrics: dict[str, flo
         training_metrics={k.removeprefix("training_"): v for k, v in metrics.items() if k.startswith("training_")},
         validation_metrics={k.removeprefix("validation_"): v for k, v in metrics.items()
                             if k.startswith("validation_")},
-        plots=[{"name": plot, "title": PLOT_TITLES.get(plot, plot.replace("_", " "))} for plot in names],
+        plots=[{"name": plot, "title": plot_title(plot)} for plot in names],
     )
 
 

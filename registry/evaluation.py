@@ -112,6 +112,19 @@ def _normalised(values: dict[str, float]) -> dict[str, float]:
     return {name: float(abs(value) / total) for name, value in ordered}
 
 
+PLOT_TITLES = {
+    "confusion_matrix": "Confusion matrix",
+    "roc_curve": "ROC curve",
+    "residuals": "Residuals",
+    "feature_importance": "Feature importance",
+}
+
+
+def plot_title(name: str) -> str:
+    """How the page and the ModelDoc title a plot ``write_plots`` drew (or one an older version has)."""
+    return PLOT_TITLES.get(name, name.replace("_", " "))
+
+
 def write_plots(
     predictor: Predictor,
     features: pd.DataFrame,

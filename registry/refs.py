@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from registry.errors import InvalidReferenceError
+from registry.errors import InvalidFieldError, InvalidReferenceError, ModelyardError
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _REF = re.compile(rf"^(?P<name>{_NAME})(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z][A-Za-z0-9_\-]*))?$")
@@ -62,3 +62,14 @@ def check_alias(alias: str) -> str:
             f"invalid alias {alias!r}: start with a letter; 'latest' is reserved", field="alias"
         )
     return alias
+
+
+def model_ref(name: str, ref: str) -> ModelRef:
+    """``ref`` of model ``name``: a version number or an alias (the ``ref`` field of a request)."""
+    ref = str(ref).strip()
+    if ref.isdigit() and int(ref) >= 1:
+        return ModelRef(name, int(ref))
+    try:
+        return ModelRef(name, alias=check_alias(ref))
+    except ModelyardError as error:
+        raise InvalidFieldError(f"{ref!r} is neither a version number nor an alias: {error}", field="ref") from None

@@ -1,4 +1,4 @@
-"""The deployments' watchdog as a platform service: one process (``bento_services.watchdog``'s
+"""The deployments' watchdog as a platform service: one process (``bento_services.healing``'s
 loop) that checks every running deployment every few seconds and repairs what died, and, in a
 thread of its own that a long repair does not hold up, restarts the platform's supervisor within
 a second or two of its death (the supervisor restarts this one); a third thread is the
@@ -20,7 +20,7 @@ from stack import service
 
 SERVICE = "watchdog"
 PROCESS = "deployment-watchdog"
-READY_LINE = "watching the deployments"  # bento_services.watchdog logs it after its first pass
+READY_LINE = "watching the deployments"  # bento_services.healing logs it after its first pass
 
 
 def replaced_by(settings: Settings) -> str | None:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     judge = threading.Thread(target=_judge_challenges, args=(stopping,), name="challenge-judge", daemon=True)
     judge.start()
     try:
-        from bento_services.watchdog import main as watch_deployments
+        from bento_services.healing import main as watch_deployments
 
         watch_deployments(argv)  # returns on SIGTERM
     finally:

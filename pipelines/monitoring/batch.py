@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pipelines.monitoring.alerts import evaluate_thresholds, record_alert_events
-from pipelines.scoring.models import ScoringResult
+from pipelines.scoring.schema import ScoringResult
 from registry.monitoring import Figures, MonitoringRecord, record_run, thresholds_for
 from registry.settings import Settings
 

@@ -6,7 +6,7 @@ costs only the typed requests and results.
 """
 
 from pipelines.scoring.errors import DataValidationError, InputError
-from pipelines.scoring.models import ResolvedModel, ScoringRequest, ScoringResult
+from pipelines.scoring.schema import ResolvedModel, ScoringRequest, ScoringResult
 from pipelines.scoring.on_cluster import log_to_mlflow, resolve_model, score_batch, validate_input
 
 __all__ = [

@@ -23,7 +23,7 @@ from pipelines.scoring.errors import DataValidationError, InputError, RowCountMi
 from pipelines.scoring.io import (
     REJECTS_DIR, commit_output, discard_staging, first_line, load_batch, staging_path,
 )
-from pipelines.scoring.models import (
+from pipelines.scoring.schema import (
     ExpectationFailure, PartitionStats, ResolvedModel, ScoringRequest, ScoringResult, ValidationSummary,
 )
 from pipelines.scoring.partition import ModelPlugin, PartitionJob, check_partition, process_partition

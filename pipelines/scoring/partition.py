@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from pipelines.scoring.checks import Checks
 from pipelines.scoring.drift import histograms
 from pipelines.scoring.io import REJECTS_DIR, write_part
-from pipelines.scoring.models import PartitionStats
+from pipelines.scoring.schema import PartitionStats
 from registry.scoring_options import ScoringPolicy
 from pipelines.scoring.scoring import score_partition, summarise_predictions
 from pipelines.scoring.validation import validate_batch

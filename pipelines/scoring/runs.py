@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pipelines.scoring.models import ResolvedModel, ScoringRequest, ScoringResult
+from pipelines.scoring.schema import ResolvedModel, ScoringRequest, ScoringResult
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Association, ScoringRun

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pipelines.scoring.checks import Checks
-from pipelines.scoring.models import ExpectationFailure
+from pipelines.scoring.schema import ExpectationFailure
 
 REASON = "reject_reason"
 _TYPE_EXPECTATION = "expect_column_values_to_be_of_type"

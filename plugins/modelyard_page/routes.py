@@ -150,7 +150,7 @@ def plot(name: str, version: int, plot: str, user: GetUserDep) -> Response:
 @router.get("/models/{name}/versions/{ref}/modeldoc")
 def modeldoc(name: str, ref: str, user: GetUserDep, format: Literal["html", "md", "json"] = "html",
              download: bool = False) -> Response:
-    from bento_services.requests import model_ref
+    from registry.refs import model_ref
     from registry.modeldoc import build_modeldoc, render_modeldoc
 
     doc = build_modeldoc(model_ref(name, ref), _settings())
@@ -162,7 +162,7 @@ def modeldoc(name: str, ref: str, user: GetUserDep, format: Literal["html", "md"
 
 @router.get("/models/{name}/versions/{ref}/download")
 def download(name: str, ref: str, user: GetUserDep) -> FileResponse:
-    from bento_services.requests import model_ref
+    from registry.refs import model_ref
     from registry.download import download_model
 
     scratch = Path(tempfile.mkdtemp(prefix="modelyard-download-"))
@@ -178,7 +178,7 @@ def download(name: str, ref: str, user: GetUserDep) -> FileResponse:
 @router.get("/workflow-runs/{dag_id}/{run_id:path}")
 def workflow_run(dag_id: str, run_id: str, user: GetUserDep) -> dict[str, Any]:
     from bento_services import chain
-    from bento_services.requests import serving_run
+    from bento_services.serving_requests import serving_run
     from registry.errors import InvalidFieldError
     from registry.workflows import follow_scoring
 
@@ -219,7 +219,7 @@ def workflows(user: GetUserDep) -> dict[str, Any]:
 
 @router.post("/models/{name}/deploy", status_code=202, dependencies=change("deploy"))
 def deploy(name: str, body: DeployBody, user: GetUserDep) -> dict[str, Any]:
-    from bento_services.requests import request_deploy
+    from bento_services.serving_requests import request_deploy
 
     run = request_deploy(name, body.ref, port=body.port, replicas=body.replicas,
                          workflows=InProcessWorkflows(user.get_name()), settings=_settings())
@@ -228,7 +228,7 @@ def deploy(name: str, body: DeployBody, user: GetUserDep) -> dict[str, Any]:
 
 @router.post("/models/{name}/rollback", status_code=202, dependencies=change("rollback"))
 def rollback(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
-    from bento_services.requests import request_rollback
+    from bento_services.serving_requests import request_rollback
 
     return request_rollback(name, workflows=InProcessWorkflows(user.get_name()),
                             settings=_settings()).model_dump(mode="json")
@@ -236,7 +236,7 @@ def rollback(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
 
 @router.post("/models/{name}/undeploy", status_code=202, dependencies=change("undeploy"))
 def undeploy(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
-    from bento_services.requests import request_undeploy
+    from bento_services.serving_requests import request_undeploy
 
     return request_undeploy(name, workflows=InProcessWorkflows(user.get_name()),
                             settings=_settings()).model_dump(mode="json")
@@ -244,7 +244,7 @@ def undeploy(name: str, body: Body, user: GetUserDep) -> dict[str, Any]:
 
 @router.post("/models/{name}/challenge", status_code=202, dependencies=change("challenge"))
 def start_challenge(name: str, body: ChallengeBody, user: GetUserDep) -> dict[str, Any]:
-    from bento_services.requests import request_challenge
+    from bento_services.serving_requests import request_challenge
 
     run = request_challenge(name, body.ref, mode=body.mode, percent=body.percent,
                             sticky_header=body.sticky_header or None, rule=body.rule, replicas=body.replicas,
@@ -254,7 +254,7 @@ def start_challenge(name: str, body: ChallengeBody, user: GetUserDep) -> dict[st
 
 @router.post("/models/{name}/challenge/{decision}", status_code=202, dependencies=change("decide_challenge"))
 def decide_challenge(name: str, decision: Literal["promote", "end"], body: Body, user: GetUserDep) -> dict[str, Any]:
-    from bento_services.requests import request_challenge_decision
+    from bento_services.serving_requests import request_challenge_decision
 
     return request_challenge_decision(name, decision, workflows=InProcessWorkflows(user.get_name()),
                                       settings=_settings()).model_dump(mode="json")

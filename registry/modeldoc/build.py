@@ -13,19 +13,12 @@ from pydantic import BaseModel
 from registry.associations import AssociationInfo, list_associations
 from registry.catalog import VersionDetail, download_model_dir, show_version
 from registry.deployments import DeploymentInfo, list_deployments
+from registry.evaluation import plot_title
 from registry.profiling import DataProfile
 from registry.refs import ModelRef, parse_ref
 from registry.registration import IMPORTANCE_FILE, PLOTS_DIR, PROFILE_FILE
 from registry.scoring_runs import ScoringRunInfo, list_scoring_runs
 from registry.settings import Settings, get_settings
-
-PLOT_TITLES = {
-    "confusion_matrix": "Confusion matrix",
-    "roc_curve": "ROC curve",
-    "residuals": "Residuals",
-    "feature_importance": "Feature importance",
-}
-
 
 class Plot(BaseModel):
     name: str
@@ -58,7 +51,7 @@ def _read_model_dir(model_dir: Path) -> tuple[DataProfile | None, dict[str, floa
     importance_path = model_dir / IMPORTANCE_FILE
     importance = json.loads(importance_path.read_text()) if importance_path.exists() else {}
     plots = [
-        Plot(name=path.stem, title=PLOT_TITLES.get(path.stem, path.stem.replace("_", " ")),
+        Plot(name=path.stem, title=plot_title(path.stem),
              png_base64=base64.b64encode(path.read_bytes()).decode())
         for path in sorted((model_dir / PLOTS_DIR).glob("*.png"))
     ]

@@ -47,7 +47,7 @@ def deployed(settings):
 
 @pytest.fixture(scope="module")
 def watchdog(settings, deployed, tmp_path_factory):
-    server = Server([sys.executable, "-m", "bento_services.watchdog", "--interval", "1"],
+    server = Server([sys.executable, "-m", "bento_services.healing", "--interval", "1"],
                     tmp_path_factory.mktemp("watchdog") / "watchdog.log", env=modelyard_env(settings))
     server.wait_until(lambda: "watching the deployments" in server.log.read_text(), "the watchdog")
     yield server

@@ -125,7 +125,7 @@ def test_bad_labels_name_their_column_and_store_nothing(monitored, frame, field)
 def test_a_batch_run_joins_the_series_and_the_overview_keeps_the_online_alerts(monitored, windows):
     from pipelines.monitoring.batch import record_batch_run
     from pipelines.monitoring.overview import monitoring_overview
-    from pipelines.scoring.models import ScoringResult, ValidationSummary
+    from pipelines.scoring.schema import ScoringResult, ValidationSummary
 
     result = ScoringResult(
         run_id="r1", status="succeeded", model_name=NAME, model_version=1, input_path="/in", output_path="/out",

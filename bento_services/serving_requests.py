@@ -20,22 +20,11 @@ from bento_services import chain, endpoints
 from bento_services.steps import NoDeploymentError, Undeployed, rollback_target
 from registry.deployments import DeploymentInfo, for_request, running
 from registry.errors import InvalidFieldError, ModelyardError
-from registry.refs import ModelRef, check_alias
+from registry.refs import ModelRef, model_ref
 from registry.settings import Settings
 from registry.workflows import StepFailure, WorkflowRun, Workflows, follow
 
 _RECORDED_FAILURE = re.compile(r"^step '(?P<step>[^']+)': (?P<reason>.*)$", re.DOTALL)
-
-
-def model_ref(name: str, ref: str) -> ModelRef:
-    """``ref`` of model ``name``: a version number or an alias (the ``ref`` field of a request)."""
-    ref = str(ref).strip()
-    if ref.isdigit() and int(ref) >= 1:
-        return ModelRef(name, int(ref))
-    try:
-        return ModelRef(name, alias=check_alias(ref))
-    except ModelyardError as error:
-        raise InvalidFieldError(f"{ref!r} is neither a version number nor an alias: {error}", field="ref") from None
 
 
 def request_deploy(name: str, ref: str, *, port: int | None, workflows: Workflows, settings: Settings,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bento_services import watchdog
-from bento_services.watchdog import BACKOFF_S, MAX_RESTARTS, RESTARTS_BEFORE_BACKOFF, WINDOW_S, Watch
+from bento_services import healing
+from bento_services.healing import BACKOFF_S, MAX_RESTARTS, RESTARTS_BEFORE_BACKOFF, WINDOW_S, Watch
 
 
 def test_repairs_back_off_doubling_after_a_few_then_stop():
@@ -34,7 +34,7 @@ def test_a_degraded_deployment_keeps_running_and_says_why(tmp_path):
     info = record_running(model_name="m", model_version=1, bento_tag="m:v1", replicas=[{"port": 1, "pids": []}],
                           url="http://127.0.0.1:2", action="deployed", actor="me", request_id=None,
                           settings=settings)
-    watchdog.mark_degraded(info.id, "6 repairs within 300 s", settings)
+    healing.mark_degraded(info.id, "6 repairs within 300 s", settings)
     [row] = list_deployments(settings=settings, live=False)
     assert (row.status, row.status_reason) == ("running", "degraded: 6 repairs within 300 s")
     with session_scope(settings) as session:
@@ -45,8 +45,8 @@ def test_a_replica_not_ready_gets_its_grace_a_dead_one_none():
     watch = Watch()
     assert watch.patience(["ready", "ready"], 0.0) == (False, [])
     assert watch.patience(["not_ready", "ready"], 1.0) == (False, [0])  # a worker restarting
-    assert watch.patience(["not_ready", "ready"], 1.0 + watchdog.NOT_READY_GRACE_S - 0.1) == (False, [0])
-    assert watch.patience(["not_ready", "ready"], 1.0 + watchdog.NOT_READY_GRACE_S) == (True, [])
+    assert watch.patience(["not_ready", "ready"], 1.0 + healing.NOT_READY_GRACE_S - 0.1) == (False, [0])
+    assert watch.patience(["not_ready", "ready"], 1.0 + healing.NOT_READY_GRACE_S) == (True, [])
     assert watch.patience(["ready", "ready"], 100.0) == (False, [])  # back: the clock starts again
     assert watch.patience(["not_ready", "ready"], 101.0) == (False, [0])
     assert watch.patience(["not_ready", "dead"], 102.0) == (True, [0])

@@ -13,7 +13,7 @@ and marked degraded with the reason (an event says so), until it is deployed aga
 The platform runs it as a service of its own (``modelyard up``), whether or not Airflow runs;
 ``reconcile_deployments`` stays the safety net under compose.
 
-    python -m bento_services.watchdog --interval 2
+    python -m bento_services.healing --interval 2
 """
 
 from __future__ import annotations
