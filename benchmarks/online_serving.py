@@ -359,14 +359,13 @@ def _mirror_counts(kind: str, url: str, *, drain_seconds: float = 120.0) -> str:
     import httpx
 
     deadline = time.monotonic() + drain_seconds
-    while (found := httpx.get(f"{url}/-/gateway", timeout=10).json()["challenger"])["mirror_queued"] \
-            + found["mirror_in_flight"] and time.monotonic() < deadline:
+    while (found := httpx.get(f"{url}/-/gateway", timeout=10).json()["challenger"])["mirror_pending"] \
+            and time.monotonic() < deadline:
         time.sleep(0.5)
     return (f"{kind}: the shadowed gateway answered {found['versions'].get('1', {}).get('requests', 0):,} scoring "
             f"requests and mirrored {found['mirrored']:,}: {found['mirror_answered']:,} answered, "
             f"{found['mirror_errors']} errors, {found['mirror_failed']} unanswered, {found['mirror_dropped']} dropped "
-            f"at the bound, {found['mirror_skipped']} skipped, {found['mirror_queued'] + found['mirror_in_flight']} "
-            f"still to send")
+            f"at the bound, {found['mirror_skipped']} skipped, {found['mirror_pending']} still to send")
 
 
 def bench_mlflow(bench: Bench, kind: str, ref: str, predictor) -> None:

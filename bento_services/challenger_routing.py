@@ -136,7 +136,7 @@ class Challenge:
     def summary(self, in_rotation: list[str]) -> dict:
         return {**self.section, "in_rotation": in_rotation, "since": self.since,
                 **{name: self.counts[name] for name in COUNTS}, "mirror_queued": self.mirrors.waiting,
-                "mirror_in_flight": self.mirrors.sending,
+                "mirror_in_flight": self.mirrors.sending, "mirror_pending": self.mirrors.pending,
                 "versions": {version: figures.summary() for version, figures in self.versions.items()}}
 
 

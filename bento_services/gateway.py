@@ -36,9 +36,9 @@ mode the challenger answers its slice (the champion does when it is gone) and th
 the copy, so both versions' answers exist. A copy carries ``x-modelyard-shadow: 1``; its answer
 is only counted, it never delays or fails the client's. Copies wait in a queue that a few lanes
 send in order (``bento_services.mirror_queue``), so a challenger in the background CPU class
-catches up when the load eases; over ``max_queued`` copies, more are dropped. ``/-/gateway``'s ``challenger`` has the counts, reset when the
-challenge changes; ``/metrics`` counts client answers by the version that gave them, and copies by
-outcome (``modelyard_gateway_mirrors``).
+catches up when the load eases; over ``max_queued`` copies, more are dropped. ``/-/gateway``'s
+``challenger`` has the counts, reset when the challenge changes; ``/metrics`` counts client
+answers by the version that gave them, and copies by outcome (``modelyard_gateway_mirrors``).
 
 aiohttp (already installed with BentoML) does the HTTP on both sides.
 

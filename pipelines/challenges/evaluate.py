@@ -93,8 +93,7 @@ def read_live(settings: Settings, challenge: ChallengeInfo) -> LiveCounts | None
     return LiveCounts(champion=VersionLive(**versions.get(str(challenge.champion_version), {})),
                       challenger=VersionLive(**versions.get(str(challenge.challenger_version), {})),
                       **{key: found.get(key, 0) for key in ("answered", "failed_over", "mirrored", "mirror_dropped",
-                                                            "mirror_failed", "mirror_errors")},
-                     mirror_pending=found.get("mirror_queued", 0) + found.get("mirror_in_flight", 0))
+                                                            "mirror_failed", "mirror_errors", "mirror_pending")})
 
 
 def challenger_gone(settings: Settings, challenge: ChallengeInfo) -> str | None:

@@ -95,8 +95,7 @@ def _until(check, timeout: float = 10.0):
 
 def _settled(url: str) -> dict:
     """The challenger's counts once no copy is queued or in flight."""
-    assert _until(lambda: _status(url)["challenger"]["mirror_in_flight"] == _status(url)["challenger"]["mirror_queued"]
-                  == 0)
+    assert _until(lambda: _status(url)["challenger"]["mirror_pending"] == 0)
     return _status(url)["challenger"]
 
 

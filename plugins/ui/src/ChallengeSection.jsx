@@ -187,8 +187,8 @@ const Gateway = ({ live, mode }) => {
   const counts =
     mode === "canary"
       ? [["answered by the challenger", live.answered], ["failed over to the champion", live.failed_over]]
-      : [["mirrored", live.mirrored], ["still to send", live.mirror_pending], ["dropped", live.mirror_dropped], ["failed", live.mirror_failed],
-         ["answered with an error", live.mirror_errors]];
+      : [["mirrored", live.mirrored], ["still to send", live.mirror_pending], ["dropped", live.mirror_dropped],
+         ["failed", live.mirror_failed], ["answered with an error", live.mirror_errors]];
   return (
     <Text data-testid="challenge-gateway" fontSize="sm">
       {counts.map(([label, n]) => `${formatCount(n)} ${label}`).join(" · ")}
