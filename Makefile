@@ -33,7 +33,7 @@ $(UI)/node_modules/.installed: $(UI)/package-lock.json | $(VENV)/.synced
 	cd $(UI) && $(WITH_LOCKED_NODE) $(VENV_BIN)/npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(BUNDLE): $(UI)/node_modules/.installed $(UI)/vite.config.js $(UI)/package.json $(wildcard $(UI)/src/*)
+$(BUNDLE): $(UI)/node_modules/.installed $(UI)/vite.config.js $(UI)/package.json $(wildcard $(UI)/src/* $(UI)/src/*/*)
 	cd $(UI) && $(WITH_LOCKED_NODE) $(VENV_BIN)/npm run --silent build
 
 ui: $(BUNDLE)

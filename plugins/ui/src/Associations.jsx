@@ -4,10 +4,10 @@ import { Alert, Box, Button, Code, Field, Grid, HStack, Input, List, Separator, 
 import { useEffect, useRef, useState } from "react";
 
 import { api, useApi } from "./api.js";
-import { AirflowLink, ErrorAlert, FieldError, Loading, Muted, SelectField, Time, refOptions } from "./common.jsx";
+import { AirflowLink, ErrorAlert, FieldError, Muted, SelectField, Time, refOptions } from "./common.jsx";
 import { defaultRef, formatRunTime } from "./format.js";
 import { ExternalIcon, PlayIcon, TrashIcon } from "./icons.jsx";
-import { Modal } from "./Modal.jsx";
+import { LoadingModal } from "./Modal.jsx";
 import { WorkflowProgress } from "./WorkflowProgress.jsx";
 
 const PREVIEW_DEBOUNCE_MS = 350;
@@ -440,6 +440,31 @@ export const AssociationList = ({ associations, canChange, onChanged, emptyText 
     </Text>
   );
 
+// The dialog's body once the model and the workflows are loaded: the form (for those who may
+// change), then the model's associations.
+const AssociationPanels = ({ model, canChange, detail, workflows, onChanged }) => (
+  <Stack gap={6}>
+    {canChange && (
+      <AssociationForm
+        aliases={detail.model?.aliases ?? {}}
+        latestVersion={detail.model?.latest_version}
+        modelName={model.name}
+        onCreated={onChanged}
+        options={workflows}
+        versions={detail.versions ?? []}
+      />
+    )}
+    <Stack gap={2}>
+      <Text fontWeight="semibold">Associated scoring workflows</Text>
+      <AssociationList
+        associations={detail.associations ?? detail.model?.associations ?? []}
+        canChange={canChange}
+        onChanged={onChanged}
+      />
+    </Stack>
+  </Stack>
+);
+
 export const AssociationDialog = ({ model, canChange, onClose, onChanged }) => {
   const detail = useApi(["models", model.name]);
   const workflows = useApi("workflows");
@@ -447,46 +472,24 @@ export const AssociationDialog = ({ model, canChange, onClose, onChanged }) => {
     detail.reload();
     onChanged?.();
   };
-  const loading = (detail.loading && !detail.data) || (workflows.loading && !workflows.data);
-  const error = detail.error ?? workflows.error;
+  const loaded = Boolean(detail.data && workflows.data);
   return (
-    <Modal
-      footer={
-        <Button onClick={onClose} variant="outline">
-          Close
-        </Button>
-      }
+    <LoadingModal
+      error={loaded ? null : detail.error ?? workflows.error}
+      errorTitle="Cannot load the form"
+      loading={(detail.loading && !detail.data) || (workflows.loading && !workflows.data)}
       onClose={onClose}
       size="xl"
       testId="association-dialog"
       title={`Associate Scoring Workflow: ${model.name}`}
     >
-      {loading ? (
-        <Loading />
-      ) : error && !(detail.data && workflows.data) ? (
-        <ErrorAlert error={error} title="Cannot load the form" />
-      ) : (
-        <Stack gap={6}>
-          {canChange && (
-            <AssociationForm
-              aliases={detail.data.model?.aliases ?? {}}
-              latestVersion={detail.data.model?.latest_version}
-              modelName={model.name}
-              onCreated={changed}
-              options={workflows.data}
-              versions={detail.data.versions ?? []}
-            />
-          )}
-          <Stack gap={2}>
-            <Text fontWeight="semibold">Associated scoring workflows</Text>
-            <AssociationList
-              associations={detail.data.associations ?? detail.data.model?.associations ?? []}
-              canChange={canChange}
-              onChanged={changed}
-            />
-          </Stack>
-        </Stack>
-      )}
-    </Modal>
+      <AssociationPanels
+        canChange={canChange}
+        detail={detail.data}
+        model={model}
+        onChanged={changed}
+        workflows={workflows.data}
+      />
+    </LoadingModal>
   );
 };

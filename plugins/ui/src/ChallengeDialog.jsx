@@ -4,9 +4,9 @@ import { Button, Checkbox, Field, Input, RadioGroup, Stack, Text } from "@chakra
 import { useEffect, useState } from "react";
 
 import { useApi } from "./api.js";
-import { ErrorAlert, FieldError, Loading, SelectField, refOptions } from "./common.jsx";
+import { ErrorAlert, FieldError, SelectField, refOptions } from "./common.jsx";
 import { useStartRun } from "./DeployDialogs.jsx";
-import { Modal } from "./Modal.jsx";
+import { ConfirmFooter, LoadingModal, Modal } from "./Modal.jsx";
 import { WorkflowProgress } from "./WorkflowProgress.jsx";
 
 const MODES = [
@@ -167,20 +167,6 @@ const ChallengeFields = ({ model, detail, challenge, error, confirm }) => {
   );
 };
 
-const Footer = ({ run, onClose, children }) =>
-  run ? (
-    <Button onClick={onClose} variant="outline">
-      Close
-    </Button>
-  ) : (
-    <>
-      <Button onClick={onClose} variant="outline">
-        Cancel
-      </Button>
-      {children}
-    </>
-  );
-
 export const ChallengeDialog = ({ model, onClose, onChanged }) => {
   const detail = useApi(["models", model.name]);
   const challenge = useChallengeForm();
@@ -194,31 +180,29 @@ export const ChallengeDialog = ({ model, onClose, onChanged }) => {
   }, [detail.data]);
   const confirm = () => challenge.valid && start(["models", model.name, "challenge"], challenge.body());
 
-  const footer = (
-    <Footer onClose={onClose} run={run}>
-      <Button
-        colorPalette="brand"
-        data-testid="challenge-confirm"
-        disabled={!challenge.valid || !detail.data}
-        loading={busy}
-        onClick={confirm}
-      >
-        Start challenge
-      </Button>
-    </Footer>
-  );
   return (
-    <Modal footer={footer} onClose={onClose} testId="challenge-dialog" title={`Challenge ${model.name}`}>
-      {run ? (
-        <WorkflowProgress initialRun={run} onFinished={() => onChanged?.()} />
-      ) : detail.loading && !detail.data ? (
-        <Loading />
-      ) : detail.error ? (
-        <ErrorAlert error={detail.error} title="Cannot load the model's versions" />
-      ) : (
-        <ChallengeFields challenge={challenge} confirm={confirm} detail={detail} error={error} model={model} />
-      )}
-    </Modal>
+    <LoadingModal
+      confirm={
+        <Button
+          colorPalette="brand"
+          data-testid="challenge-confirm"
+          disabled={!challenge.valid || !detail.data}
+          loading={busy}
+          onClick={confirm}
+        >
+          Start challenge
+        </Button>
+      }
+      error={detail.error}
+      errorTitle="Cannot load the model's versions"
+      loading={detail.loading && !detail.data}
+      onClose={onClose}
+      progress={run && <WorkflowProgress initialRun={run} onFinished={() => onChanged?.()} />}
+      testId="challenge-dialog"
+      title={`Challenge ${model.name}`}
+    >
+      <ChallengeFields challenge={challenge} confirm={confirm} detail={detail} error={error} model={model} />
+    </LoadingModal>
   );
 };
 
@@ -242,16 +226,21 @@ export const ChallengeDecisionDialog = ({ modelName, challenge, decision, onClos
   const text = DECISIONS[decision];
   const { run, busy, error, start } = useStartRun();
   const footer = (
-    <Footer onClose={onClose} run={run}>
-      <Button
-        colorPalette={decision === "end" ? "danger" : "brand"}
-        data-testid={`challenge-${decision}-confirm`}
-        loading={busy}
-        onClick={() => start(["models", modelName, "challenge", decision], {})}
-      >
-        {text.verb}
-      </Button>
-    </Footer>
+    <ConfirmFooter
+      confirm={
+        !run && (
+          <Button
+            colorPalette={decision === "end" ? "danger" : "brand"}
+            data-testid={`challenge-${decision}-confirm`}
+            loading={busy}
+            onClick={() => start(["models", modelName, "challenge", decision], {})}
+          >
+            {text.verb}
+          </Button>
+        )
+      }
+      onClose={onClose}
+    />
   );
   return (
     <Modal

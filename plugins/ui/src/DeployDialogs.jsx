@@ -3,9 +3,9 @@ import { Alert, Button, Field, HStack, Input, Stack, Text } from "@chakra-ui/rea
 import { useEffect, useState } from "react";
 
 import { api, useApi } from "./api.js";
-import { ErrorAlert, FieldError, Loading, SelectField, StateBadge, refOptions } from "./common.jsx";
+import { ErrorAlert, FieldError, SelectField, StateBadge, refOptions } from "./common.jsx";
 import { defaultRef } from "./format.js";
-import { Modal } from "./Modal.jsx";
+import { ConfirmFooter, LoadingModal, Modal } from "./Modal.jsx";
 import { WorkflowProgress } from "./WorkflowProgress.jsx";
 
 const CurrentDeployment = ({ deployment }) => {
@@ -72,86 +72,76 @@ export const DeployDialog = ({ model, onClose, onChanged }) => {
     start(["models", model.name, "deploy"], { ref, port: optionalNumber(port), replicas: optionalNumber(replicas) });
   };
 
-  const footer = run ? (
-    <Button onClick={onClose} variant="outline">
-      Close
-    </Button>
-  ) : (
-    <>
-      <Button onClick={onClose} variant="outline">
-        Cancel
-      </Button>
-      <Button
-        colorPalette="brand"
-        data-testid="deploy-confirm"
-        disabled={!ref || Boolean(portError || replicasError) || !detail.data}
-        loading={busy}
-        onClick={confirm}
-      >
-        Confirm
-      </Button>
-    </>
-  );
-
   return (
-    <Modal footer={footer} onClose={onClose} testId="deploy-dialog" title={`Deploy ${model.name}`}>
-      {run ? (
-        <WorkflowProgress initialRun={run} onFinished={() => onChanged?.()} previousDeployment={previous} />
-      ) : detail.loading && !detail.data ? (
-        <Loading />
-      ) : detail.error ? (
-        <ErrorAlert error={detail.error} title="Cannot load the model's versions" />
-      ) : (
-        <Stack gap={4}>
-          <CurrentDeployment deployment={model.deployment} />
-          <SelectField
-            error={fieldError("ref")}
-            field="ref"
-            helper="An alias follows the version it points to at deploy time."
-            label="Version or alias"
-            onChange={setRef}
-            options={refOptions(aliases, versions)}
-            testId="deploy-ref"
-            value={ref}
+    <LoadingModal
+      confirm={
+        <Button
+          colorPalette="brand"
+          data-testid="deploy-confirm"
+          disabled={!ref || Boolean(portError || replicasError) || !detail.data}
+          loading={busy}
+          onClick={confirm}
+        >
+          Confirm
+        </Button>
+      }
+      error={detail.error}
+      errorTitle="Cannot load the model's versions"
+      loading={detail.loading && !detail.data}
+      onClose={onClose}
+      progress={run && <WorkflowProgress initialRun={run} onFinished={() => onChanged?.()} previousDeployment={previous} />}
+      testId="deploy-dialog"
+      title={`Deploy ${model.name}`}
+    >
+      <Stack gap={4}>
+        <CurrentDeployment deployment={model.deployment} />
+        <SelectField
+          error={fieldError("ref")}
+          field="ref"
+          helper="An alias follows the version it points to at deploy time."
+          label="Version or alias"
+          onChange={setRef}
+          options={refOptions(aliases, versions)}
+          testId="deploy-ref"
+          value={ref}
+        />
+        <Field.Root invalid={Boolean(portError || fieldError("port"))}>
+          <Field.Label>
+            Port <Text as="span" color="fg.muted" fontWeight="normal">(optional)</Text>
+          </Field.Label>
+          <Input
+            data-testid="deploy-port"
+            inputMode="numeric"
+            onChange={(event) => setPort(event.target.value)}
+            onKeyDown={(event) => event.key === "Enter" && confirm()}
+            placeholder="chosen by the serving worker"
+            size="sm"
+            value={port}
           />
-          <Field.Root invalid={Boolean(portError || fieldError("port"))}>
-            <Field.Label>
-              Port <Text as="span" color="fg.muted" fontWeight="normal">(optional)</Text>
-            </Field.Label>
-            <Input
-              data-testid="deploy-port"
-              inputMode="numeric"
-              onChange={(event) => setPort(event.target.value)}
-              onKeyDown={(event) => event.key === "Enter" && confirm()}
-              placeholder="chosen by the serving worker"
-              size="sm"
-              value={port}
-            />
-            <FieldError error={portError ?? fieldError("port")} field="port" />
-          </Field.Root>
-          <Field.Root invalid={Boolean(replicasError || fieldError("replicas"))}>
-            <Field.Label>
-              Replicas <Text as="span" color="fg.muted" fontWeight="normal">(optional)</Text>
-            </Field.Label>
-            <Input
-              data-testid="deploy-replicas"
-              inputMode="numeric"
-              onChange={(event) => setReplicas(event.target.value)}
-              onKeyDown={(event) => event.key === "Enter" && confirm()}
-              placeholder="the platform's default"
-              size="sm"
-              value={replicas}
-            />
-            <FieldError error={replicasError ?? fieldError("replicas")} field="replicas" />
-          </Field.Root>
-          <Text color="fg.muted" fontSize="sm">
-            The deploy workflow builds a Bento, launches its replicas beside the current deployment, checks each
-            one's health and prediction parity, then promotes them behind the model's endpoint. If any step fails, the current deployment keeps serving.
-          </Text>
-          {error && !error.field && <ErrorAlert error={error} title="The deployment was not started" />}
-        </Stack>
-      )}
-    </Modal>
+          <FieldError error={portError ?? fieldError("port")} field="port" />
+        </Field.Root>
+        <Field.Root invalid={Boolean(replicasError || fieldError("replicas"))}>
+          <Field.Label>
+            Replicas <Text as="span" color="fg.muted" fontWeight="normal">(optional)</Text>
+          </Field.Label>
+          <Input
+            data-testid="deploy-replicas"
+            inputMode="numeric"
+            onChange={(event) => setReplicas(event.target.value)}
+            onKeyDown={(event) => event.key === "Enter" && confirm()}
+            placeholder="the platform's default"
+            size="sm"
+            value={replicas}
+          />
+          <FieldError error={replicasError ?? fieldError("replicas")} field="replicas" />
+        </Field.Root>
+        <Text color="fg.muted" fontSize="sm">
+          The deploy workflow builds a Bento, launches its replicas beside the current deployment, checks each
+          one's health and prediction parity, then promotes them behind the model's endpoint. If any step fails, the current deployment keeps serving.
+        </Text>
+        {error && !error.field && <ErrorAlert error={error} title="The deployment was not started" />}
+      </Stack>
+    </LoadingModal>
   );
 };
 
@@ -178,24 +168,22 @@ export const WorkflowConfirmDialog = ({ kind, model, onClose, onChanged }) => {
   const text = CONFIRM_TEXT[kind];
   const { run, busy, error, start } = useStartRun(onChanged);
   const [previous] = useState(model.deployment ?? null);
-  const footer = run ? (
-    <Button onClick={onClose} variant="outline">
-      Close
-    </Button>
-  ) : (
-    <>
-      <Button onClick={onClose} variant="outline">
-        Cancel
-      </Button>
-      <Button
-        colorPalette={kind === "undeploy" ? "danger" : "brand"}
-        data-testid={`${kind}-confirm`}
-        loading={busy}
-        onClick={() => start(["models", model.name, kind], {})}
-      >
-        {text.verb}
-      </Button>
-    </>
+  const footer = (
+    <ConfirmFooter
+      confirm={
+        !run && (
+          <Button
+            colorPalette={kind === "undeploy" ? "danger" : "brand"}
+            data-testid={`${kind}-confirm`}
+            loading={busy}
+            onClick={() => start(["models", model.name, kind], {})}
+          >
+            {text.verb}
+          </Button>
+        )
+      }
+      onClose={onClose}
+    />
   );
   return (
     <Modal footer={footer} onClose={onClose} testId={`${kind}-dialog`} title={`${text.title} ${model.name}`}>

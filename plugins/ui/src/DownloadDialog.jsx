@@ -2,9 +2,9 @@ import { Button, Stack, Text } from "@chakra-ui/react";
 import { useEffect, useState } from "react";
 
 import { apiUrl, useApi } from "./api.js";
-import { ErrorAlert, Loading, SelectField, versionOptions } from "./common.jsx";
+import { SelectField, versionOptions } from "./common.jsx";
 import { DownloadIcon } from "./icons.jsx";
-import { Modal } from "./Modal.jsx";
+import { LoadingModal } from "./Modal.jsx";
 
 export const DownloadDialog = ({ model, onClose }) => {
   const detail = useApi(["models", model.name]);
@@ -19,44 +19,36 @@ export const DownloadDialog = ({ model, onClose }) => {
 
   const href = version ? apiUrl(["models", model.name, "versions", version, "download"]) : null;
   return (
-    <Modal
-      footer={
-        <Button onClick={onClose} variant="outline">
-          Close
-        </Button>
-      }
+    <LoadingModal
+      error={detail.error}
+      errorTitle="Cannot load the model's versions"
+      loading={detail.loading && !detail.data}
       onClose={onClose}
       size="md"
       testId="download-dialog"
       title={`Download ${model.name}`}
     >
-      {detail.loading && !detail.data ? (
-        <Loading />
-      ) : detail.error ? (
-        <ErrorAlert error={detail.error} title="Cannot load the model's versions" />
-      ) : (
-        <Stack gap={4}>
-          <SelectField
-            label="Version"
-            onChange={setVersion}
-            options={versionOptions(versions)}
-            testId="download-version"
-            value={version}
-          />
-          <Text color="fg.muted" fontSize="sm">
-            A zip with the MLflow model, its ModelDoc (HTML and JSON), requirements.txt and a MANIFEST.json with
-            each file's SHA-256.
-          </Text>
-          {href && (
-            <Button alignSelf="flex-start" asChild colorPalette="brand">
-              <a data-testid="download-link" download href={href}>
-                <DownloadIcon />
-                {`${model.name}-v${version}.zip`}
-              </a>
-            </Button>
-          )}
-        </Stack>
-      )}
-    </Modal>
+      <Stack gap={4}>
+        <SelectField
+          label="Version"
+          onChange={setVersion}
+          options={versionOptions(versions)}
+          testId="download-version"
+          value={version}
+        />
+        <Text color="fg.muted" fontSize="sm">
+          A zip with the MLflow model, its ModelDoc (HTML and JSON), requirements.txt and a MANIFEST.json with
+          each file's SHA-256.
+        </Text>
+        {href && (
+          <Button alignSelf="flex-start" asChild colorPalette="brand">
+            <a data-testid="download-link" download href={href}>
+              <DownloadIcon />
+              {`${model.name}-v${version}.zip`}
+            </a>
+          </Button>
+        )}
+      </Stack>
+    </LoadingModal>
   );
 };

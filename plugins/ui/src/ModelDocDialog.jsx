@@ -6,7 +6,7 @@ import { useEffect, useState } from "react";
 import { api, apiText, apiUrl, useApi } from "./api.js";
 import { ErrorAlert, Loading, SelectField, versionOptions } from "./common.jsx";
 import { DownloadIcon } from "./icons.jsx";
-import { Modal } from "./Modal.jsx";
+import { LoadingModal } from "./Modal.jsx";
 
 const Frame = chakra("iframe");
 
@@ -144,19 +144,19 @@ export const ModelDocDialog = ({ model, canChange, onClose, onChanged }) => {
     apiUrl(["models", model.name, "versions", version, "modeldoc"], { format, download: 1 });
 
   return (
-    <Modal
+    <LoadingModal
       bodyProps={{ display: "flex", flexDirection: "column", minH: 0 }}
       contentProps={{ maxH: "100%" }}
+      error={detail.error}
+      errorTitle="Cannot load the model's versions"
+      footer={null}
+      loading={detail.loading && !detail.data}
       onClose={onClose}
       size="cover"
       testId="modeldoc-dialog"
       title={`ModelDoc: ${model.name}${version ? ` v${version}` : ""}`}
     >
-      {detail.loading && !detail.data ? (
-        <Loading />
-      ) : detail.error ? (
-        <ErrorAlert error={detail.error} title="Cannot load the model's versions" />
-      ) : versions.length === 0 ? (
+      {versions.length === 0 ? (
         <Text color="fg.muted">This model has no versions.</Text>
       ) : (
         <Stack gap={3} h="100%" minH={0}>
@@ -231,6 +231,6 @@ export const ModelDocDialog = ({ model, canChange, onClose, onChanged }) => {
           </Text>
         </Stack>
       )}
-    </Modal>
+    </LoadingModal>
   );
 };

@@ -4,7 +4,7 @@
 import { Box } from "@chakra-ui/react";
 import { useLocation, useParams } from "react-router-dom";
 
-import { ModelDetail } from "./ModelDetail.jsx";
+import { ModelDetail } from "./model_detail/ModelDetail.jsx";
 import { ModelsList } from "./ModelsList.jsx";
 
 // The model's name: the part after /plugin/<page>/ (the host's route is `plugin/:page/*`).
