@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from cli.common import JsonOption, handles_errors, print_json
-from cli.output import console, errors
+from cli.common import JsonOption, handles_errors
+from cli.output import errors, show
 
 
 class StartByDefault(TyperGroup):
@@ -74,12 +74,10 @@ def start(
                  "build, launch, health check, parity check, route")
     started = start_challenge(name, version, mode=mode, percent=percent, sticky_header=sticky_header, rule=chosen,
                               replicas=replicas, settings=settings)
-    if as_json:
-        print_json(started.model_dump_json(indent=2))
-    else:
-        share = "sees a copy of" if mode == "shadow" else "answers"
-        console.print(f"challenge {started.id}: {name}/{started.challenger_version} {share} {percent:g} % of the "
-                      f"requests to {name}/{started.champion_version}; `modelyard challenge status {name}` compares them")
+    share = "sees a copy of" if mode == "shadow" else "answers"
+    show(started, as_json, lambda started: (
+        f"challenge {started.id}: {name}/{started.challenger_version} {share} {percent:g} % of the "
+        f"requests to {name}/{started.champion_version}; `modelyard challenge status {name}` compares them"))
 
 
 @challenge.command("status")
@@ -99,11 +97,7 @@ def status(name: Annotated[str, typer.Argument(help="A model's name.")], as_json
         errors.print(f"{name} has never been challenged; start with `modelyard challenge {name} --version V`")
         raise typer.Exit(1)
     evaluation = evaluate_challenge(settings, found[0]) if found[0].active else None
-    if as_json:
-        print_json(evaluation.model_dump_json(indent=2) if evaluation else found[0].model_dump_json(indent=2))
-        return
-    for part in challenge_view(found[0], evaluation):
-        console.print(part)
+    show(evaluation or found[0], as_json, lambda _: challenge_view(found[0], evaluation))
 
 
 @challenge.command("promote")
@@ -113,12 +107,9 @@ def promote(name: Annotated[str, typer.Argument(help="A model with an active cha
     from bento_services.challenges import promote_challenger
     from registry.settings import get_settings
 
-    info = promote_challenger(name, settings=get_settings())
-    if as_json:
-        print_json(info.model_dump_json(indent=2))
-    else:
-        console.print(f"{name}/{info.model_version} is the champion at [bold]{info.url}[/bold]; alias production -> "
-                      f"{info.model_version}")
+    show(promote_challenger(name, settings=get_settings()), as_json, lambda info: (
+        f"{name}/{info.model_version} is the champion at [bold]{info.url}[/bold]; alias production -> "
+        f"{info.model_version}"))
 
 
 @challenge.command("end")
@@ -128,12 +119,9 @@ def end(name: Annotated[str, typer.Argument(help="A model with an active challen
     from bento_services.challenges import end_challenge
     from registry.settings import get_settings
 
-    ended = end_challenge(name, settings=get_settings())
-    if as_json:
-        print_json(ended.model_dump_json(indent=2))
-    else:
-        console.print(f"challenge {ended.id} ended: {name}/{ended.challenger_version} stopped, "
-                      f"{name}/{ended.champion_version} serves alone")
+    show(end_challenge(name, settings=get_settings()), as_json, lambda ended: (
+        f"challenge {ended.id} ended: {name}/{ended.challenger_version} stopped, "
+        f"{name}/{ended.champion_version} serves alone"))
 
 
 @challenge.command("judge")
@@ -144,16 +132,18 @@ def judge(name: Annotated[Optional[str], typer.Argument(help="One model; default
     from pipelines.challenges.judge import judge_once
     from registry.settings import get_settings
 
-    judged = judge_once(get_settings(), model=name)
-    if as_json:
-        print_json([result.model_dump(mode="json") for result in judged])
-        return
+    show(judge_once(get_settings(), model=name), as_json, _judged_lines)
+
+
+def _judged_lines(judged) -> list[str]:
     if not judged:
-        console.print("no active challenge")
+        return ["no active challenge"]
+    lines = []
     for result in judged:
         challenge_ = result.evaluation.challenge
         said = result.done or result.error or "nothing to do yet: " + "; ".join(result.evaluation.checks)
-        console.print(f"{challenge_.model_name} challenge {challenge_.id}: {said}")
+        lines.append(f"{challenge_.model_name} challenge {challenge_.id}: {said}")
+    return lines
 
 
 @handles_errors
@@ -187,23 +177,25 @@ def retrain(
         errors.print(f"[dim]-[/dim] retraining {name} on {info.policy.data_path}; a version that clears the floor "
                      "goes into a shadow challenge (build, launch, health check, parity check, route)")
         outcome = retrain_model(settings, name, trigger=f"asked by {settings.user}", actor=settings.user)
-        if as_json:
-            print_json(outcome.model_dump_json(indent=2))
-        else:
-            made = f"version {outcome.version} registered" if outcome.version else "no version registered"
-            then = f"; challenge {outcome.challenge_id} started (shadow)" if outcome.challenge_id else \
-                f"; no challenge: {outcome.skipped}" if outcome.skipped else ""
-            console.print(f"{name}: {made}{then}")
+        show(outcome, as_json, lambda outcome: _retrained_line(name, outcome))
         return
-    if as_json:
-        print_json(info.model_dump_json(indent=2) if info else "null")
-    elif info is None:
-        console.print(f"{name} has no retraining policy (give one with --set data_path=...)")
-    else:
-        policy = info.policy
-        floors = ", ".join(f"{key} {value:g}" for key, value in policy.validation_floor.items()) or "none"
-        console.print(f"{name}: retrain on {policy.data_path}"
-                      f"{f' when {policy.min_drifted_features}+ features drift' if policy.on_drift else ''}"
-                      f"{f', every {policy.every_hours:g} h' if policy.every_hours else ''}; floor {floors}; "
-                      f"{'enabled' if policy.enabled else 'disabled'}; last retrained "
-                      f"{info.last_retrained_at or 'never'}")
+    show(info, as_json, lambda info: _policy_line(name, info))
+
+
+def _retrained_line(name: str, outcome) -> str:
+    made = f"version {outcome.version} registered" if outcome.version else "no version registered"
+    then = f"; challenge {outcome.challenge_id} started (shadow)" if outcome.challenge_id else \
+        f"; no challenge: {outcome.skipped}" if outcome.skipped else ""
+    return f"{name}: {made}{then}"
+
+
+def _policy_line(name: str, info) -> str:
+    if info is None:
+        return f"{name} has no retraining policy (give one with --set data_path=...)"
+    policy = info.policy
+    floors = ", ".join(f"{key} {value:g}" for key, value in policy.validation_floor.items()) or "none"
+    return (f"{name}: retrain on {policy.data_path}"
+            f"{f' when {policy.min_drifted_features}+ features drift' if policy.on_drift else ''}"
+            f"{f', every {policy.every_hours:g} h' if policy.every_hours else ''}; floor {floors}; "
+            f"{'enabled' if policy.enabled else 'disabled'}; last retrained "
+            f"{info.last_retrained_at or 'never'}")

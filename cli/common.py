@@ -1,9 +1,8 @@
-"""What every command shares: the error handling, quiet libraries and JSON output."""
+"""What every command shares: the error handling, quiet libraries and the ``--json`` option."""
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import warnings
 from typing import Annotated
@@ -55,7 +54,3 @@ def handles_errors(command):
             raise typer.Exit(1) from None
 
     return wrapper
-
-
-def print_json(value) -> None:
-    print(value if isinstance(value, str) else json.dumps(value, indent=2, default=str))

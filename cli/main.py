@@ -11,10 +11,10 @@ from typing import Annotated, Optional
 import typer
 
 from cli.challenges import challenge, retrain
-from cli.common import JsonOption, handles_errors, print_json
+from cli.common import JsonOption, handles_errors
 from cli.models import models
 from cli.monitoring import labels, monitor
-from cli.output import console
+from cli.output import console, print_json, show
 from cli.scoring import associate, associations, run_dag, runs, score
 from cli.serving import deploy, deployments, rollback, undeploy
 from cli.users import users
@@ -55,12 +55,8 @@ def train(
     unknown = [name for name in model or [] if name not in DEMO_MODELS]
     if unknown:
         raise ModelNotFoundError(f"unknown demo model {unknown[0]!r}: choose from {', '.join(DEMO_MODELS)}")
-    results = train_demo_models(model or None)
-    if as_json:
-        print_json([result.model_dump() for result in results])
-        return
-    for result in results:
-        console.print(f"registered [bold]{result.ref}[/bold] ({result.flavor}, {result.task})")
+    show(train_demo_models(model or None), as_json, lambda results: [
+        f"registered [bold]{result.ref}[/bold] ({result.flavor}, {result.task})" for result in results])
 
 
 @app.command()

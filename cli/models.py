@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import JsonOption, handles_errors, print_json
-from cli.output import console
+from cli.common import JsonOption, handles_errors
+from cli.output import console, show
 
 models = typer.Typer(no_args_is_help=True, help="List, import, document and download models.")
 
@@ -21,11 +21,7 @@ def models_list(as_json: JsonOption = False):
     from cli.output import models_table
     from registry.catalog import list_models
 
-    result = list_models()
-    if as_json:
-        print_json([model.model_dump(mode="json") for model in result])
-    else:
-        console.print(models_table(result))
+    show(list_models(), as_json, models_table)
 
 
 @models.command("show")
@@ -35,12 +31,7 @@ def models_show(ref: Annotated[str, typer.Argument(help="NAME, NAME/VERSION or N
     from cli.output import version_panel
     from registry.catalog import show_version
 
-    detail = show_version(ref)
-    if as_json:
-        print_json(detail.model_dump_json(indent=2))
-    else:
-        for part in version_panel(detail):
-            console.print(part)
+    show(show_version(ref), as_json, version_panel)
 
 
 @models.command("alias")
@@ -102,12 +93,8 @@ def models_import(
         path, name, flavor=flavor, sample=sample, target=target, trust_pickle=trust_pickle,
         trusted_types=trust_type or [], new_version=new_version, description=description,
     )
-    if as_json:
-        print_json(result.model_dump_json(indent=2))
-        return
-    console.print(f"imported [bold]{result.ref}[/bold] ({result.flavor}, {result.task})")
-    for key, value in result.metrics.items():
-        console.print(f"  {key}: {value:.4g}")
+    show(result, as_json, lambda result: [f"imported [bold]{result.ref}[/bold] ({result.flavor}, {result.task})",
+                                          *(f"  {key}: {value:.4g}" for key, value in result.metrics.items())])
 
 
 @models.command("expect")
@@ -137,11 +124,8 @@ def models_expect(
         info = attach_expectation(ref, expectation, arguments)
         console.print(f"attached expectation {info.id} to {info.model_name}: {expectation} {json.dumps(arguments)}")
         return
-    found = list_expectations(parse_ref(ref).name)
-    if as_json:
-        print_json([item.model_dump(mode="json") for item in found])
-    for item in [] if as_json else found:
-        console.print(f"{item.id}: {item.expectation_type} {json.dumps(item.kwargs)}")
+    show(list_expectations(parse_ref(ref).name), as_json, lambda found: [
+        f"{item.id}: {item.expectation_type} {json.dumps(item.kwargs)}" for item in found])
 
 
 @models.command("download")

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import JsonOption, handles_errors, print_json
-from cli.output import console
+from cli.common import JsonOption, handles_errors
+from cli.output import show
 
 labels = typer.Typer(no_args_is_help=True, help="Labels (real outcomes) of answered requests.")
 
@@ -62,12 +62,7 @@ def monitor(
         from pipelines.monitoring.monitor import monitor_model
 
         monitor_model(settings, name, actor=settings.user)
-    overview = monitoring_overview(settings, name)
-    if as_json:
-        print_json(overview.model_dump_json(indent=2))
-        return
-    for part in monitoring_view(overview, windows=windows):
-        console.print(part)
+    show(monitoring_overview(settings, name), as_json, lambda overview: monitoring_view(overview, windows=windows))
 
 
 @labels.command("add")
@@ -87,7 +82,4 @@ def labels_add(
     if not str(file).startswith("s3://") and not Path(file).is_file():
         raise InvalidFieldError(f"labels file {file} does not exist", field="file")
     added = add_labels(settings, name, read_labels_file(str(file), settings), actor=settings.user)
-    if as_json:
-        print_json(added.model_dump_json(indent=2))
-    else:
-        console.print(f"added {added.labels} labels for {name}; the next monitoring pass uses them")
+    show(added, as_json, lambda added: f"added {added.labels} labels for {name}; the next monitoring pass uses them")

@@ -2,13 +2,55 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from typing import Any, Callable, TypeVar
+
 from rich.console import Console
 from rich.table import Table
+
+Result = TypeVar("Result")
 
 console = Console()
 if not console.is_terminal:  # logs and pipes: do not squeeze tables to 80 columns
     console.width = 200
 errors = Console(stderr=True)
+
+
+def show(result: Result, as_json: bool, render: Callable[[Result], Any]) -> None:
+    """A command's typed result: JSON with ``--json``, else what ``render`` makes of it (one
+    renderable or a list, printed in turn; a renderer that needs print options prints itself)."""
+    if as_json:
+        print_json(result)
+        return
+    parts = render(result)
+    if parts is None:  # the renderer printed it
+        return
+    for part in parts if isinstance(parts, list) else [parts]:
+        console.print(part)
+
+
+def print_json(value) -> None:
+    """A pydantic model as pydantic writes it; anything else (a list of models or dataclasses, a
+    dict, None) through ``json``."""
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        print(value.model_dump_json(indent=2))
+    else:
+        print(json.dumps(_jsonable(value), indent=2, default=str))
+
+
+def _jsonable(value):
+    from pydantic import BaseModel
+
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
 
 
 def _metric(value: float | None) -> str:

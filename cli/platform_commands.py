@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOption, handles_errors, print_json
-from cli.output import console, deployments_table, platform_table
+from cli.common import JsonOption, handles_errors
+from cli.output import console, deployments_table, platform_table, show
 
 
 @handles_errors
@@ -17,7 +17,7 @@ def up(as_json: JsonOption = False):
     from registry.settings import get_settings
     from stack.platform import up as bring_up
 
-    _print(bring_up(get_settings()), as_json)
+    show(bring_up(get_settings()), as_json, print_platform)
 
 
 @handles_errors
@@ -26,7 +26,7 @@ def status(as_json: JsonOption = False):
     from registry.settings import get_settings
     from stack.platform import status as read_status
 
-    _print(read_status(get_settings()), as_json)
+    show(read_status(get_settings()), as_json, print_platform)
 
 
 @handles_errors
@@ -39,10 +39,12 @@ def down(
     from registry.settings import get_settings
     from stack.platform import down as take_down
 
-    state = take_down(get_settings(), deployments=deployments)
-    if as_json:
-        print_json(state.model_dump_json(indent=2))
-        return
+    show(take_down(get_settings(), deployments=deployments), as_json,
+         lambda state: _print_stopped(state, deployments=deployments))
+
+
+def _print_stopped(state, *, deployments: bool) -> None:
+    """What stopped, and the deployments left serving (or stopped with ``--deployments``)."""
     for service in state.services:
         names = ", ".join(process.name for process in service.processes)
         console.print(f"{service.name}: {'stopped ' + names if names else 'was not running'}")
@@ -53,13 +55,6 @@ def down(
         for each in serving:
             console.print(f"deployment {each.model_name}/{each.model_version}: stopped its servers at {each.url} "
                           "(still desired: `modelyard up` serves it again)", soft_wrap=True)
-
-
-def _print(state, as_json: bool) -> None:
-    if as_json:
-        print_json(state.model_dump_json(indent=2))
-    else:
-        print_platform(state)
 
 
 def print_platform(state) -> None:

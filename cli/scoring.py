@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from cli.common import JsonOption, handles_errors, print_json
-from cli.output import console, errors
-from registry.scoring_options import BATCH_SCORING_DAG, FORMATS, POLICIES
+from cli.common import JsonOption, handles_errors
+from cli.output import console, errors, show
+from registry.scoring_options import BATCH_SCORING_DAG, FORMATS, POLICIES, check_policy
 
 associations = typer.Typer(no_args_is_help=True, help="Models plugged into scoring workflows.")
 
@@ -40,10 +40,7 @@ def score(
     from registry.settings import get_settings
     from stack.platform import dask_address
 
-    if policy not in POLICIES:
-        from registry.errors import ModelyardError
-
-        raise ModelyardError(f"unknown policy {policy!r}: choose {' or '.join(POLICIES)}")
+    check_policy(policy)
     request = ScoringRequest(model_ref=ref, input_path=input_path, output_path=output_path, policy=policy,
                              output_format=fmt, run_id=run_id, key_columns=key)
     settings = get_settings()  # on the platform's warm Dask cluster when it runs, else a local one for this run
@@ -54,11 +51,7 @@ def score(
         result = score_batch(request, settings=settings,
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
     log_to_mlflow(result, settings)
-    if as_json:
-        print_json(result.model_dump_json(indent=2))
-    else:
-        for part in scoring_summary(result):
-            console.print(part)
+    show(result, as_json, scoring_summary)
 
 
 def _score_via_airflow(ref: str, input_path: str, output_path: str, policy: str, fmt: str) -> None:
@@ -92,11 +85,7 @@ def runs(
     from cli.output import runs_table
     from registry.scoring_runs import list_scoring_runs
 
-    found = list_scoring_runs(model, limit=limit)
-    if as_json:
-        print_json([run.model_dump(mode="json") for run in found])
-    else:
-        console.print(runs_table(found))
+    show(list_scoring_runs(model, limit=limit), as_json, runs_table)
 
 
 @handles_errors
@@ -117,11 +106,8 @@ def associate(
 
     info = create_association(ref, workflow=workflow, input_path=input_path, output_path=output_path,
                               schedule=schedule, policy=policy, name=name, output_format=fmt, key_columns=key)
-    if as_json:
-        print_json(info.model_dump_json(indent=2))
-    else:
-        console.print(f"associated {info.model_ref} with {info.workflow} as DAG [bold]{info.dag_id}[/bold] "
-                      f"({info.schedule or 'on demand'})")
+    show(info, as_json, lambda info: f"associated {info.model_ref} with {info.workflow} as DAG "
+                                     f"[bold]{info.dag_id}[/bold] ({info.schedule or 'on demand'})")
 
 
 @associations.command("list")
@@ -134,11 +120,7 @@ def associations_list(
     from cli.output import associations_table
     from registry.associations import list_associations
 
-    found = list_associations(model)
-    if as_json:
-        print_json([association.model_dump(mode="json") | {"dag_id": association.dag_id} for association in found])
-    else:
-        console.print(associations_table(found))
+    show(list_associations(model), as_json, associations_table)  # dag_id, a computed field, is in the JSON
 
 
 @associations.command("remove")

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOption, handles_errors, print_json
-from cli.output import console, errors
+from cli.common import JsonOption, handles_errors
+from cli.output import console, errors, show
 
 deployments = typer.Typer(no_args_is_help=True, help="Online deployments of model versions.")
 
@@ -29,7 +29,7 @@ def deploy(
     from registry.settings import get_settings
 
     errors.print(f"[dim]-[/dim] deploying {ref}: build, launch, health check, parity check, promote")
-    _print_deployment(deploy_model(ref, port=port, replicas=replicas, settings=get_settings()), as_json)
+    show(deploy_model(ref, port=port, replicas=replicas, settings=get_settings()), as_json, _serves_line)
 
 
 @handles_errors
@@ -42,16 +42,13 @@ def rollback(
     from registry.settings import get_settings
 
     errors.print(f"[dim]-[/dim] rolling {name} back: launch, health check, parity check, promote")
-    _print_deployment(roll_back(name, settings=get_settings()), as_json)
+    show(roll_back(name, settings=get_settings()), as_json, _serves_line)
 
 
-def _print_deployment(info, as_json: bool) -> None:
-    if as_json:
-        print_json(info.model_dump_json(indent=2))
-    else:
-        console.print(f"{info.model_name}/{info.model_version} serves at [bold]{info.url}[/bold] "
-                      f"({len(info.replicas)} replica{'s' if len(info.replicas) != 1 else ''}, bento {info.bento_tag}); "
-                      f"alias production -> {info.model_version}")
+def _serves_line(info) -> str:
+    return (f"{info.model_name}/{info.model_version} serves at [bold]{info.url}[/bold] "
+            f"({len(info.replicas)} replica{'s' if len(info.replicas) != 1 else ''}, bento {info.bento_tag}); "
+            f"alias production -> {info.model_version}")
 
 
 @handles_errors
@@ -61,11 +58,8 @@ def undeploy(name: Annotated[str, typer.Argument(help="Registered model name.")]
     from bento_services.deploy import undeploy as stop_deployment
     from registry.settings import get_settings
 
-    done = stop_deployment(name, settings=get_settings())
-    if as_json:
-        print_json(done.model_dump_json(indent=2))
-    else:
-        console.print(f"{done.message} ({done.deployment.url} no longer answers)")
+    show(stop_deployment(name, settings=get_settings()), as_json,
+         lambda done: f"{done.message} ({done.deployment.url} no longer answers)")
 
 
 @deployments.command("list")
@@ -76,26 +70,21 @@ def deployments_list(as_json: JsonOption = False):
     from registry.deployments import list_deployments
     from registry.settings import get_settings
 
-    found = list_deployments(settings=get_settings())
-    if as_json:
-        print_json([deployment.model_dump(mode="json") for deployment in found])
-    else:
-        console.print(deployments_table(found))
+    show(list_deployments(settings=get_settings()), as_json, deployments_table)
 
 
 @deployments.command("reconcile")
 @handles_errors
 def deployments_reconcile(as_json: JsonOption = False):
     """Restart the server or gateway of any running deployment whose process died."""
-    from dataclasses import asdict
-
     from bento_services.reconcile import reconcile
     from registry.settings import get_settings
 
-    repairs = reconcile(settings=get_settings())
-    if as_json:
-        print_json([asdict(repair) for repair in repairs])
-        return
+    show(reconcile(settings=get_settings()), as_json, _print_repairs)
+
+
+def _print_repairs(repairs) -> None:
+    """Each repair, and exit code 1 when one failed."""
     for repair in repairs:
         console.print(f"{repair.model_name}/{repair.model_version} (deployment {repair.deployment_id}): "
                       f"{repair.action} {repair.detail}".rstrip())

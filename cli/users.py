@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOption, handles_errors, print_json
-from cli.output import console
+from cli.common import JsonOption, handles_errors
+from cli.output import console, show
 
 users = typer.Typer(no_args_is_help=True, help="Logins of the platform's Airflow and Models page, one role each.")
 
@@ -31,7 +31,8 @@ def add(
     from registry.settings import get_settings
     from stack.logins import add_login
 
-    _print(add_login(get_settings(), name, role, password=_stdin_password() if password_stdin else None), as_json)
+    show(add_login(get_settings(), name, role, password=_stdin_password() if password_stdin else None), as_json,
+         _print_change)
 
 
 @users.command("list")
@@ -42,11 +43,7 @@ def list_(as_json: JsonOption = False):
     from registry.settings import get_settings
     from stack.logins import list_logins
 
-    found = list_logins(get_settings())
-    if as_json:
-        print_json([login.model_dump() for login in found])
-    else:
-        console.print(logins_table(found))
+    show(list_logins(get_settings()), as_json, logins_table)
 
 
 @users.command("remove")
@@ -56,7 +53,7 @@ def remove(name: NameArgument, as_json: JsonOption = False):
     from registry.settings import get_settings
     from stack.logins import remove_login
 
-    _print(remove_login(get_settings(), name), as_json)
+    show(remove_login(get_settings(), name), as_json, _print_change)
 
 
 @users.command("password")
@@ -66,7 +63,8 @@ def password(name: NameArgument, password_stdin: PasswordStdin = False, as_json:
     from registry.settings import get_settings
     from stack.logins import change_password
 
-    _print(change_password(get_settings(), name, password=_stdin_password() if password_stdin else None), as_json)
+    show(change_password(get_settings(), name, password=_stdin_password() if password_stdin else None), as_json,
+         _print_change)
 
 
 def _stdin_password() -> str:
@@ -74,10 +72,7 @@ def _stdin_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-def _print(change, as_json: bool) -> None:
-    if as_json:
-        print_json(change.model_dump_json(indent=2))
-        return
+def _print_change(change) -> None:
     login = change.login
     console.print(f"login {login.name} ({login.role}): {change.action}", highlight=False)
     if change.password:

@@ -22,7 +22,7 @@ from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Association
 from registry.refs import parse_ref
-from registry.scoring_options import BATCH_SCORING_DAG, FORMATS, POLICIES, ScoringPolicy
+from registry.scoring_options import BATCH_SCORING_DAG, FORMATS, ScoringPolicy, check_policy
 from registry.settings import Settings, get_settings
 
 WORKFLOWS = (BATCH_SCORING_DAG,)
@@ -130,8 +130,7 @@ def create_association(
         raise
     if workflow not in WORKFLOWS:
         raise InvalidFieldError(f"unknown workflow {workflow!r}: choose {', '.join(WORKFLOWS)}", field="workflow")
-    if policy not in POLICIES:
-        raise InvalidFieldError(f"unknown policy {policy!r}: choose {' or '.join(POLICIES)}", field="policy")
+    check_policy(policy)
     if output_format not in FORMATS:
         raise InvalidFieldError(f"unknown output format {output_format!r}: choose {' or '.join(FORMATS)}",
                                 field="output_format")
