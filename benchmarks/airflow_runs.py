@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.batch_scoring import free_port  # noqa: E402  (the repository must be on sys.path first)
+from benchmarks.harness import free_port  # noqa: E402  (the repository must be on sys.path first)
 
 MODEL = "breast_cancer_classifier"
 TARGETS = {"batch_scoring": 15.0, "deploy_model": 25.0}  # seconds, trigger to success (issue #11)

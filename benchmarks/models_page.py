@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.batch_scoring import format_table, throwaway_workdir  # noqa: E402
+from benchmarks.harness import format_table, throwaway_workdir  # noqa: E402
 
 TEMPLATES = ("breast_cancer_classifier", "diabetes_regressor")
 REPEAT = 5

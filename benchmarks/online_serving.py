@@ -2,7 +2,7 @@
 
 Single-row JSON requests on loopback from a bounded load generator (a fixed number of workers
 sending back to back, each cell in its own process), at several concurrencies, for the
-RandomForest and LogisticRegression of ``batch_scoring.py`` registered in a throwaway home:
+RandomForest and LogisticRegression of ``batch_data.py`` registered in a throwaway home:
 
 - (a) Modelyard: ``deploy_model`` (bentoml build + serve, readiness, parity, the model's gateway),
   ``POST /predict`` on the model's stable URL, and on the bentoml server behind it ("backend direct");
@@ -42,9 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.batch_scoring import (  # noqa: E402  (the repository must be on sys.path first)
-    MODEL_KINDS, _busy_cpu_seconds, _load, child_env, format_table, free_port, make_rows, register_model,
-    throwaway_workdir,
+from benchmarks.batch_data import MODEL_KINDS, make_rows, register_model  # noqa: E402  (the repository first)
+from benchmarks.harness import (  # noqa: E402
+    busy_cpu_seconds, child_env, format_table, free_port, load_average, throwaway_workdir,
 )
 
 REQUEST_STREAM = 1_000_003  # the rows sent as requests: same law as training, a stream of their own
@@ -204,11 +204,11 @@ class Bench:
                                          "seconds": self.args.seconds}))
         command = [sys.executable, str(Path(__file__).resolve()), "--child-load", str(spec_path),
                    "--child-result", str(result_path)]
-        server_before, busy_before, started = _tree_cpu(server_pids), _busy_cpu_seconds(), time.perf_counter()
+        server_before, busy_before, started = _tree_cpu(server_pids), busy_cpu_seconds(), time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True,
                               timeout=self.args.warmup + self.args.seconds + 300)
         wall = time.perf_counter() - started
-        server_cpu, busy = _tree_cpu(server_pids) - server_before, _busy_cpu_seconds() - busy_before
+        server_cpu, busy = _tree_cpu(server_pids) - server_before, busy_cpu_seconds() - busy_before
         if done.returncode != 0:
             raise SystemExit(f"the load generator exited {done.returncode}:\n{(done.stdout + done.stderr)[-2000:]}")
         outcome = json.loads(result_path.read_text())
@@ -224,7 +224,7 @@ class Bench:
         """``predict`` on one-row frames, back to back in this process: what a request cannot beat."""
         frames = [self.pool.iloc[[index]].reset_index(drop=True) for index in range(len(self.pool))]
         latencies, index = [], 0
-        busy_before, cpu_before, started = _busy_cpu_seconds(), time.process_time(), time.perf_counter()
+        busy_before, cpu_before, started = busy_cpu_seconds(), time.process_time(), time.perf_counter()
         measure_from = started + self.args.warmup
         stop_at = measure_from + self.args.seconds
         while (sent := time.perf_counter()) < stop_at:
@@ -233,7 +233,7 @@ class Bench:
             if sent >= measure_from:
                 latencies.append((time.perf_counter() - sent) * 1000)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
-        others = max(_busy_cpu_seconds() - busy_before - cpu, 0.0) / wall
+        others = max(busy_cpu_seconds() - busy_before - cpu, 0.0) / wall
         cell = Cell(kind, RUNNERS["floor"], 1, latencies, time.perf_counter() - measure_from, 0, index,
                     cpu, None, others)
         self._record(cell)
@@ -242,7 +242,8 @@ class Bench:
     def _record(self, cell: Cell) -> None:
         self.cells.append(cell)
         print(f"  [{cell.model}] {cell.runner} c={cell.concurrency}: {cell.requests:,} requests, {cell.per_s:,.0f}/s, "
-              f"p50 {cell.percentile(50):.2f} ms, p99 {cell.percentile(99):.2f} ms, failed {cell.failed}; {_load()}",
+              f"p50 {cell.percentile(50):.2f} ms, p99 {cell.percentile(99):.2f} ms, failed {cell.failed}; "
+              f"{load_average()}",
               flush=True)
         for problem, count in cell.failures.items():
             self.errors.append(f"{cell.model} {cell.runner} c={cell.concurrency}: {count} x {problem}")
@@ -437,7 +438,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
     from registry.predictors import load_predictor
     from registry.settings import Settings
 
-    print(f"working data under {work}; {_load()}", flush=True)
+    print(f"working data under {work}; {load_average()}", flush=True)
     settings = Settings(home=work / "home", dask_scheduler=None)
     pool, _ = make_rows(POOL_ROWS, REQUEST_STREAM)
     bench = Bench(args, work, settings, pool)
@@ -457,7 +458,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
             bench_shadow_cost(bench, kind, refs[kind], shadowed[kind], predictor)
         bench_mlflow(bench, kind, refs[kind], predictor)
     print_report(bench)
-    print(f"\nafter the runs: {_load()}")
+    print(f"\nafter the runs: {load_average()}")
     disagreeing = [line for line in bench.agreement if f" {AGREEMENT_ROWS}/{AGREEMENT_ROWS} single-row" not in line]
     if bench.errors or disagreeing:
         print("\nERRORS:\n  " + "\n  ".join(bench.errors + disagreeing))

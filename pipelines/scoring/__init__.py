@@ -6,10 +6,10 @@ costs only the typed requests and results.
 """
 
 from pipelines.scoring.errors import DataValidationError, InputError
-from pipelines.scoring.schema import ResolvedModel, ScoringRequest, ScoringResult
+from pipelines.scoring.schema import ResolvedModel, ScoringRequest, ScoringResult, StageSeconds
 from pipelines.scoring.on_cluster import log_to_mlflow, resolve_model, score_batch, validate_input
 
 __all__ = [
-    "DataValidationError", "InputError", "ResolvedModel", "ScoringRequest", "ScoringResult",
+    "DataValidationError", "InputError", "ResolvedModel", "ScoringRequest", "ScoringResult", "StageSeconds",
     "log_to_mlflow", "resolve_model", "score_batch", "validate_input",
 ]

@@ -11,7 +11,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,9 +24,10 @@ from pipelines.scoring.io import (
     REJECTS_DIR, commit_output, discard_staging, first_line, load_batch, staging_path,
 )
 from pipelines.scoring.schema import (
-    ExpectationFailure, PartitionStats, ResolvedModel, ScoringRequest, ScoringResult, ValidationSummary,
+    ExpectationFailure, PartitionStats, ResolvedModel, ScoringRequest, ScoringResult, StageSeconds, ValidationSummary,
 )
 from pipelines.scoring.partition import ModelPlugin, PartitionJob, check_partition, process_partition
+from pipelines.scoring.timing import add_seconds, timed
 from pipelines.scoring.validation import build_suite, suite_for
 from registry.card import ModelCard
 from registry.expectations import list_expectations
@@ -74,10 +75,13 @@ def _model_facts(
         return ModelCard.read(model_dir), checks
 
 
-def _plan(request: ScoringRequest, model: ResolvedModel, run_id: str, settings: Settings, *, preload: bool = True):
+def _plan(request: ScoringRequest, model: ResolvedModel, run_id: str, settings: Settings, *,
+          seconds: dict[str, float], preload: bool = True):
     """The lazy input and the job every partition runs; schema problems fail here, before any work."""
-    card, checks = _model_facts(model, request, settings, preload=preload)
-    frame = load_batch(request.input_path, settings)
+    with timed(seconds, "model_facts"):
+        card, checks = _model_facts(model, request, settings, preload=preload)
+    with timed(seconds, "load_batch"):
+        frame = load_batch(request.input_path, settings)
     missing = [name for name in checks.names if name not in set(frame.columns)]
     if missing:
         raise DataValidationError(f"input {request.input_path} lacks columns the model needs: {', '.join(missing)}")
@@ -94,6 +98,19 @@ def _plan(request: ScoringRequest, model: ResolvedModel, run_id: str, settings: 
         settings=settings,
     )
     return frame, job
+
+
+def _map_on_cluster(client, settings: Settings, frame, job: PartitionJob, work, progress: Progress | None,
+                    seconds: dict[str, float]) -> list[PartitionStats]:
+    """Open the run's cluster (or take the caller's client), map ``work`` over the partitions, close it."""
+    with ExitStack() as stack:
+        with timed(seconds, "open_cluster"):
+            dask = stack.enter_context(_client_for(client, settings))
+        with timed(seconds, "map_partitions"):
+            stats = _map_partitions(dask, frame, job, work, progress)
+        closing = time.perf_counter()
+    seconds["close_cluster"] = time.perf_counter() - closing
+    return stats
 
 
 def _map_partitions(client, frame, job: PartitionJob, work, progress: Progress | None) -> list[PartitionStats]:
@@ -176,7 +193,7 @@ def validate_input(
     """A validation-only pass; with the ``fail`` policy, an invalid input raises before scoring."""
     settings = settings or get_settings()
     model = model or resolve_model(request.model_ref, settings)
-    frame, job = _plan(request, model, request.run_id or "validation", settings,
+    frame, job = _plan(request, model, request.run_id or "validation", settings, seconds={},
                        preload=_forks_workers(client, settings))
     with _client_for(client, settings) as dask:
         stats = _map_partitions(dask, frame, job, check_partition, progress)
@@ -190,30 +207,39 @@ def score_batch(
     request: ScoringRequest, model: ResolvedModel | None = None, *, settings: Settings | None = None,
     client=None, progress: Progress | None = None,
 ) -> ScoringResult:
-    """Score the input into the output folder, or fail with nothing committed."""
+    """Score the input into the output folder, or fail with nothing committed; the result says
+    where the time went (``ScoringResult.stages``)."""
     settings = settings or get_settings()
-    model = model or resolve_model(request.model_ref, settings)
+    seconds: dict[str, float] = {}
+    if model is None:
+        with timed(seconds, "resolve_model"):
+            model = resolve_model(request.model_ref, settings)
     run_id = request.run_id or new_run_id(model)
     started, clock = datetime.now(timezone.utc), time.perf_counter()
-    runs.record_started(run_id, request, model, settings)
+    with timed(seconds, "record_started"):
+        runs.record_started(run_id, request, model, settings)
     staging = staging_path(request.output_path, run_id)
     try:
-        frame, job = _plan(request, model, run_id, settings, preload=_forks_workers(client, settings))
-        discard_staging(staging, settings)
-        with _client_for(client, settings) as dask:
-            stats = _map_partitions(dask, frame, job, process_partition, progress)
-        result = _result(request, model, run_id, job, stats, started, time.perf_counter() - clock)
-        commit_output(staging, request.output_path, result.model_dump(mode="json"), settings)
+        frame, job = _plan(request, model, run_id, settings, seconds=seconds,
+                           preload=_forks_workers(client, settings))
+        with timed(seconds, "discard_staging"):
+            discard_staging(staging, settings)
+        stats = _map_on_cluster(client, settings, frame, job, process_partition, progress, seconds)
+        result = _result(request, model, run_id, job, stats, started, time.perf_counter() - clock, seconds)
+        record = result.model_dump(mode="json")
+        with timed(result.stages.driver, "commit_output"):
+            commit_output(staging, request.output_path, record, settings)
     except BaseException as error:
         discard_staging(staging, settings)
         runs.record_failed(run_id, error, settings, actor=request.requested_by or settings.user)
         raise
-    runs.record_finished(result, settings, actor=request.requested_by or settings.user)
+    with timed(result.stages.driver, "record_finished"):
+        runs.record_finished(result, settings, actor=request.requested_by or settings.user)
     record_batch_run(settings, result, actor=request.requested_by or settings.user)
     return result
 
 
-def _result(request, model, run_id, job, stats, started, duration) -> ScoringResult:
+def _result(request, model, run_id, job, stats, started, duration, seconds) -> ScoringResult:
     validation = _summary(stats, job.checks)
     rows_in = sum(part.rows_in for part in stats)
     scored = sum(part.rows_scored for part in stats)
@@ -235,4 +261,12 @@ def _result(request, model, run_id, job, stats, started, duration) -> ScoringRes
         started_at=started, duration_s=duration, rows_per_s=rows_in / duration if duration else 0.0,
         validation=validation, prediction_summary=_prediction_summary(stats, job.task),
         drift=drift_report(observed, job.checks),
+        stages=StageSeconds(driver=seconds, partitions=_partition_seconds(stats)),
     )
+
+
+def _partition_seconds(stats: list[PartitionStats]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for part in stats:
+        add_seconds(total, part.stage_seconds)
+    return total

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from pipelines.scoring.io import REJECTS_DIR, write_part
 from pipelines.scoring.schema import PartitionStats
 from registry.scoring_options import ScoringPolicy
 from pipelines.scoring.scoring import score_partition, summarise_predictions
+from pipelines.scoring.timing import timed
 from pipelines.scoring.validation import validate_batch
 from registry.predictors import Predictor, load_predictor
 from registry.settings import Settings
@@ -69,19 +71,28 @@ class ModelPlugin(WorkerPlugin):
         self.artifact_uri = artifact_uri
         self.settings = settings
         self.predictor: Predictor | None = None
+        self.load_s = 0.0  # not yet counted by a partition
 
     def setup(self, worker) -> None:
         from registry.frames import python_string_storage
 
         python_string_storage()  # a worker may run several partitions on threads at once
+        started = time.perf_counter()
         self.predictor = download_predictor(self.artifact_uri, self.settings)
+        self.load_s = time.perf_counter() - started
+
+    def take_load_seconds(self) -> float:
+        """How long loading took, told once: the worker's first partition counts it."""
+        seconds, self.load_s = self.load_s, 0.0
+        return seconds
 
     def teardown(self, worker) -> None:
         self.predictor = None
 
 
-def predictor_for(job: PartitionJob) -> Predictor:
-    """The worker's loaded model; outside a worker (tests, plain threads), load it here."""
+def predictor_for(job: PartitionJob, seconds: dict[str, float]) -> Predictor:
+    """The worker's loaded model; outside a worker (tests, plain threads), load it here. The load's
+    time goes to ``seconds["load_predictor"]``."""
     try:
         from distributed import get_worker
 
@@ -89,29 +100,41 @@ def predictor_for(job: PartitionJob) -> Predictor:
     except ValueError:
         plugin = None
     if plugin is not None and plugin.predictor is not None:
+        seconds["load_predictor"] = seconds.get("load_predictor", 0.0) + plugin.take_load_seconds()
         return plugin.predictor
-    return download_predictor(job.artifact_uri, job.settings)
+    with timed(seconds, "load_predictor"):
+        return download_predictor(job.artifact_uri, job.settings)
 
 
 def process_partition(frame: pd.DataFrame, index: int, job: PartitionJob) -> PartitionStats:
-    """Validate, score and write one partition; return its counts for the run's totals."""
-    outcome = validate_batch(frame, job.checks)
+    """Validate, score and write one partition; return its counts and stage seconds for the run's totals."""
+    seconds: dict[str, float] = {}
+    with timed(seconds, "validate_batch"):
+        outcome = validate_batch(frame, job.checks)
     stats = PartitionStats(
         index=index, rows_in=len(frame), rows_scored=0, rows_rejected=len(outcome.rejected),
         failures={f"{f.column}:{f.expectation}": f for f in outcome.failures},
     )
     if job.policy == "fail" and len(outcome.rejected):
+        stats.stage_seconds = seconds | outcome.seconds
         return stats  # the driver fails the run; nothing of this partition is written
     stamp = {"model_name": job.model_name, "model_version": job.model_version,
              "run_id": job.run_id, "scored_at": pd.Timestamp.now(tz="UTC")}
-    scored = score_partition(outcome.valid, predictor_for(job), job.passthrough, stamp)
-    write_part(scored, job.staging, index, job.output_format, job.settings)
-    if len(outcome.rejected):
-        rejected = outcome.rejected.assign(run_id=job.run_id)
-        write_part(rejected, f"{job.staging}/{REJECTS_DIR}", index, job.output_format, job.settings)
+    predictor = predictor_for(job, seconds)
+    with timed(seconds, "score_partition"):
+        scored = score_partition(outcome.valid, predictor, job.passthrough, stamp)
+    with timed(seconds, "write_part"):
+        write_part(scored, job.staging, index, job.output_format, job.settings)
+        if len(outcome.rejected):
+            rejected = outcome.rejected.assign(run_id=job.run_id)
+            write_part(rejected, f"{job.staging}/{REJECTS_DIR}", index, job.output_format, job.settings)
     stats.rows_scored = len(scored)
-    stats.histograms = histograms(outcome.valid, job.checks)
-    stats.prediction_counts, stats.prediction_moments, stats.prediction_range = summarise_predictions(scored, job.task)
+    with timed(seconds, "histograms"):
+        stats.histograms = histograms(outcome.valid, job.checks)
+    with timed(seconds, "summarise_predictions"):
+        stats.prediction_counts, stats.prediction_moments, stats.prediction_range = summarise_predictions(
+            scored, job.task)
+    stats.stage_seconds = seconds | outcome.seconds
     return stats
 
 

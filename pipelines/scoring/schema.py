@@ -74,6 +74,17 @@ class PartitionStats(BaseModel):
     prediction_counts: dict[str, int] = {}
     prediction_moments: list[float] = [0.0, 0.0, 0.0]  # count, sum, sum of squares
     prediction_range: list[float | None] = [None, None]
+    stage_seconds: dict[str, float] = {}
+
+
+class StageSeconds(BaseModel):
+    """Where a run's time went: the driver's stages in wall seconds, in the order they ran, and the
+    partitions' stages summed over every partition (worker-seconds; validate_batch includes
+    coerce_types and run_suite). The output's ``_run.json`` is written before commit_output and
+    record_finished are known."""
+
+    driver: dict[str, float] = {}
+    partitions: dict[str, float] = {}
 
 
 class ScoringResult(BaseModel):
@@ -94,3 +105,4 @@ class ScoringResult(BaseModel):
     validation: ValidationSummary
     prediction_summary: dict[str, Any]
     drift: dict[str, float]
+    stages: StageSeconds = Field(default_factory=StageSeconds)

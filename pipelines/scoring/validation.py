@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipelines.scoring.checks import Checks
 from pipelines.scoring.schema import ExpectationFailure
+from pipelines.scoring.timing import timed
 
 REASON = "reject_reason"
 _TYPE_EXPECTATION = "expect_column_values_to_be_of_type"
@@ -25,6 +26,7 @@ class ValidationOutcome:
     valid: pd.DataFrame
     rejected: pd.DataFrame
     failures: list[ExpectationFailure] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # coerce_types, run_suite
 
 
 def missing_columns(columns, checks: Checks) -> list[str]:
@@ -154,15 +156,19 @@ def _describe(config) -> str:
 def validate_batch(frame: pd.DataFrame, checks: Checks) -> ValidationOutcome:
     """Split ``frame`` (any index) into typed valid rows and raw rejected rows with reasons."""
     frame = frame.reset_index(drop=True)
-    typed, reasons, failures = coerce_types(frame, checks)
+    seconds: dict[str, float] = {}
+    with timed(seconds, "coerce_types"):
+        typed, reasons, failures = coerce_types(frame, checks)
     typed_failed = {
         name: {row for row, texts in reasons.items() if any(t.startswith(f"{name}: ") for t in texts)}
         for name in checks.names
     }
     suite = suite_for(checks)
-    result = suite.run(typed, complete=False)
+    with timed(seconds, "run_suite"):
+        result = suite.run(typed, complete=False)
     if not result.success:
-        result = suite.run(typed, complete=True)
+        with timed(seconds, "run_suite"):
+            result = suite.run(typed, complete=True)
         for outcome in result.results:
             if outcome.success:
                 continue
@@ -181,10 +187,11 @@ def validate_batch(frame: pd.DataFrame, checks: Checks) -> ValidationOutcome:
                     continue  # already rejected as not convertible; GX saw it as null
                 reasons.setdefault(position, []).append(label)
     if not reasons:
-        return ValidationOutcome(typed, frame.iloc[0:0].assign(**{REASON: pd.Series(dtype="string")}), failures)
+        return ValidationOutcome(typed, frame.iloc[0:0].assign(**{REASON: pd.Series(dtype="string")}), failures,
+                                 seconds)
     bad = pd.Index(sorted(reasons))
     rejected = frame.loc[bad].assign(**{REASON: ["; ".join(reasons[i]) for i in bad]})
-    return ValidationOutcome(typed.drop(index=bad), rejected, failures)
+    return ValidationOutcome(typed.drop(index=bad), rejected, failures, seconds)
 
 
 def _plain(value):

@@ -38,6 +38,7 @@ def test_valid_rows_pass_typed_and_invalid_rows_are_rejected_with_every_reason()
     }
     assert outcome.rejected["size"].tolist()[:1] == ["abc"]  # rejects keep the raw values
     assert len(outcome.valid) + len(outcome.rejected) == len(frame)
+    assert set(outcome.seconds) == {"coerce_types", "run_suite"}  # the run's stage seconds (ScoringResult.stages)
     expectations = {(f.column, f.expectation) for f in outcome.failures}
     assert ("size", "expect_column_values_to_be_between") in expectations
 
