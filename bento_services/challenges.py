@@ -14,17 +14,18 @@ from __future__ import annotations
 
 from bento_services import endpoints
 from bento_services.model_lock import model_lock
-from bento_services.records import record_running, retire
+from bento_services.records import retire
+from bento_services.routes import ChallengerRoute, Route
 from bento_services.servers import version_dir
 from bento_services.steps import (
-    Build, DeployContext, Launch, NoDeploymentError, Replica, run_chain, switch_to,
+    Build, DeployContext, Launch, NoDeploymentError, run_chain, switch_to,
 )
 from infra.probes import local_url
 from infra.processes import set_background
 from registry.challenges import (
     ChallengeInfo, Decision, Rule, active_challenge, check_challenge_request, record_ended, record_started,
 )
-from registry.deployments import DeploymentInfo, replica_urls, replicas_of, running
+from registry.deployments import DeploymentInfo, record_running, replica_urls, replicas_of, running, set_status
 from registry.errors import ConflictError, InvalidFieldError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
@@ -71,9 +72,8 @@ def end_challenge(name: str, *, settings: Settings, reason: str | None = None, a
     with model_lock(name, settings):
         challenge = require_active(name, settings)
         champion = _champion(name, settings)
-        endpoint = endpoints.route_to(name, _port(name, settings), replica_urls(champion),
-                                      {"model_name": name, "model_version": champion.model_version,
-                                       "challenger": None}, settings)
+        endpoint = endpoints.route_to(name, _port(name, settings),
+                                      Route(name, champion.model_version, replica_urls(champion)), settings)
         _stop_challenger(challenge, endpoint.local_url, f"challenge {challenge.id} ended", actor, settings)
         return record_ended(challenge.id, status="ended", outcome=reason or f"ended by {actor}", actor=actor,
                             figures=figures or {}, settings=settings)
@@ -93,7 +93,7 @@ def promote_challenger(name: str, *, settings: Settings, reason: str | None = No
         kept_low = set_background([process for replica in launched.replicas for process in replica.process_list()],
                                   False)
         info = switch_to(launched, ctx)
-        _set_status(row.id, "promoted", f"promoted to deployment {info.id}", settings)
+        set_status(row.id, status="promoted", reason=f"promoted to deployment {info.id}", settings=settings)
         outcome = reason or f"promoted by {actor}"
         if kept_low:
             outcome += f"; its servers stay in the background CPU class until restarted ({'; '.join(kept_low)})"
@@ -142,23 +142,20 @@ def _route_challenger(launched: Launch, champion: Deployment, mode: str, percent
     built, settings = launched.build, ctx.settings
     refuse_second(built.model_name, settings)
     info = record_running(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
-                          replicas=[replica.record() for replica in launched.replicas], url=champion.url,
+                          replicas=launched.replicas, url=champion.url,
                           action=ctx.action, actor=ctx.actor, request_id=None, settings=settings, status="challenger")
     challenge = record_started(model_name=built.model_name, champion_version=champion.model_version,
                                challenger_version=built.model_version, deployment_id=info.id, mode=mode,
                                percent=percent, sticky_header=sticky_header, rule=rule, actor=ctx.actor,
                                details={"backend_urls": launched.urls}, settings=settings)
-    route = {"model_name": built.model_name, "model_version": champion.model_version,
-             "challenger": {"upstreams": launched.urls, "model_version": built.model_version,
-                            "deployment_id": info.id, "challenge_id": challenge.id, "mode": mode, "percent": percent,
-                            "sticky_header": sticky_header}}
+    route = Route(built.model_name, champion.model_version, replica_urls(champion),
+                  ChallengerRoute(launched.urls, built.model_version, info.id, challenge.id, mode, percent, sticky_header))
     if mode == "shadow":  # no client waits for a copy's answer: the champion's requests get the CPU first
         set_background([process for replica in launched.replicas for process in replica.process_list()], True)
     try:
-        endpoints.route_to(built.model_name, _port(built.model_name, settings), replica_urls(champion), route,
-                           settings)
+        endpoints.route_to(built.model_name, _port(built.model_name, settings), route, settings)
     except Exception as error:
-        _set_status(info.id, "failed", f"routing the challenger failed: {error}", settings)
+        set_status(info.id, status="failed", reason=f"routing the challenger failed: {error}", settings=settings)
         record_ended(challenge.id, status="ended", outcome=f"routing failed: {type(error).__name__}: {error}",
                      actor=ctx.actor, figures={}, settings=settings)
         raise
@@ -183,8 +180,7 @@ def _launch_of(row: Deployment, settings: Settings) -> Launch:
     folder = version_dir(settings, row.model_name, row.model_version)
     built = Build(model_name=row.model_name, model_version=row.model_version, bento_tag=row.bento_tag,
                   model_dir=str(folder / "model"))
-    return Launch(build=built, replicas=[Replica(port=replica["port"], processes=replica["pids"])
-                                         for replica in replicas_of(row)])
+    return Launch(build=built, replicas=replicas_of(row))
 
 
 def _champion(name: str, settings: Settings) -> Deployment:
@@ -222,9 +218,3 @@ def _resolve(name: str, version: str | int, settings: Settings) -> int:
     text = str(version).strip()
     ref = f"{name}/{text}" if text.isdigit() else f"{name}@{text.removeprefix('@')}"
     return int(resolve_version(parse_ref(ref), mlflow_client(settings)).version)
-
-
-def _set_status(deployment_id: int, status: str, reason: str, settings: Settings) -> None:
-    with session_scope(settings) as session:
-        row = session.get(Deployment, deployment_id)
-        row.status, row.status_reason = status, reason

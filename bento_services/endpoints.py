@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import httpx
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from bento_services.gateway import STATUS_PATH, write_route
+from bento_services.routes import ChallengerRoute, Route
 from infra.probes import local_url
 from infra.processes import Process, is_running, launch, log_tail, stop
 from registry.errors import ConflictError, ModelyardError
@@ -109,16 +110,16 @@ def spare_port() -> int:
         return sock.getsockname()[1]
 
 
-def route_to(name: str, port: int, upstreams: list[str], route: dict, settings: Settings) -> EndpointInfo:
-    """Make the model's endpoint on ``port`` forward to the replicas at ``upstreams``, starting the
-    gateway if needed. A route without a ``challenger`` key keeps the current one (a repair of
-    the champion leaves a challenge running); ``"challenger": None`` removes it."""
+def route_to(name: str, port: int, route: Route, settings: Settings, *, keep_challenger: bool = False) -> EndpointInfo:
+    """Make the model's endpoint on ``port`` forward as ``route`` says, starting the gateway if
+    needed. ``keep_challenger``: the route file's current challenger stays (a repair of the
+    champion leaves a challenge running)."""
     path = route_file(name, settings)
-    if "challenger" not in route:
-        route = {**route, "challenger": current_challenger(path)}
-    write_route(path, {**route, "upstreams": upstreams})
+    if keep_challenger:
+        route = replace(route, challenger=current_challenger(path))
+    write_route(path, route.as_file())
     local, url = local_url(port), public_url(port, settings)
-    expected = (upstreams, (route["challenger"] or {}).get("upstreams"))
+    expected = (route.upstreams, route.challenger.upstreams if route.challenger else None)
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)
         processes = [Process(**record) for record in row.pids] if row else []
@@ -203,11 +204,11 @@ def _repo() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def current_challenger(path: Path) -> dict | None:
+def current_challenger(path: Path) -> ChallengerRoute | None:
     """The challenger section of a model's route file, if it has one."""
     try:
-        return json.loads(path.read_text()).get("challenger")
-    except (OSError, ValueError):
+        return ChallengerRoute.of(json.loads(path.read_text()).get("challenger"))
+    except (OSError, ValueError, TypeError):
         return None
 
 

@@ -118,15 +118,10 @@ class Watchdog:
 
 def mark_degraded(deployment_id: int, reason: str, settings: Settings) -> None:
     """Keep the deployment running (its healthy replicas serve) but say it is degraded and why."""
-    from registry.metadata.db import session_scope
-    from registry.metadata.events import record_event
-    from registry.metadata.tables import Deployment
+    from registry.deployments import set_status
 
-    with session_scope(settings) as session:
-        row = session.get(Deployment, deployment_id)
-        row.status_reason = f"{DEGRADED}: {reason}"
-        record_event(session, actor=ACTOR, action="deployment_degraded", model_name=row.model_name,
-                     model_version=row.model_version, details={"deployment_id": row.id, "reason": reason[:2000]})
+    set_status(deployment_id, reason=f"{DEGRADED}: {reason}", action="deployment_degraded", actor=ACTOR,
+               details={"reason": reason[:2000]}, settings=settings)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,11 +21,10 @@ from sqlalchemy import select
 from bento_services import chain, endpoints
 from bento_services.model_lock import WAIT_SECONDS, model_lock
 from bento_services.records import stop_replicas
+from bento_services.routes import Route
 from bento_services.servers import stop_server
 from bento_services.steps import DeployContext, build_of, run_chain
-from infra.probes import local_url
-from infra.processes import Process
-from registry.deployments import replica_state, replica_urls, replicas_of, running
+from registry.deployments import replica_state, replica_urls, replicas_of, running, set_replicas
 from registry.errors import ConflictError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
@@ -105,8 +104,8 @@ def _reconcile_one(row: Deployment, settings: Settings, actor: str, tolerate: Co
         endpoint = endpoints.get_endpoint(row.model_name, settings)
         if endpoint is None or endpoints.gateway_running(row.model_name, settings):
             return Repair(row.model_name, row.model_version, row.id, "ok")
-        endpoints.route_to(row.model_name, endpoint.port, replica_urls(row),
-                           {"model_name": row.model_name, "model_version": row.model_version}, settings)
+        endpoints.route_to(row.model_name, endpoint.port, Route(row.model_name, row.model_version, replica_urls(row)),
+                           settings, keep_challenger=True)
         _event(row, "endpoint_restarted", {"url": endpoint.url}, settings, actor)
         return Repair(row.model_name, row.model_version, row.id, "gateway_restarted", endpoint.url)
     except Exception as error:  # one model's failure must not stop the others' repair
@@ -117,24 +116,20 @@ def _reconcile_one(row: Deployment, settings: Settings, actor: str, tolerate: Co
 def _restart_replicas(row: Deployment, slots: list[int], settings: Settings, actor: str) -> Repair:
     """The same bento again for each replica in ``slots`` (on new ports, checked: ``chain.RESTART``),
     then the gateway routed to all of them; the row keeps its id."""
-    replicas = list(replicas_of(row))
+    replicas = replicas_of(row)
     for slot in slots:  # whatever half of them is left
-        stop_server([Process(**record) for record in replicas[slot]["pids"]])
+        stop_server(replicas[slot].process_list())
     ctx = DeployContext(settings=settings, actor=actor, record_failures=False, slots=slots)
     built = build_of(row, ctx)
     launched = run_chain(chain.RESTART, built, ctx)
     for slot, replica in zip(slots, launched.replicas):
-        replicas[slot] = replica.record()
-    urls = [local_url(replica["port"]) for replica in replicas]
+        replicas[slot] = replica
     endpoint = endpoints.get_endpoint(row.model_name, settings)
     if endpoint is not None:
-        endpoints.route_to(row.model_name, endpoint.port, urls,
-                           {"model_name": row.model_name, "model_version": row.model_version}, settings)
-    with session_scope(settings) as session:
-        current = session.get(Deployment, row.id)
-        current.replicas, current.port, current.bento_tag = replicas, replicas[0]["port"], built.bento_tag
-        current.pids = [record for replica in replicas for record in replica["pids"]]
-        current.status_reason = f"replica {', '.join(map(str, slots))} restarted by {actor}"
+        route = Route(row.model_name, row.model_version, [replica.url for replica in replicas])
+        endpoints.route_to(row.model_name, endpoint.port, route, settings, keep_challenger=True)
+    set_replicas(row.id, replicas, bento_tag=built.bento_tag,
+                 reason=f"replica {', '.join(map(str, slots))} restarted by {actor}", settings=settings)
     seconds = {step: round(value, 2) for step, value in ctx.timings.items()}  # where a repair's time goes
     _event(row, "deployment_restarted", {"replicas": slots, "backend_urls": launched.urls, "seconds": seconds,
                                          "pids": [record["pid"] for record in launched.processes]}, settings, actor)

@@ -28,12 +28,14 @@ from bento_services.model_lock import model_lock
 from bento_services.parity import (
     ParityCase, answer_example, compare, load_locally, reference_case, save_case, saved_case,
 )
-from bento_services.records import record_failed, record_running, retire
+from bento_services.records import retire
+from bento_services.routes import Route
 from bento_services.servers import serve, stop_server, version_dir, wait_ready
 from bento_services.snapshot import write_snapshot
-from infra.probes import local_url
-from infra.processes import Process, children, log_tail
-from registry.deployments import DeploymentInfo, is_healthy, replica_urls, rollback_choices, running
+from infra.processes import children, log_tail
+from registry.deployments import (
+    DeploymentInfo, Replica, is_healthy, record_failed, record_running, replica_urls, rollback_choices, running,
+)
 from registry.errors import ConflictError, ModelNotFoundError, ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
@@ -84,24 +86,6 @@ class Build(BaseModel):
     @property
     def ref(self) -> str:
         return str(ModelRef(self.model_name, self.model_version))
-
-
-class Replica(BaseModel):
-    """One backend server of a build, by PID; ``processes`` grows with its workers once healthy."""
-
-    port: int
-    processes: list[dict[str, Any]]
-
-    @property
-    def url(self) -> str:
-        return local_url(self.port)
-
-    def process_list(self) -> list[Process]:
-        return [Process(**record) for record in self.processes]
-
-    def record(self) -> dict[str, Any]:
-        """As ``deployments.replicas`` keeps it."""
-        return {"port": self.port, "pids": self.processes}
 
 
 class Launch(BaseModel):
@@ -229,19 +213,18 @@ def switch_to(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
     settings, built = ctx.settings, launched.build
     previous = running(built.model_name, settings=settings)
     stable_port = endpoints.endpoint_port(built.model_name, ctx.port, settings)
-    route = {"model_name": built.model_name, "model_version": built.model_version, "challenger": None}
     challenger = endpoints.current_challenger(endpoints.route_file(built.model_name, settings))
     try:
-        endpoint = endpoints.route_to(built.model_name, stable_port, launched.urls, route, settings)
+        endpoint = endpoints.route_to(built.model_name, stable_port,
+                                      Route(built.model_name, built.model_version, launched.urls), settings)
         move_alias(built.ref, PRODUCTION_ALIAS, settings, actor=ctx.actor)
     except Exception:
         if previous and is_healthy(previous[0]):  # traffic may have moved already: give it back
-            endpoints.route_to(built.model_name, stable_port, replica_urls(previous[0]),
-                               {"model_name": built.model_name, "model_version": previous[0].model_version,
-                                "challenger": challenger}, settings)
+            endpoints.route_to(built.model_name, stable_port, Route(built.model_name, previous[0].model_version,
+                                                                    replica_urls(previous[0]), challenger), settings)
         raise
     info = record_running(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
-                          replicas=[replica.record() for replica in launched.replicas], url=endpoint.url,
+                          replicas=launched.replicas, url=endpoint.url,
                           action=ctx.action, actor=ctx.actor, request_id=ctx.request_id, settings=settings)
     endpoints.set_deployment(built.model_name, info.id, settings)
     close_challenge_for(info, ctx)

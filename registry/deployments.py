@@ -1,4 +1,5 @@
-"""The record of online deployments, as every front reads it (``bento_services`` writes it).
+"""The record of online deployments: its reads, as every front makes them, and its writes, which
+only ``bento_services`` makes (a launch, a failure, a retire, a repair).
 
 A deployment is one launch of a model version as a server; the latest ``running`` one per
 model is desired state. Health is read off the machine: the recorded processes alive (by PID
@@ -9,6 +10,7 @@ and start time) and the server answering ``/readyz``. Traffic is read off the mo
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +22,7 @@ from sqlalchemy import func, select
 from infra.probes import get_json, is_ready, local_url
 from infra.processes import Process, is_running
 from registry.metadata.db import session_scope
+from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment, Endpoint
 from registry.settings import Settings
 
@@ -43,8 +46,31 @@ class Traffic(BaseModel):
     since: datetime  # when the gateway started counting (UTC)
 
 
+class Replica(BaseModel):
+    """One ``bentoml serve`` of a deployment, by PID: as its row keeps it (``{"port", "pids"}``) and
+    as the serving steps pass it on; ``processes`` grows with its workers once it is healthy."""
+
+    port: int
+    processes: list[dict[str, Any]]  # ``infra.processes.Process`` records, the leader first
+
+    @classmethod
+    def of(cls, record: dict[str, Any]) -> Replica:
+        return cls(port=record["port"], processes=record["pids"])
+
+    @property
+    def url(self) -> str:
+        return local_url(self.port)
+
+    def process_list(self) -> list[Process]:
+        return [Process(**record) for record in self.processes]
+
+    def record(self) -> dict[str, Any]:
+        """As the row's ``replicas`` column keeps it."""
+        return {"port": self.port, "pids": self.processes}
+
+
 class ReplicaInfo(BaseModel):
-    """One ``bentoml serve`` of a deployment, behind the model's gateway."""
+    """A replica as the fronts show it: its slot, port, PIDs and, when checked, its health."""
 
     slot: int
     port: int
@@ -213,27 +239,27 @@ def recorded_processes(row: Deployment) -> list[Process]:
     return [Process(**record) for record in row.pids]
 
 
-def replicas_of(row: Deployment) -> list[dict[str, Any]]:
-    """``[{"port", "pids"}]``, one per replica (a deployment from before replicas has one)."""
+def replicas_of(row: Deployment) -> list[Replica]:
+    """One per replica (a deployment from before replicas has one)."""
     if row.replicas is not None:
-        return row.replicas
-    return [{"port": row.port, "pids": row.pids}] if row.port else []
+        return [Replica.of(record) for record in row.replicas]
+    return [Replica(port=row.port, processes=row.pids)] if row.port else []
 
 
 def replica_urls(row: Deployment) -> list[str]:
-    return [local_url(replica["port"]) for replica in replicas_of(row)]
+    return [replica.url for replica in replicas_of(row)]
 
 
-def replica_state(replica: dict[str, Any]) -> str:
+def replica_state(replica: Replica) -> str:
     """``ready``; ``dead`` (its server's leader process is gone: nothing will bring it back); or
     ``not_ready`` (alive but not answering ``/readyz``: a worker restarting, or a stall)."""
-    processes = [Process(**record) for record in replica["pids"]]
+    processes = replica.process_list()
     if not processes or not is_running(processes[0]):
         return "dead"
-    return "ready" if is_ready(replica["port"]) else "not_ready"
+    return "ready" if is_ready(replica.port) else "not_ready"
 
 
-def replica_healthy(replica: dict[str, Any]) -> bool:
+def replica_healthy(replica: Replica) -> bool:
     """Its server alive and answering ``/readyz`` (a worker BentoML restarted has a new PID: the
     leader's is the one that counts)."""
     return replica_state(replica) == "ready"
@@ -250,7 +276,7 @@ def info_of(row: Deployment, *, healthy: bool | None, replicas_healthy: list[boo
     fields: dict[str, Any] = {column: getattr(row, column) for column in DeploymentInfo.model_fields
                               if column not in ("pids", "healthy", "replicas", "traffic")}
     states = replicas_healthy or [None] * len(replicas_of(row))
-    replicas = [ReplicaInfo(slot=slot, port=replica["port"], pids=[record["pid"] for record in replica["pids"]],
+    replicas = [ReplicaInfo(slot=slot, port=replica.port, pids=[record["pid"] for record in replica.processes],
                             healthy=state)
                 for slot, (replica, state) in enumerate(zip(replicas_of(row), states))]
     return DeploymentInfo(**fields, pids=[record["pid"] for record in row.pids], healthy=healthy, replicas=replicas)
@@ -290,3 +316,62 @@ def _endpoint_ports(rows: list[Deployment], settings: Settings) -> dict[int, int
             max(serving, key=lambda row: row.id)
         ports[chosen.id] = endpoint.port
     return ports
+
+
+# --- writes: made by bento_services only ------------------------------------------------------
+
+def record_running(*, model_name: str, model_version: int, bento_tag: str, replicas: list[Replica], url: str,
+                   action: str, actor: str, request_id: str | None, settings: Settings,
+                   status: str = "running") -> DeploymentInfo:
+    """A deployment of ``replicas``, with an event naming the actor; ``port`` is the first
+    replica's. ``status`` "challenger": serving behind a champion's URL (``bento_services.challenges``)."""
+    processes = [record for replica in replicas for record in replica.processes]
+    with session_scope(settings) as session:
+        row = Deployment(model_name=model_name, model_version=model_version, bento_tag=bento_tag, url=url,
+                         port=replicas[0].port, pids=processes, replicas=[replica.record() for replica in replicas],
+                         status=status, created_by=actor, request_id=request_id)
+        session.add(row)
+        session.flush()
+        record_event(session, actor=actor, action=action, model_name=model_name, model_version=model_version,
+                     details={"deployment_id": row.id, "url": url,
+                              "backend_urls": [replica.url for replica in replicas],
+                              "pids": [record["pid"] for record in processes]})
+        return info_of(row, healthy=True)
+
+
+def record_failed(*, model_name: str, model_version: int, bento_tag: str | None, port: int | None,
+                  processes: list[Process], step: str, reason: str, actor: str, request_id: str | None,
+                  settings: Settings) -> None:
+    """A deploy that failed at ``step``, with the PIDs it had started (all stopped by then)."""
+    with session_scope(settings) as session:
+        row = Deployment(model_name=model_name, model_version=model_version, bento_tag=bento_tag or None, port=port,
+                         created_by=actor, pids=[asdict(process) for process in processes], status="failed",
+                         status_reason=f"step '{step}': {reason}", request_id=request_id)
+        session.add(row)
+        session.flush()
+        record_event(session, actor=actor, action="deploy_failed", model_name=model_name, model_version=model_version,
+                     details={"deployment_id": row.id, "step": step, "reason": reason[:2000]})
+
+
+def set_status(deployment_id: int, *, reason: str, settings: Settings, status: str | None = None,
+               action: str | None = None, actor: str | None = None,
+               details: dict[str, Any] | None = None) -> DeploymentInfo:
+    """A new status (or the same, when None) and why; with an event when ``action`` is given."""
+    with session_scope(settings) as session:
+        row = session.get(Deployment, deployment_id)
+        row.status, row.status_reason = status or row.status, reason
+        session.flush()
+        if action is not None:
+            record_event(session, actor=actor or settings.user, action=action, model_name=row.model_name,
+                         model_version=row.model_version, details={"deployment_id": row.id, **(details or {})})
+        return info_of(row, healthy=None)
+
+
+def set_replicas(deployment_id: int, replicas: list[Replica], *, bento_tag: str, reason: str,
+                 settings: Settings) -> None:
+    """The deployment's replicas after a repair: the row keeps its id, version and creator."""
+    with session_scope(settings) as session:
+        row = session.get(Deployment, deployment_id)
+        row.replicas, row.port, row.bento_tag = [replica.record() for replica in replicas], replicas[0].port, bento_tag
+        row.pids = [record for replica in replicas for record in replica.processes]
+        row.status_reason = reason

@@ -24,14 +24,13 @@ def test_old_repairs_leave_the_window():
 
 
 def test_a_degraded_deployment_keeps_running_and_says_why(tmp_path):
-    from bento_services.records import record_running
-    from registry.deployments import list_deployments
+    from registry.deployments import Replica, list_deployments, record_running
     from registry.metadata.db import session_scope
     from registry.metadata.events import events_for
     from registry.settings import Settings
 
     settings = Settings(home=tmp_path)
-    info = record_running(model_name="m", model_version=1, bento_tag="m:v1", replicas=[{"port": 1, "pids": []}],
+    info = record_running(model_name="m", model_version=1, bento_tag="m:v1", replicas=[Replica(port=1, processes=[])],
                           url="http://127.0.0.1:2", action="deployed", actor="me", request_id=None,
                           settings=settings)
     healing.mark_degraded(info.id, "6 repairs within 300 s", settings)
