@@ -16,9 +16,9 @@ from collections import Counter, deque
 from collections.abc import Mapping
 
 from bento_services.mirror_queue import MAX_QUEUED, Job, MirrorQueue
+from registry.challenge_modes import MODES
 
 SHADOW_HEADER = "x-modelyard-shadow"
-MODES = ("shadow", "canary")
 BUCKETS = 10_000
 LATENCY_SAMPLE = 10_000  # the latest answers per version whose latency gives p50/p99
 # A mirror's outcome (the Prometheus label) and the status count it adds to; each mirror has one.

@@ -13,14 +13,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from registry.challenge_modes import MODES, Mode
 from registry.errors import InvalidFieldError
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Challenge
 from registry.settings import Settings
 
-MODES = ("shadow", "canary")
-Mode = Literal["shadow", "canary"]
 ACTIVE = "active"
 
 

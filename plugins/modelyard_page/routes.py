@@ -20,6 +20,7 @@ from starlette.background import BackgroundTask
 from airflow.api_fastapi.core_api.security import GetUserDep
 from modelyard_page.security import can_change, change, role_of
 from modelyard_page.workflows import InProcessWorkflows
+from registry.challenge_modes import Mode
 from registry.scoring_options import BATCH_SCORING_DAG, OutputFormat, ScoringPolicy
 
 router = APIRouter()
@@ -44,7 +45,7 @@ class DeployBody(Body):
 
 class ChallengeBody(Body):
     ref: str = Field(min_length=1, description="The challenger: a version number or an alias")
-    mode: Literal["shadow", "canary"] = "shadow"
+    mode: Mode = "shadow"
     percent: float = Field(default=100.0, gt=0, le=100)
     sticky_header: str | None = Field(default=None, max_length=200)
     replicas: int | None = Field(default=None, ge=1, le=16)

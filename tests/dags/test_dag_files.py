@@ -78,6 +78,14 @@ def test_the_scoring_dag_offers_the_policies_and_formats_the_registry_defines(ai
     assert tuple(params.get_param("output_format").schema["enum"]) == FORMATS
 
 
+def test_the_challenge_dag_offers_the_modes_the_registry_defines(airflow_db, tmp_path, monkeypatch):
+    from registry.challenge_modes import MODES
+
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path))
+    params = _dagbag().get_dag(chain.CHALLENGE_DAG).params
+    assert tuple(params.get_param("mode").schema["enum"]) == MODES
+
+
 def test_one_dag_per_association_from_the_snapshot(airflow_db, tmp_path, monkeypatch):
     snapshot = {"associations": [
         {"name": name, "dag_id": f"score__{name}", "model_ref": "m@champion", "workflow": "batch_scoring",
