@@ -8,12 +8,11 @@ the machine that hosts the model's servers; the Models page's "Challenge with.."
 challenge actions trigger it. Every outcome is an event in the model's history.
 """
 
-import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, get_current_context, task
 
 from bento_services import chain
 from modelyard_tasks import acting_user, fails_without_retry
-from serving_tasks import SERVING_DEFAULTS
+from serving_tasks import serving_dag
 
 
 @task
@@ -37,30 +36,20 @@ def challenge(model_name: str, action: str) -> dict:
     return started.model_dump(mode="json")
 
 
-@dag(
-    dag_id=chain.CHALLENGE_DAG,
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    doc_md=__doc__,
-    tags=["modelyard", "serving"],
-    default_args=SERVING_DEFAULTS,
-    params={
-        "model_name": Param("breast_cancer_classifier", type="string", minLength=1, description="A served model"),
-        "action": Param("start", enum=["start", "promote", "end"], description="What to do"),
-        "version": Param("", type="string", description="start: the challenger, a version number or an alias"),
-        "mode": Param("shadow", enum=["shadow", "canary"], description="start: shadow (a copy of each request) "
-                                                                       "or canary (answers a share)"),
-        "percent": Param(100.0, type="number", exclusiveMinimum=0, maximum=100,
-                         description="start: the share of requests it sees or answers"),
-        "sticky_header": Param(None, type=["null", "string"], description="start, canary: keep each caller on one "
-                                                                          "version by this header"),
-        "replicas": Param(None, type=["null", "integer"], minimum=1, maximum=16, description="start: its servers"),
-        "rule": Param({}, type="object", description="start: rule bounds over the defaults, e.g. "
-                                                     '{"min_labelled": 100, "auto_promote": false}'),
-    },
-    render_template_as_native_obj=True,
-)
+@serving_dag(chain.CHALLENGE_DAG, __doc__, {
+    "model_name": Param("breast_cancer_classifier", type="string", minLength=1, description="A served model"),
+    "action": Param("start", enum=["start", "promote", "end"], description="What to do"),
+    "version": Param("", type="string", description="start: the challenger, a version number or an alias"),
+    "mode": Param("shadow", enum=["shadow", "canary"], description="start: shadow (a copy of each request) "
+                                                                   "or canary (answers a share)"),
+    "percent": Param(100.0, type="number", exclusiveMinimum=0, maximum=100,
+                     description="start: the share of requests it sees or answers"),
+    "sticky_header": Param(None, type=["null", "string"], description="start, canary: keep each caller on one "
+                                                                      "version by this header"),
+    "replicas": Param(None, type=["null", "integer"], minimum=1, maximum=16, description="start: its servers"),
+    "rule": Param({}, type="object", description="start: rule bounds over the defaults, e.g. "
+                                                 '{"min_labelled": 100, "auto_promote": false}'),
+})
 def challenge_model():
     challenge("{{ params.model_name }}", "{{ params.action }}")
 

@@ -14,31 +14,20 @@ the current one serving; tasks do not retry. They run on the Celery queue
 is the machine that hosts the model servers.
 """
 
-import pendulum
-from airflow.sdk import Param, dag
+from airflow.sdk import Param
 
 from bento_services import chain
-from serving_tasks import SERVING_DEFAULTS, serving_chain
+from serving_tasks import serving_chain, serving_dag
 
 
-@dag(
-    dag_id=chain.DEPLOY_DAG,
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    doc_md=__doc__,
-    tags=["modelyard", "serving"],
-    default_args=SERVING_DEFAULTS,
-    params={
-        "model_ref": Param("breast_cancer_classifier@champion", type="string", minLength=1,
-                           description="NAME/VERSION or NAME@ALIAS"),
-        "port": Param(0, type="integer", minimum=0, maximum=65535,
-                      description="Endpoint port for a model's first deploy; 0 = keep or pick"),
-        "replicas": Param(0, type="integer", minimum=0, maximum=16,
-                          description="BentoML servers behind the endpoint; 0 = MODELYARD_SERVE_REPLICAS"),
-    },
-    render_template_as_native_obj=True,
-)
+@serving_dag(chain.DEPLOY_DAG, __doc__, {
+    "model_ref": Param("breast_cancer_classifier@champion", type="string", minLength=1,
+                       description="NAME/VERSION or NAME@ALIAS"),
+    "port": Param(0, type="integer", minimum=0, maximum=65535,
+                  description="Endpoint port for a model's first deploy; 0 = keep or pick"),
+    "replicas": Param(0, type="integer", minimum=0, maximum=16,
+                      description="BentoML servers behind the endpoint; 0 = MODELYARD_SERVE_REPLICAS"),
+})
 def deploy_model():
     serving_chain(chain.DEPLOY, "{{ params.model_ref }}")
 

@@ -6,25 +6,16 @@ it was pruned), then the same checks and switch as a deploy. The Models page's R
 triggers it; it runs on the serving queue, like `deploy_model`.
 """
 
-import pendulum
-from airflow.sdk import Param, dag
+from airflow.sdk import Param
 
 from bento_services import chain
-from serving_tasks import SERVING_DEFAULTS, serving_chain
+from serving_tasks import serving_chain, serving_dag
 
 
-@dag(
-    dag_id=chain.ROLLBACK_DAG,
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    doc_md=__doc__,
-    tags=["modelyard", "serving"],
-    default_args=SERVING_DEFAULTS,
-    params={"model_name": Param("breast_cancer_classifier", type="string", minLength=1,
-                                description="The registered model to roll back")},
-    render_template_as_native_obj=True,
-)
+@serving_dag(chain.ROLLBACK_DAG, __doc__, {
+    "model_name": Param("breast_cancer_classifier", type="string", minLength=1,
+                        description="The registered model to roll back"),
+})
 def rollback_model():
     serving_chain(chain.ROLLBACK, "{{ params.model_name }}", action="rolled_back")
 

@@ -11,13 +11,22 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from airflow.sdk import get_current_context, task
+import pendulum
+from airflow.sdk import dag, get_current_context, task
 
 from bento_services import chain
 from modelyard_tasks import acting_user
 
 SERVING_QUEUE = os.environ.get("MODELYARD_SERVING_QUEUE", "default")  # parse time: no Settings import
 SERVING_DEFAULTS = {"owner": "modelyard", "retries": 0, "queue": SERVING_QUEUE}
+
+
+def serving_dag(dag_id: str, doc: str, params: dict):
+    """What every serving DAG shares: run only when triggered (by the Models page, the CLI or a
+    user), never caught up, its tasks on the serving queue without retries, its Params as values."""
+    return dag(dag_id=dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False,
+               doc_md=doc, tags=["modelyard", "serving"], default_args=SERVING_DEFAULTS, params=params,
+               render_template_as_native_obj=True)
 
 
 def serving_chain(steps: Sequence[str], first, *, action: str = "deployed"):
