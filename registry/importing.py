@@ -116,7 +116,7 @@ def import_model(
     if flavor not in ("auto", *NAMES):
         raise ImportModelError(f"unknown flavor {flavor!r}: choose auto or one of {', '.join(NAMES)}")
     if target and sample is None:
-        raise ImportModelError("--target needs --sample: the target is a column of the sample")
+        raise ImportModelError("a target column needs a sample: the target is a column of the sample", field="target")
     chosen = detect_flavor(path) if flavor == "auto" else flavor
     model = load_external(path, chosen, trust_pickle=trust_pickle, trusted_types=trusted_types)
     features = labels = None
