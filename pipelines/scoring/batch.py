@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipelines.monitoring.batch import record_batch_run
-from pipelines.scoring import runs
 from pipelines.scoring.checks import Checks, build_checks
 from pipelines.scoring.drift import add_histograms, drift_report
 from pipelines.scoring.errors import DataValidationError, InputError, RowCountMismatchError
@@ -31,6 +30,7 @@ from pipelines.scoring.timing import add_seconds, timed
 from pipelines.scoring.validation import build_suite, suite_for
 from registry.card import ModelCard
 from registry.expectations import list_expectations
+from registry import scoring_runs
 from registry.predictors import load_predictor
 from registry.settings import Settings, get_settings
 
@@ -217,7 +217,9 @@ def score_batch(
     run_id = request.run_id or new_run_id(model)
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     with timed(seconds, "record_started"):
-        runs.record_started(run_id, request, model, settings)
+        scoring_runs.record_started(run_id, model_name=model.name, model_version=model.version,
+                                    association=request.association, input_path=request.input_path,
+                                    output_path=request.output_path, policy=request.policy, settings=settings)
     staging = staging_path(request.output_path, run_id)
     try:
         frame, job = _plan(request, model, run_id, settings, seconds=seconds,
@@ -231,10 +233,16 @@ def score_batch(
             commit_output(staging, request.output_path, record, settings)
     except BaseException as error:
         discard_staging(staging, settings)
-        runs.record_failed(run_id, error, settings, actor=request.requested_by or settings.user)
+        scoring_runs.record_failed(run_id, str(error), actor=request.requested_by or settings.user,
+                                   settings=settings)
         raise
     with timed(result.stages.driver, "record_finished"):
-        runs.record_finished(result, settings, actor=request.requested_by or settings.user)
+        scoring_runs.record_finished(
+            result.run_id, status=result.status, rows_in=result.rows_in, rows_scored=result.rows_scored,
+            rows_rejected=result.rows_rejected, duration_s=result.duration_s, rows_per_s=result.rows_per_s,
+            validation=result.validation.model_dump(mode="json"), prediction_summary=result.prediction_summary,
+            drift=result.drift, output_path=result.output_path, actor=request.requested_by or settings.user,
+            settings=settings)
     record_batch_run(settings, result, actor=request.requested_by or settings.user)
     return result
 

@@ -110,6 +110,6 @@ def resolve_model(ref: str, settings=None):
 
 
 def log_to_mlflow(result, settings=None) -> str:
-    """Log a run's figures to MLflow (``pipelines.scoring.runs.log_to_mlflow``), on a warm worker
+    """Log a run's figures to MLflow (``pipelines.scoring.mlflow_run.log_to_mlflow``), on a warm worker
     when a cluster is configured."""
-    return _run("pipelines.scoring.runs:log_to_mlflow", result, settings=settings)
+    return _run("pipelines.scoring.mlflow_run:log_to_mlflow", result, settings=settings)
