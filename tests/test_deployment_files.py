@@ -94,7 +94,9 @@ def test_deployed_models_live_on_the_serving_queue_worker(compose):
     assert serving["command"][-2:] == ["--queues", queue] and queue != "default"
     assert serving["environment"]["MODELYARD_SERVE_HOST"] == "0.0.0.0"  # reachable from outside the container
     assert {port["published"] for port in serving["ports"]} >= {"3000"}
-    assert 'os.environ.get("MODELYARD_SERVING_QUEUE", "default")' in (ROOT / "dags" / "serving_tasks.py").read_text()
-    for dag in ("deploy_model.py", "rollback_model.py", "undeploy_model.py"):
-        assert "default_args=SERVING_DEFAULTS" in (ROOT / "dags" / dag).read_text()
+    serving_tasks = (ROOT / "dags" / "serving_tasks.py").read_text()
+    assert 'os.environ.get("MODELYARD_SERVING_QUEUE", "default")' in serving_tasks
+    assert "default_args=SERVING_DEFAULTS" in serving_tasks  # serving_dag's, which every serving DAG uses
+    for dag in ("deploy_model.py", "rollback_model.py", "undeploy_model.py", "challenge_model.py"):
+        assert "@serving_dag(" in (ROOT / "dags" / dag).read_text()
     assert '"queue": SERVING_QUEUE' in (ROOT / "dags" / "reconcile_deployments.py").read_text()
