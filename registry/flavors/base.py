@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from registry.card import ModelCard
     from registry.predictors import Predictor
 
 COMMON_LIBRARIES = ("mlflow", "numpy", "pandas")  # every model's requirements, whatever its flavor
@@ -42,6 +43,16 @@ class ReadOptions:
 
 
 @dataclass(frozen=True)
+class Compiler:
+    """A faster runtime for some of a flavor's models. ``compile(native, card)`` returns a predictor
+    that runs the model there, or None for a model it does not take; whether it is kept is decided
+    by measuring it against the native one (``registry.compiling``)."""
+
+    runtime: str
+    compile: Callable[[Any, ModelCard], Predictor | None]
+
+
+@dataclass(frozen=True)
 class Flavor:
     """One model library: how its models are saved, loaded, imported, described and scored.
 
@@ -60,6 +71,7 @@ class Flavor:
     suffixes: tuple[str, ...] = ()  # files ``modelyard import`` recognises as this flavor
     file_kind: str = ""  # how the import error names its files when the flavor cannot be told
     is_model_folder: Callable[[Path], bool] = field(default=lambda path: False)
+    compilers: tuple[Compiler, ...] = ()  # faster runtimes to try, each gated by parity
 
     def library_versions(self) -> dict[str, str]:
         return {name: version(name) for name in COMMON_LIBRARIES + self.libraries}

@@ -61,12 +61,15 @@ def describe(model: Any, trusted_types: list[str]) -> Introspection:
 class OnnxPredictor(Predictor):
     """One onnxruntime session per predictor, on the CPU."""
 
-    def __init__(self, native: Any, card):
+    def __init__(self, native: Any, card, *, threads: int | None = None):
         super().__init__(native, card)
         import onnxruntime
 
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
         self.session = onnxruntime.InferenceSession(
-            native.SerializeToString(), providers=["CPUExecutionProvider"]
+            native.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
 
     def _feeds(self, matrix: pd.DataFrame) -> dict[str, np.ndarray]:

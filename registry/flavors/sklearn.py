@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from registry.errors import ImportModelError, UntrustedTypesError
-from registry.flavors.base import Flavor, Introspection, ReadOptions
+from registry.flavors.base import Compiler, Flavor, Introspection, ReadOptions
 from registry.predictors import Predictor
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
@@ -116,6 +116,23 @@ def _rows_in_float32(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=frame.columns, index=frame.index, copy=False)
 
 
+def to_onnx(model: Any, card) -> Predictor | None:
+    """The model as an ONNX graph run by ONNX Runtime (skl2onnx converts trees, forests, gradient
+    boosting and linear models); None for a model skl2onnx does not take."""
+    from skl2onnx import to_onnx as convert
+    from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
+
+    from registry.flavors.onnx import OnnxPredictor
+
+    classifier = card.task == "classification"
+    try:
+        graph = convert(model, np.zeros((1, len(card.feature_names)), dtype=np.float32),
+                        options={id(model): {"zipmap": False}} if classifier else None, target_opset=17)
+    except (MissingConverter, MissingShapeCalculator, NotImplementedError, RuntimeError, TypeError, ValueError):
+        return None
+    return OnnxPredictor(graph, card, threads=1)  # one row is answered fastest on one thread
+
+
 FLAVOR = Flavor(name="sklearn", libraries=("scikit-learn", "skops"), save=save, load=load, read_file=read_file,
                 describe=describe, predictor=SklearnPredictor, suffixes=(".skops", *PICKLE_SUFFIXES),
-                file_kind=".skops, .pkl/.joblib")
+                file_kind=".skops, .pkl/.joblib", compilers=(Compiler("onnxruntime", to_onnx),))

@@ -1,0 +1,85 @@
+"""A compiled runtime serves only where it answers as the native model does, and faster."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+from registry.card import ModelCard
+from registry.compiling import NATIVE, choose_runtime, compare
+from registry.errors import InvalidFieldError
+from registry.predictors import make_predictor
+
+
+def _fitted(model, dataset):
+    frame = dataset(as_frame=True).frame
+    features, target = frame.drop(columns="target"), frame["target"]
+    model.fit(features, target)
+    classifier = hasattr(model, "classes_")
+    card = ModelCard(flavor="sklearn", task="classification" if classifier else "regression",
+                     feature_names=list(features.columns), classes=model.classes_.tolist() if classifier else None)
+    return make_predictor(model, card), features
+
+
+def test_a_forest_is_served_by_onnx_runtime_with_identical_labels_and_faster():
+    native, features = _fitted(RandomForestClassifier(n_estimators=50, max_depth=8, random_state=0),
+                               load_breast_cancer)
+    predictor, choice = choose_runtime(native, features)
+    [candidate] = choice.candidates
+    assert candidate.runtime == "onnxruntime" and candidate.error is None
+    assert candidate.parity.rows == len(features) and candidate.parity.labels_differing == 0
+    assert candidate.parity.passed, candidate.parity
+    assert choice.runtime == "onnxruntime" and predictor is not native
+    assert choice.one_row_speedup > 1.0  # the gate itself requires it; the size is the benchmark's
+    assert (predictor.predict(features)["prediction"] == native.predict(features)["prediction"]).all()
+
+
+def test_regression_values_are_compared_relative_to_their_size():
+    native, features = _fitted(GradientBoostingRegressor(n_estimators=30, random_state=0), load_diabetes)
+    _, choice = choose_runtime(native, features)
+    [candidate] = choice.candidates
+    assert candidate.parity.labels_differing == 0 and candidate.parity.max_difference < 1e-5, candidate.parity
+
+
+def test_a_candidate_off_by_more_than_the_tolerance_is_refused_and_the_native_model_serves():
+    native, features = _fitted(make_pipeline(StandardScaler(), LogisticRegression()), load_breast_cancer)
+    predictor, choice = choose_runtime(native, features, tolerance=0.0)  # float32 probabilities differ a little
+    [candidate] = choice.candidates
+    assert not candidate.parity.passed and candidate.parity.max_difference > 0.0
+    assert choice.runtime == NATIVE and predictor is native and choice.one_row_speedup == 1.0
+
+
+def test_a_flipped_label_fails_parity_whatever_the_tolerance():
+    expected = pd.DataFrame({"prediction": [0, 1, 1], "probability_0": [0.9, 0.4, 0.2],
+                             "probability_1": [0.1, 0.6, 0.8]})
+    flipped = expected.assign(prediction=[0, 0, 1])
+    parity = compare(expected, flipped, classification=True, tolerance=1.0)
+    assert parity.labels_differing == 1 and not parity.passed
+
+
+class OwnTree(DecisionTreeClassifier):
+    """A model class of its own: no converter knows it."""
+
+
+def test_a_model_no_compiler_takes_is_served_natively_and_says_why():
+    native, features = _fitted(OwnTree(max_depth=4), load_breast_cancer)
+    predictor, choice = choose_runtime(native, features.head(50))
+    assert choice.runtime == NATIVE and predictor is native
+    [candidate] = choice.candidates
+    assert candidate.error == "onnxruntime does not take this model" and candidate.parity is None
+
+
+def test_native_is_honoured_and_a_bad_request_is_named():
+    native, features = _fitted(RandomForestClassifier(n_estimators=5, random_state=0), load_breast_cancer)
+    predictor, choice = choose_runtime(native, features, requested="native")
+    assert (choice.runtime, choice.candidates, predictor) == (NATIVE, (), native)
+    with pytest.raises(InvalidFieldError, match="runtime 'fast': choose auto or native"):
+        choose_runtime(native, features, requested="fast")
+    with pytest.raises(InvalidFieldError, match="has no rows"):
+        choose_runtime(native, features.head(0))
