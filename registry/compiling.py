@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -106,6 +107,22 @@ def choose_runtime(native: Predictor, sample: pd.DataFrame, *, requested: Runtim
     if best is not None and best.timing.one_row_ms < native_timing.one_row_ms:
         return compiled[best.runtime], RuntimeChoice(best.runtime, native_timing, tuple(candidates), requested)
     return native, RuntimeChoice(NATIVE, native_timing, tuple(candidates), requested)
+
+
+def parity_sample(model_dir: Path) -> pd.DataFrame:
+    """The rows a version is checked on: those registered with it, else (a version registered
+    before they were kept) its MLflow input example."""
+    from mlflow.models import Model
+
+    from registry.registration import PARITY_SAMPLE_FILE
+
+    path = Path(model_dir) / PARITY_SAMPLE_FILE
+    if path.exists():
+        return pd.read_parquet(path)
+    example = Model.load(str(model_dir)).load_input_example(str(model_dir))
+    if not isinstance(example, pd.DataFrame) or example.empty:
+        raise InvalidFieldError(f"{model_dir} keeps no rows to check a compiled runtime on", field="sample")
+    return example
 
 
 def _try(compiler, native: Predictor, sample: pd.DataFrame, expected: pd.DataFrame,

@@ -30,6 +30,8 @@ PROFILE_FILE = f"{CARD_DIR}/profile.json"
 IMPORTANCE_FILE = f"{CARD_DIR}/feature_importance.json"
 PREDICTION_PROFILE_FILE = f"{CARD_DIR}/prediction_profile.json"
 PLOTS_DIR = f"{CARD_DIR}/plots"
+PARITY_SAMPLE_FILE = f"{CARD_DIR}/parity_sample.parquet"  # rows a compiled runtime must answer as the model does
+PARITY_SAMPLE_ROWS = 1000
 
 
 @dataclass
@@ -123,6 +125,7 @@ def build_model_dir(package: ModelPackage, out: Path) -> dict[str, float]:
             signature=signature, input_example=example, trusted_types=package.trusted_types,
         )
     package.card.write(out)
+    _write_parity_sample(package.validation or reference, package.card.feature_names, out)
     if reference is not None:
         features = reference.features[package.card.feature_names]
         profile = profile_frame(features, package.card.target)
@@ -135,6 +138,17 @@ def build_model_dir(package: ModelPackage, out: Path) -> dict[str, float]:
     if data is not None and data.target is not None:
         write_plots(predictor, data.features, data.target, importance, out / PLOTS_DIR)
     return _metrics(package, predictor)
+
+
+def _write_parity_sample(data: Dataset | None, names: list[str], out: Path) -> None:
+    """Up to ``PARITY_SAMPLE_ROWS`` validation rows (else training rows), kept with the version:
+    a deploy checks a compiled runtime against the model on them (``registry.compiling``)."""
+    if data is None or data.features.empty:
+        return
+    features = data.features[names]
+    if len(features) > PARITY_SAMPLE_ROWS:
+        features = features.sample(PARITY_SAMPLE_ROWS, random_state=0)
+    features.reset_index(drop=True).to_parquet(out / PARITY_SAMPLE_FILE)
 
 
 def _write_prediction_profile(predictor, data: Dataset, out: Path) -> None:

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from registry.catalog import download_model_dir, show_version
+from registry.compiling import parity_sample
 from registry.flavors import pip_requirements
 from registry.predictors import load_predictor
 
@@ -53,6 +54,10 @@ def test_model_directory_carries_profile_importance_plots_and_loads_back(trained
     example = pd.read_json(model_dir / "input_example.json", orient="split")
     predictions = load_predictor(model_dir).predict(example)
     assert set(predictions["prediction"]) <= {0, 1}
+    sample = parity_sample(model_dir)  # the validation rows a compiled runtime is checked on
+    assert len(sample) == 143 and list(sample.columns) == load_predictor(model_dir).card.feature_names
+    (model_dir / "modelyard/parity_sample.parquet").unlink()  # as a version registered before it was kept
+    assert parity_sample(model_dir).to_numpy() == pytest.approx(example.to_numpy())
 
 
 def test_regressor_gets_residual_plot(trained, tmp_path):
