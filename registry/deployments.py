@@ -325,17 +325,15 @@ def record_running(*, model_name: str, model_version: int, bento_tag: str, repli
                    status: str = "running") -> DeploymentInfo:
     """A deployment of ``replicas``, with an event naming the actor; ``port`` is the first
     replica's. ``status`` "challenger": serving behind a champion's URL (``bento_services.challenges``)."""
-    processes = [record for replica in replicas for record in replica.processes]
     with session_scope(settings) as session:
         row = Deployment(model_name=model_name, model_version=model_version, bento_tag=bento_tag, url=url,
-                         port=replicas[0].port, pids=processes, replicas=[replica.record() for replica in replicas],
-                         status=status, created_by=actor, request_id=request_id)
+                         status=status, created_by=actor, request_id=request_id, **_replica_columns(replicas))
         session.add(row)
         session.flush()
         record_event(session, actor=actor, action=action, model_name=model_name, model_version=model_version,
                      details={"deployment_id": row.id, "url": url,
                               "backend_urls": [replica.url for replica in replicas],
-                              "pids": [record["pid"] for record in processes]})
+                              "pids": [record["pid"] for record in row.pids]})
         return info_of(row, healthy=True)
 
 
@@ -372,6 +370,12 @@ def set_replicas(deployment_id: int, replicas: list[Replica], *, bento_tag: str,
     """The deployment's replicas after a repair: the row keeps its id, version and creator."""
     with session_scope(settings) as session:
         row = session.get(Deployment, deployment_id)
-        row.replicas, row.port, row.bento_tag = [replica.record() for replica in replicas], replicas[0].port, bento_tag
-        row.pids = [record for replica in replicas for record in replica.processes]
-        row.status_reason = reason
+        for column, value in _replica_columns(replicas).items():
+            setattr(row, column, value)
+        row.bento_tag, row.status_reason = bento_tag, reason
+
+
+def _replica_columns(replicas: list[Replica]) -> dict[str, Any]:
+    """The row's columns that its replicas fill: each replica, the first one's port, every PID."""
+    return {"replicas": [replica.record() for replica in replicas], "port": replicas[0].port,
+            "pids": [record for replica in replicas for record in replica.processes]}
