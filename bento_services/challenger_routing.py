@@ -4,7 +4,8 @@ The gateway (``bento_services.gateway``) asks a ``Challenge`` whether a scoring 
 challenger's slice, and tells it every answer and every mirror's outcome; ``/-/gateway`` reports
 its ``summary``. The slice is fixed by a stable hash of a key (the sticky header's value, else
 the request id), so a caller with the same key lands on the same side in every gateway process,
-before and after a restart. Kept light: the gateway imports it at start.
+before and after a restart. Each gateway worker keeps its own counts (``Challenge.snapshot``);
+``/-/gateway`` reports their sum (``merge_challenges``). Kept light: the gateway imports it at start.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from bento_services.mirror_queue import MAX_QUEUED, Job, MirrorQueue
 from registry.challenge_modes import MODES
@@ -74,11 +75,16 @@ class VersionFigures:
         self.errors += status >= 500
         self.latencies.append(seconds * 1000.0)
 
-    def summary(self) -> dict:
-        ordered = sorted(self.latencies)
-        return {"requests": self.requests, "errors": self.errors,
-                "error_rate": self.errors / self.requests if self.requests else None,
-                "p50_ms": percentile(ordered, 0.50), "p99_ms": percentile(ordered, 0.99)}
+    def snapshot(self) -> dict:
+        return {"requests": self.requests, "errors": self.errors, "latencies": latency_counts(self.latencies)}
+
+
+def _version_summary(snapshots: list[dict]) -> dict:
+    """One version's figures over every worker's snapshot of them."""
+    requests, errors = sum(one["requests"] for one in snapshots), sum(one["errors"] for one in snapshots)
+    p50, p99 = percentiles([one["latencies"] for one in snapshots], (0.50, 0.99))
+    return {"requests": requests, "errors": errors, "error_rate": errors / requests if requests else None,
+            "p50_ms": p50, "p99_ms": p99}
 
 
 class Challenge:
@@ -133,11 +139,29 @@ class Challenge:
         self.counts["mirrored"] += 1
         return True
 
-    def summary(self, in_rotation: list[str]) -> dict:
-        return {**self.section, "in_rotation": in_rotation, "since": self.since,
-                **{name: self.counts[name] for name in COUNTS}, "mirror_queued": self.mirrors.waiting,
-                "mirror_in_flight": self.mirrors.sending, "mirror_pending": self.mirrors.pending,
-                "versions": {version: figures.summary() for version, figures in self.versions.items()}}
+    def snapshot(self) -> dict:
+        """This worker's share of the challenge, as ``merge_challenges`` sums it."""
+        return {"challenge_id": self.section["challenge_id"], "since": self.since, "counts": dict(self.counts),
+                "mirror_queued": self.mirrors.waiting, "mirror_in_flight": self.mirrors.sending,
+                "versions": {version: figures.snapshot() for version, figures in self.versions.items()}}
+
+
+def merge_challenges(section: dict, snapshots: list[dict], in_rotation: list[str]) -> dict:
+    """The challenge ``section`` describes, as ``/-/gateway`` reports it: the workers' counts summed
+    (``mirrored`` counts copies queued; each ends as ``mirror_answered`` (below 500), ``mirror_errors``
+    or ``mirror_failed``), latencies merged."""
+    counts: Counter[str] = Counter()
+    versions: dict[str, list[dict]] = {}
+    for snapshot in snapshots:
+        counts.update(snapshot["counts"])
+        for version, figures in snapshot["versions"].items():
+            versions.setdefault(version, []).append(figures)
+    queued = sum(snapshot["mirror_queued"] for snapshot in snapshots)
+    sending = sum(snapshot["mirror_in_flight"] for snapshot in snapshots)
+    return {**section, "in_rotation": in_rotation, "since": min((one["since"] for one in snapshots), default=None),
+            **{name: counts[name] for name in COUNTS}, "mirror_queued": queued, "mirror_in_flight": sending,
+            "mirror_pending": queued + sending,
+            "versions": {version: _version_summary(figures) for version, figures in versions.items()}}
 
 
 def follow(current: Challenge | None, section: dict | None, champion_version: str) -> Challenge | None:
@@ -157,8 +181,25 @@ def follow(current: Challenge | None, section: dict | None, champion_version: st
     return current
 
 
-def percentile(ordered: list[float], share: float) -> float | None:
-    """Nearest-rank percentile of sorted values; None for none."""
-    if not ordered:
-        return None
-    return ordered[min(len(ordered), max(1, math.ceil(share * len(ordered)))) - 1]
+def latency_counts(latencies_ms: Iterable[float]) -> list[tuple[float, int]]:
+    """Latencies to 0.01 ms and how many of each, sorted: what a worker sends for p50/p99 over all workers."""
+    return sorted(Counter(round(ms, 2) for ms in latencies_ms).items())
+
+
+def percentiles(count_lists: Iterable[list[tuple[float, int]]], shares: tuple[float, ...]) -> list[float | None]:
+    """Nearest-rank percentiles of the values ``latency_counts`` lists (of several workers); None for none."""
+    merged: Counter[float] = Counter()
+    for counts in count_lists:
+        for value, count in counts:
+            merged[value] += count
+    ordered, total, found = sorted(merged.items()), sum(merged.values()), []
+    for share in shares:
+        rank, seen = min(total, max(1, math.ceil(share * total))), 0
+        for value, count in ordered:
+            seen += count
+            if seen >= rank:
+                found.append(value)
+                break
+        else:
+            found.append(None)
+    return found

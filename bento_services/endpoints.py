@@ -1,15 +1,19 @@
-"""A model's stable URL: its gateway process, its port, and switching it between backends.
+"""A model's stable URL: its gateway, its port, and switching it between backends.
 
-The first deploy of a model starts ``bento_services.gateway`` on the model's port and records
-it in the ``endpoints`` table; later deploys, rollbacks and restarts only rewrite the gateway's
-route file and signal it (SIGHUP), then wait until the former backend has nothing in flight.
-The port stays with the model until it is undeployed, which frees it for any later deploy.
+The first deploy of a model starts ``bento_services.gateway`` on the model's port (a master and
+``MODELYARD_GATEWAY_WORKERS`` workers) and records its processes in the ``endpoints`` table, the
+master first; later deploys, rollbacks and restarts only rewrite the gateway's route file and
+signal the master (SIGHUP), wait until every worker reports the new route, then until the former
+backend has nothing in flight. The gateway is running while its master is: the master replaces a
+dead worker itself. The port stays with the model until it is undeployed, which frees it for any
+later deploy.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -21,10 +25,10 @@ import httpx
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from bento_services.gateway import STATUS_PATH, write_route
+from bento_services.gateway import GRACEFUL_TIMEOUT, STATUS_PATH, write_route
 from bento_services.routes import ChallengerRoute, Route
 from infra.probes import local_url
-from infra.processes import Process, is_running, launch, log_tail, stop
+from infra.processes import Process, children, is_running, launch, log_tail, stop
 from registry.errors import ConflictError, ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Endpoint
@@ -66,6 +70,11 @@ def public_url(port: int, settings: Settings) -> str:
 
 def route_file(name: str, settings: Settings) -> Path:
     return settings.home / "deployments" / name / "route.json"
+
+
+def _state_folder(name: str, settings: Settings) -> Path:
+    """What the gateway's workers share on disk (their Prometheus values, the rotation's lock)."""
+    return route_file(name, settings).with_name("gateway-state")
 
 
 def endpoint_port(name: str, requested: int | None, settings: Settings) -> int:
@@ -124,14 +133,16 @@ def route_to(name: str, port: int, route: Route, settings: Settings, *, keep_cha
         row = session.get(Endpoint, name)
         processes = [Process(**record) for record in row.pids] if row else []
     if _alive(processes):
-        os.kill(processes[0].pid, signal.SIGHUP)
-        _wait_for_route(local, expected, processes[0])
+        master = processes[0]
+        os.kill(master.pid, signal.SIGHUP)  # the master passes it on to every worker
+        _wait_for_route(local, expected, master)
     else:
         stop(processes, timeout=10.0)  # whatever is left of a dead gateway
         if not port_is_free(port, settings.serve_host):
             raise PortTakenError(f"port {port} on {settings.serve_host} is in use by another program")
-        processes = [_launch_gateway(name, port, settings)]
-        _wait_for_route(local, expected, processes[0])
+        master = _launch_gateway(name, port, settings)
+        _wait_for_route(local, expected, master)
+    processes = [master, *children(master)]  # the workers as of now: the master replaces any that dies
     with session_scope(settings) as session:
         row = session.get(Endpoint, name) or Endpoint(model_name=name, port=port, url=url)
         row.port, row.url = port, url
@@ -142,14 +153,15 @@ def route_to(name: str, port: int, route: Route, settings: Settings, *, keep_cha
 
 
 def wait_drained(url: str, upstream: str, timeout: float = DRAIN_TIMEOUT) -> bool:
-    """Until the gateway at ``url`` has no request in flight to ``upstream``; False on timeout."""
+    """Until the gateway at ``url`` has no request in flight to ``upstream`` in any of its workers
+    (each one answered); False on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             status = httpx.get(f"{url}{STATUS_PATH}", timeout=5.0).json()
         except (httpx.HTTPError, ValueError):
             return True  # no gateway, nothing can be in flight through it
-        if not status["in_flight"].get(upstream):
+        if not status["in_flight"].get(upstream) and not status.get("unreachable_workers"):
             return True
         time.sleep(0.1)
     return False
@@ -172,12 +184,15 @@ def gateway_running(name: str, settings: Settings) -> bool:
 
 
 def _alive(processes: list[Process]) -> bool:
-    return bool(processes) and all(is_running(process) for process in processes)
+    """Whether the gateway's master runs (it replaces its workers itself)."""
+    return bool(processes) and is_running(processes[0])
 
 
 def stop_gateway(name: str, settings: Settings) -> None:
-    """Stop the gateway's process by PID, its record left as it is (a reconcile starts it again)."""
-    stop(gateway_processes(name, settings), timeout=35.0)
+    """Stop the gateway by its master's PID (which stops the workers, each finishing what it answers),
+    its record left as it is (a reconcile starts it again). What is left in the master's session after
+    the workers' grace is killed."""
+    stop(gateway_processes(name, settings)[:1], timeout=GRACEFUL_TIMEOUT + 5.0)
 
 
 def release_endpoint(name: str, settings: Settings) -> int | None:
@@ -185,6 +200,7 @@ def release_endpoint(name: str, settings: Settings) -> int | None:
     model or another) may take it; returns the port freed, if the model had one."""
     stop_gateway(name, settings)
     route_file(name, settings).unlink(missing_ok=True)
+    shutil.rmtree(_state_folder(name, settings), ignore_errors=True)
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)
         if row is None:
@@ -195,7 +211,8 @@ def release_endpoint(name: str, settings: Settings) -> int | None:
 
 def _launch_gateway(name: str, port: int, settings: Settings) -> Process:
     command = [sys.executable, "-m", "bento_services.gateway", "--host", settings.serve_host, "--port", str(port),
-               "--routes", str(route_file(name, settings))]
+               "--routes", str(route_file(name, settings)), "--workers", str(settings.gateway_workers),
+               "--state", str(_state_folder(name, settings))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_repo()), os.environ.get("PYTHONPATH")]))}
     return launch(f"gateway-{name}", command, env=env, log=settings.home / "deployments" / name / "gateway.log")
 
@@ -213,14 +230,15 @@ def current_challenger(path: Path) -> ChallengerRoute | None:
 
 
 def _wait_for_route(url: str, expected: tuple[list[str], list[str] | None], gateway: Process) -> None:
-    """Until the gateway reports the champion's and the challenger's upstreams it was given."""
+    """Until the gateway reports the champion's and the challenger's upstreams it was given, in every worker."""
     deadline = time.monotonic() + GATEWAY_READY_TIMEOUT
     while time.monotonic() < deadline:
         if not is_running(gateway):
             raise EndpointError(f"the gateway for {url} exited:\n{log_tail(gateway)}")
         try:
             status = httpx.get(f"{url}{STATUS_PATH}", timeout=2.0).json()
-            if (status.get("upstreams"), (status.get("challenger") or {}).get("upstreams")) == expected:
+            if (status.get("upstreams"), (status.get("challenger") or {}).get("upstreams")) == expected \
+                    and status.get("workers_agree"):
                 return
         except (httpx.HTTPError, ValueError):
             pass

@@ -1,30 +1,33 @@
 """A model's stable endpoint: a small reverse proxy in front of the replicas of its current version.
 
-Each deployed model gets one gateway process on its own port (its URL never changes) that
-forwards every request, path and body untouched, to one of the model's ``bentoml serve``
-replicas, in turn. A deploy or rollback starts the new replicas on spare ports, checks them,
-rewrites the gateway's route file and sends it SIGHUP: new requests go to the new replicas at
-once, requests already in flight finish on the old ones, and ``GET /-/gateway`` reports how many
-are still in flight per backend so an old server is stopped only when it has none. That is how a
-version switch under load loses no requests, which rebinding one port (SO_REUSEPORT) cannot
-promise: connections queued on a closing listener are reset.
+Each deployed model gets one gateway on its own port (its URL never changes) that forwards every
+request, path and body untouched, to one of the model's ``bentoml serve`` replicas, in turn. The
+gateway is a gunicorn master holding the port and ``--workers`` aiohttp worker processes
+(``bento_services.gateway_workers``): SIGKILL of a worker loses only the requests it was
+answering, and the master starts another. A deploy or rollback starts the new replicas on spare
+ports, checks them, rewrites the gateway's route file and sends the master SIGHUP, which every
+worker gets: new requests go to the new replicas at once, requests already in flight finish on the
+old ones, and ``GET /-/gateway`` reports how many are still in flight per backend, summed over the
+workers, and whether every worker has switched, so an old server is stopped only when it has none.
+That is how a version switch under load loses no requests, which rebinding one port (SO_REUSEPORT)
+cannot promise: connections queued on a closing listener are reset.
 
 Failover, as KServe's and SageMaker's routers do it:
 - a request whose replica refuses the connection or drops it before answering is sent once more
   to another replica (predictions are idempotent); an answer, whatever its status, is passed on
   and never retried, and neither is a request that timed out (the replica may be working on it);
 - every ``PROBE_INTERVAL`` seconds each replica's ``/readyz`` is asked; one that fails it, or
-  failed a request by its connection, leaves the rotation until it answers again. With no
-  replica in rotation, all of them are tried rather than none.
+  failed a request by its connection, leaves the rotation (of every worker) until it answers
+  again. With no replica in rotation, all of them are tried rather than none.
 To be sent twice a body is read first, up to ``MAX_BUFFERED_BODY`` (the serving limit); a bigger
 or unsized one is streamed to one replica, whose own size limit and message reach the client.
 
 Every request carries an ``x-request-id`` to the replica (the client's, else a new uuid4 hex) and
 back in the answer, so a client can find its request in the request log. The gateway counts what it
-answers: ``GET /metrics`` (Prometheus, the gateway's own registry: requests by version and status,
-errors, a latency histogram by version, requests in flight), and ``/-/gateway`` carries the traffic
-of the last ``TRAFFIC_WINDOW`` seconds (requests/min, error rate, p50/p99 ms) and the totals since
-the gateway started. An error is an answer of status 500 or more (the gateway's own 502 included);
+answers: ``GET /metrics`` (Prometheus, every worker's counts summed, a dead worker's kept: requests
+by version and status, errors, a latency histogram by version, requests in flight), and
+``/-/gateway`` carries the traffic of the last ``TRAFFIC_WINDOW`` seconds over the live workers
+(requests/min, error rate, p50/p99 ms to 0.01 ms) and the totals since the gateway started. An error is an answer of status 500 or more (the gateway's own 502 included);
 health checks through it (``/readyz``, ``/livez``) are forwarded but not counted.
 
 A route may name a challenger: a second version behind the same URL, for its scoring requests
@@ -42,7 +45,7 @@ answers by the version that gave them, and copies by outcome (``modelyard_gatewa
 
 aiohttp (already installed with BentoML) does the HTTP on both sides.
 
-    python -m bento_services.gateway --port 3100 --routes <home>/deployments/<name>/route.json
+    python -m bento_services.gateway --port 3100 --workers 2 --routes <home>/deployments/<name>/route.json
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import signal
 import time
 import uuid
@@ -63,8 +67,10 @@ from aiohttp import (
 )
 
 from bento_services.challenger_routing import (
-    MIRROR_COUNTS, SHADOW_HEADER, Challenge, follow, is_scoring, percentile, read_challenger,
+    MIRROR_COUNTS, SHADOW_HEADER, Challenge, follow, is_scoring, latency_counts, merge_challenges, percentiles,
+    read_challenger,
 )
+from bento_services.gateway_workers import SharedPage, gather_snapshots, serve, serve_peers
 from registry.request_logs import REQUEST_ID_HEADER
 
 STATUS_PATH = "/-/gateway"
@@ -76,6 +82,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
 TIMEOUT = ClientTimeout(total=120, sock_connect=5)
+GRACEFUL_TIMEOUT = 125  # a worker told to stop first finishes what it answers (up to TIMEOUT)
+WORKERS = 2  # deployments pass MODELYARD_GATEWAY_WORKERS
 MIRROR_TIMEOUT = ClientTimeout(total=30, sock_connect=5)  # a copy nobody waits for gives up sooner
 PROBE_TIMEOUT = ClientTimeout(total=1.0)
 PROBE_INTERVAL = 1.0
@@ -107,10 +115,10 @@ def write_route(path: Path, route: dict) -> None:
 
 
 class Traffic:
-    """What the gateway answered: Prometheus metrics of its own registry, the last
-    ``TRAFFIC_WINDOW`` seconds of answers (time, latency, error) and totals since it started."""
+    """What a worker answered: Prometheus metrics (in ``PROMETHEUS_MULTIPROC_DIR``, summed over the
+    workers) and the last ``TRAFFIC_WINDOW`` seconds of answers (time, latency, error)."""
 
-    def __init__(self, window: float = TRAFFIC_WINDOW):
+    def __init__(self, since: float, window: float = TRAFFIC_WINDOW):
         import prometheus_client as prom
 
         self.registry = prom.CollectorRegistry()
@@ -122,13 +130,12 @@ class Traffic:
                                       "Time from the request to the whole answer, by model version", ["version"],
                                       buckets=LATENCY_BUCKETS, registry=self.registry)
         self.in_flight = prom.Gauge("modelyard_gateway_requests_in_flight", "Requests being answered",
-                                    registry=self.registry)
+                                    multiprocess_mode="livesum", registry=self.registry)
         self.mirrors = prom.Counter("modelyard_gateway_mirrors", "Copies of requests for the other version of a "
                                     "challenge, by the version they were for and how they ended",
                                     ["version", "outcome"], registry=self.registry)
         self.window, self.recent = window, deque()  # (monotonic time, latency ms, error)
-        self.total = self.total_errors = 0
-        self.started_at = time.time()
+        self.since = since
 
     def observe(self, version: str, status: int, seconds: float) -> None:
         error = status >= 500
@@ -136,47 +143,68 @@ class Traffic:
         self.latency.labels(version).observe(seconds)
         if error:
             self.errors.labels(version).inc()
-            self.total_errors += 1
-        self.total += 1
         now = time.monotonic()
         self.recent.append((now, seconds * 1000.0, error))
         self._forget(now)
 
-    def summary(self) -> dict:
-        """The rolling window and the totals, as ``/-/gateway`` reports them."""
+    def snapshot(self) -> dict:
+        """This worker's window, as ``summary`` merges it with the others'."""
         self._forget(time.monotonic())
-        latencies = sorted(ms for _, ms, _ in self.recent)
-        errors = sum(error for _, _, error in self.recent)
-        count = len(latencies)
+        return {"latencies": latency_counts(ms for _, ms, _ in self.recent),
+                "errors": sum(error for _, _, error in self.recent)}
+
+    def summary(self, snapshots: list[dict]) -> dict:
+        """The workers' windows merged and the totals since the gateway started, as ``/-/gateway`` reports them."""
+        count, errors = sum(n for one in snapshots for _, n in one["latencies"]), sum(one["errors"] for one in snapshots)
+        p50, p99 = percentiles([one["latencies"] for one in snapshots], (0.50, 0.99))
+        totals = self._totals()
         return {
             "window_seconds": self.window, "requests": count, "errors": errors,
             "requests_per_minute": count * 60.0 / self.window, "error_rate": errors / count if count else None,
-            "p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99),
-            "total_requests": self.total, "total_errors": self.total_errors, "since": self.started_at,
+            "p50_ms": p50, "p99_ms": p99, "since": self.since,
+            "total_requests": int(totals.get("modelyard_gateway_requests_total", 0)),
+            "total_errors": int(totals.get("modelyard_gateway_errors_total", 0)),
         }
 
     def exposition(self) -> bytes:
         import prometheus_client as prom
 
-        return prom.generate_latest(self.registry)
+        return prom.generate_latest(_every_worker())
+
+    def _totals(self) -> Counter[str]:
+        """Each sample name's sum over its labels and every worker (a dead one's counts included)."""
+        totals: Counter[str] = Counter()
+        for family in _every_worker().collect():
+            for sample in family.samples:
+                totals[sample.name] += sample.value
+        return totals
 
     def _forget(self, now: float) -> None:
         while self.recent and self.recent[0][0] < now - self.window:
             self.recent.popleft()
 
 
+def _every_worker():
+    """A registry of the gateway's metrics summed over its workers' files (``PROMETHEUS_MULTIPROC_DIR``)."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 class Gateway:
-    def __init__(self, routes: Path):
-        self.routes = routes
-        self.route = read_route(routes)
+    """One worker's proxy; the turn and the rotation are shared with the other workers (``shared``)."""
+
+    def __init__(self, routes: Path, shared: SharedPage, since: float):
+        self.routes, self.shared = routes, shared
+        self.route, self.route_read = read_route(routes), time.time()
         self.challenge = follow(None, self.route["challenger"], self.version)
-        self.out_of_rotation: dict[str, str] = {}  # upstream -> why
         self.in_flight: Counter[str] = Counter()  # client requests and mirrors, by upstream
         self.retried = 0
-        self.traffic = Traffic()
+        self.traffic = Traffic(since)
         self.sessions: dict[str, ClientSession] = {}
         self.retired: list[Challenge] = []  # ended challenges whose queued copies are still being sent
-        self._turn = 0
 
     @property
     def upstreams(self) -> list[str]:
@@ -187,6 +215,11 @@ class Gateway:
         return str(self.route.get("model_version", ""))
 
     @property
+    def out_of_rotation(self) -> dict[str, str]:
+        """Replica -> why it gets no traffic, in every worker."""
+        return self.shared.out_of_rotation
+
+    @property
     def all_upstreams(self) -> list[str]:
         """The champion's replicas and the challenger's: probed, and their connections kept."""
         return self.upstreams + (self.challenge.upstreams if self.challenge else [])
@@ -195,26 +228,51 @@ class Gateway:
         """SIGHUP: read the route file again; a broken file keeps the current route. New
         replicas start in rotation: a deploy sends traffic only to replicas it checked."""
         try:
-            self.route = read_route(self.routes)
+            self.route, self.route_read = read_route(self.routes), time.time()
         except (OSError, ValueError, KeyError) as error:
-            print(f"gateway: kept route {self.upstreams}: cannot read {self.routes}: {error}", flush=True)
+            print(f"gateway {os.getpid()}: kept route {self.upstreams}: cannot read {self.routes}: {error}", flush=True)
             return
         before, self.challenge = self.challenge, follow(self.challenge, self.route["challenger"], self.version)
         if before is not None and before is not self.challenge:
             self.retired = [old for old in self.retired if old.mirrors.pending] + [before]
-        self.out_of_rotation = {u: why for u, why in self.out_of_rotation.items() if u in self.all_upstreams}
-        print(f"gateway: now forwarding to {self.destinations()}", flush=True)
+        self.shared.keep_only(self.all_upstreams)
+        print(f"gateway {os.getpid()}: now forwarding to {self.destinations()}", flush=True)
         self._close_idle_sessions()
 
     def destinations(self) -> str:
         challenger = self.challenge and f"; challenger ({self.challenge.mode}) {', '.join(self.challenge.upstreams)}"
         return ", ".join(self.upstreams) + (challenger or "")
 
-    def status(self) -> dict:
-        challenger = self.challenge.summary(self._rotation(self.challenge.upstreams)) if self.challenge else None
-        return {**self.route, "in_rotation": self._rotation(self.upstreams),
-                "out_of_rotation": self.out_of_rotation, "in_flight": dict(self.in_flight), "retried": self.retried,
-                "traffic": self.traffic.summary(), "challenger": challenger}
+    def snapshot(self) -> dict:
+        """This worker's state, as ``status`` sums it with the other workers'."""
+        return {"pid": os.getpid(), "route": self.route, "route_read": self.route_read,
+                "in_flight": dict(self.in_flight), "retried": self.retried, "traffic": self.traffic.snapshot(),
+                "challenge": self.challenge.snapshot() if self.challenge else None}
+
+    async def status(self) -> dict:
+        """The whole gateway, whichever worker answers: requests in flight and counts summed over the
+        workers. Until every worker has switched (``workers_agree``) the route is the one read
+        first, which some worker still forwards to."""
+        snapshots, unreachable = await gather_snapshots(self.snapshot())
+        route = min(snapshots, key=lambda one: one["route_read"])["route"]
+        section = route["challenger"]
+        challenger = None
+        if section is not None:
+            same = [one["challenge"] for one in snapshots
+                    if one["challenge"] and one["challenge"]["challenge_id"] == section["challenge_id"]]
+            challenger = merge_challenges(section, same, self._rotation(section["upstreams"]))
+        in_flight: Counter[str] = Counter()
+        for one in snapshots:
+            in_flight.update(one["in_flight"])
+        named = route["upstreams"] + (section["upstreams"] if section else [])
+        return {**route, "in_rotation": self._rotation(route["upstreams"]),
+                "out_of_rotation": {u: why for u, why in self.out_of_rotation.items() if u in named},
+                "in_flight": {u: n for u, n in in_flight.items() if n}, "retried": sum(one["retried"] for one in snapshots),
+                "traffic": self.traffic.summary([one["traffic"] for one in snapshots]), "challenger": challenger,
+                "workers": {one["pid"]: {"upstreams": one["route"]["upstreams"], "in_flight": one["in_flight"]}
+                            for one in snapshots},
+                "workers_agree": not unreachable and all(one["route"] == route for one in snapshots),
+                "unreachable_workers": unreachable, "answered_by": os.getpid()}
 
     def pick(self, tried: set[str]) -> str | None:
         """The next replica in rotation not tried yet for this request; else any not tried."""
@@ -222,24 +280,24 @@ class Gateway:
         candidates = [u for u in fresh if u not in self.out_of_rotation] or fresh
         if not candidates:
             return None
-        self._turn += 1
-        return candidates[self._turn % len(candidates)]
+        return candidates[self.shared.next_turn() % len(candidates)]
 
     def take_out(self, upstream: str, why: str) -> None:
         if upstream in self.all_upstreams and upstream not in self.out_of_rotation:
-            print(f"gateway: {upstream} out of rotation: {why}", flush=True)
-        self.out_of_rotation[upstream] = why
+            print(f"gateway {os.getpid()}: {upstream} out of rotation: {why}", flush=True)
+        if upstream not in self.out_of_rotation:  # the first reason is kept: it says what happened
+            self.shared.change(upstream, why)
 
     def put_back(self, upstream: str) -> None:
-        if self.out_of_rotation.pop(upstream, None) is not None:
-            print(f"gateway: {upstream} back in rotation", flush=True)
+        if upstream in self.out_of_rotation and self.shared.change(upstream, None):
+            print(f"gateway {os.getpid()}: {upstream} back in rotation", flush=True)
 
     def _rotation(self, upstreams: list[str]) -> list[str]:
         return [u for u in upstreams if u not in self.out_of_rotation]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == STATUS_PATH:
-            return web.json_response(self.status())
+            return web.json_response(await self.status())
         if request.path == METRICS_PATH:
             return web.Response(body=self.traffic.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE})
         request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
@@ -433,24 +491,21 @@ def _bad_gateway(upstream: str, error: BaseException) -> web.Response:
                                        f"{type(error).__name__}: {error}"}, status=502)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--routes", type=Path, required=True)
-    args = parser.parse_args(argv)
-    import uvloop  # installed with uvicorn; the proxy is event-loop bound
-
-    loop = uvloop.new_event_loop()
-    asyncio.set_event_loop(loop)
-    gateway = Gateway(args.routes)
+async def worker_app(routes: Path, since: float, shared: SharedPage) -> web.Application:
+    """One worker's application (gunicorn's aiohttp worker runs it): the proxy, a route switch on
+    SIGHUP, the readiness probe, and its state for the other workers."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, lambda: gateway.reload())  # before the route is read: none is missed
+    gateway = Gateway(routes, shared, since)
+    peers = await serve_peers(gateway.snapshot)  # before this worker accepts a request
 
     async def on_startup(app: web.Application) -> None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, gateway.reload)
-        app["probe"] = asyncio.get_running_loop().create_task(gateway.probe_forever())
+        app["probe"] = loop.create_task(gateway.probe_forever())
 
     async def on_cleanup(app: web.Application) -> None:
         app["probe"].cancel()
+        await asyncio.gather(app["probe"], return_exceptions=True)
+        peers.close()
         for challenge in [gateway.challenge, *gateway.retired]:  # nobody waits for a copy's answer
             if challenge is not None:
                 challenge.mirrors.cancel()
@@ -460,9 +515,23 @@ def main(argv: list[str] | None = None) -> None:
     app.router.add_route("*", "/{tail:.*}", gateway.handle)
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
-    print(f"gateway: http://{args.host}:{args.port} -> {gateway.destinations()}", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None,
-                shutdown_timeout=30.0, reuse_address=True, loop=loop)
+    print(f"gateway {os.getpid()}: forwarding to {gateway.destinations()}", flush=True)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--routes", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=WORKERS, help="worker processes behind the port")
+    parser.add_argument("--state", type=Path, help="the workers' shared files; next to the route file when unset")
+    args = parser.parse_args(argv)
+    read_route(args.routes)  # a broken route file fails here, before any worker starts
+    print(f"gateway: http://{args.host}:{args.port}, {args.workers} workers, route {args.routes}", flush=True)
+    serve(functools.partial(worker_app, args.routes, time.time()), host=args.host, port=args.port,
+          workers=args.workers, state=args.state or args.routes.parent / "gateway-state",
+          graceful_timeout=GRACEFUL_TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Deployments that heal themselves: every few seconds, each running deployment is checked and a
-dead replica or gateway is started again from the same bento, with no one typing a command.
+dead replica or gateway is started again from the same bento, with no one typing a command. A
+gateway is dead when its master is: a dead worker is the master's to replace, in milliseconds.
 
 The repair is ``reconcile``'s (under the model's lock, so a deploy and a repair never cross: while
 a deploy holds it, the watchdog passes on); the watchdog adds the pace, patience and the bounds.

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     serve_replicas: int = Field(
         default=2, ge=1, le=16, description="BentoML servers per deployment behind the model's gateway."
     )
+    gateway_workers: int = Field(
+        default=2, ge=1, le=16, description="Processes of each model's gateway behind its one port: when one dies "
+                                            "the others answer and its master starts another."
+    )
     challenge_interval_s: float = Field(
         default=30.0, gt=0, description="Seconds between evaluations of each active challenge by its rule."
     )

@@ -1,6 +1,7 @@
 """Replicas that heal themselves, for real: a deployment of two ``bentoml serve`` replicas behind
 the model's gateway, the watchdog running as its own process, clients sending requests
-throughout; then SIGKILL of one replica's whole server, and of the gateway.
+throughout; then SIGKILL of one replica's whole server, and of the whole gateway (its master and
+workers; one worker's death is ``test_gateway_workers``').
 
 The counts and times are printed (``-s``) for the README; the test bounds them loosely, because
 the suite's other worker shares the 2 cores.
@@ -19,7 +20,7 @@ import pytest
 from bento_services.deploy import deploy_model, undeploy
 from bento_services.endpoints import gateway_processes
 from bento_services.gateway import STATUS_PATH
-from infra.processes import Process, is_running
+from infra.processes import Process, is_running, session_members
 from registry.deployments import list_deployments
 from registry.settings import Settings
 from stack.service import modelyard_env
@@ -147,11 +148,13 @@ def _restart_seconds(settings: Settings) -> dict:
 
 
 def test_a_killed_gateway_is_serving_again_within_seconds(settings, deployed, watchdog):
-    [gateway] = gateway_processes(NAME, settings)
+    master = gateway_processes(NAME, settings)[0]
+    assert len(gateway_processes(NAME, settings)) == 1 + settings.gateway_workers
     with Stream(deployed.url, threads=2) as stream:
         time.sleep(1.0)
         killed_at = time.monotonic()
-        os.kill(gateway.pid, signal.SIGKILL)
+        for pid in session_members(master):  # the master and its workers, by PID
+            os.kill(pid, signal.SIGKILL)
         back_after = None
         while time.monotonic() - killed_at < 60:
             try:
