@@ -17,7 +17,9 @@ RandomForest and LogisticRegression of ``batch_data.py`` registered in a throwaw
   in a shadow challenge, one replica each, measured alternately (``--shadow-rounds``); target: the
   champion's c=8 p99 at most 20 % above the one without a challenger, no request failed;
 - (b) ``mlflow models serve --env-manager local`` on the same version, ``POST /invocations``;
-- (c) ``load_predictor(...).predict(one_row_frame)`` called in a loop in this process: the floor.
+- (c) ``load_predictor(...).predict(one_row_frame)`` called in a loop in this process: the floor;
+  and the same for the runtime a deploy chooses (``registry.compiling.choose_for_version``: ONNX
+  Runtime for these models where it passes parity), with its parity figures printed.
 
 One deployment (or mlflow server) runs at a time. Figures and the command: benchmarks/README.md.
 
@@ -61,7 +63,7 @@ RUNNERS = {"modelyard": "(a) modelyard",  # in the table's order
            **{f"modelyard-{n}": f"(a) modelyard, {n} replicas" for n in range(2, MAX_REPLICAS + 1)},
            "log-on": "(a) 1 replica, request log on", "log-off": "(a) 1 replica, request log off",
            "shadow-off": "(a) 1 replica, no challenger", "shadow-on": "(a) 1 replica, shadow challenger 100 %",
-           "backend": "(a) backend direct", "mlflow": "(b) mlflow serve", "floor": "(c) in-process"}
+           "backend": "(a) backend direct", "mlflow": "(b) mlflow serve", "floor": "(c) in-process", "floor-compiled": "(c) in-process, compiled"}
 DEPLOY_STEPS = {"build": "build (download, load, bentoml build)", "bentoml build": "of which bentoml build",
                 "launch": "launch", "check_health": "wait for /readyz", "check_parity": "parity check",
                 "promote": "promote (gateway, alias)"}
@@ -220,7 +222,7 @@ class Bench:
         self._record(cell)
         return cell
 
-    def floor_cell(self, kind: str, predictor) -> Cell:
+    def floor_cell(self, kind: str, predictor, runner: str = "floor") -> Cell:
         """``predict`` on one-row frames, back to back in this process: what a request cannot beat."""
         frames = [self.pool.iloc[[index]].reset_index(drop=True) for index in range(len(self.pool))]
         latencies, index = [], 0
@@ -234,7 +236,7 @@ class Bench:
                 latencies.append((time.perf_counter() - sent) * 1000)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu_before
         others = max(busy_cpu_seconds() - busy_before - cpu, 0.0) / wall
-        cell = Cell(kind, RUNNERS["floor"], 1, latencies, time.perf_counter() - measure_from, 0, index,
+        cell = Cell(kind, RUNNERS[runner], 1, latencies, time.perf_counter() - measure_from, 0, index,
                     cpu, None, others)
         self._record(cell)
         return cell
@@ -435,6 +437,7 @@ def _agreement(url: str, pool, predictor, runner: str, label_of) -> str:
 
 def run_benchmark(args: argparse.Namespace, work: Path) -> int:
     from registry.catalog import download_model_dir
+    from registry.compiling import choose_for_version
     from registry.predictors import load_predictor
     from registry.settings import Settings
 
@@ -448,8 +451,13 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
     shadowed = {kind: [register_model(kind, args.train_rows, settings, name=f"bench_{kind}_shadowed")
                        for _ in range(2)][0] for kind in args.models} if args.shadow_cost else {}
     for kind in args.models:
-        predictor = load_predictor(download_model_dir(refs[kind], work / "models" / kind, settings))
+        model_dir = download_model_dir(refs[kind], work / "models" / kind, settings)
+        predictor = load_predictor(model_dir)
         bench.floor_cell(kind, predictor)
+        compiled, choice = choose_for_version(predictor, model_dir)
+        print(f"  [{kind}] runtime a deploy chooses: {choice.summary}", flush=True)
+        if compiled is not predictor:
+            bench.floor_cell(kind, compiled, "floor-compiled")
         for replicas in args.replicas:
             bench_modelyard(bench, kind, refs[kind], predictor, replicas)
         if args.log_cost:

@@ -142,7 +142,7 @@ def _route_challenger(launched: Launch, champion: Deployment, mode: str, percent
     built, settings = launched.build, ctx.settings
     refuse_second(built.model_name, settings)
     info = record_running(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
-                          replicas=launched.replicas, url=champion.url,
+                          replicas=launched.replicas, url=champion.url, runtime=built.runtime,
                           action=ctx.action, actor=ctx.actor, request_id=None, settings=settings, status="challenger")
     challenge = record_started(model_name=built.model_name, champion_version=champion.model_version,
                                challenger_version=built.model_version, deployment_id=info.id, mode=mode,
@@ -179,7 +179,7 @@ def _launch_of(row: Deployment, settings: Settings) -> Launch:
     """A challenger's running replicas as the switch takes a deploy's."""
     folder = version_dir(settings, row.model_name, row.model_version)
     built = Build(model_name=row.model_name, model_version=row.model_version, bento_tag=row.bento_tag,
-                  model_dir=str(folder / "model"))
+                  model_dir=str(folder / "model"), runtime=row.runtime)
     return Launch(build=built, replicas=replicas_of(row))
 
 

@@ -11,19 +11,23 @@ from bento_services import chain, endpoints
 from bento_services.steps import DeployContext, Undeployed, run_chain, run_step
 from registry.deployments import DeploymentInfo
 from registry.refs import parse_ref
+from registry.runtimes import RuntimeRequest
 from registry.settings import Settings
 
 
 def deploy_model(ref: str, *, settings: Settings, actor: str | None = None, port: int | None = None,
-                 replicas: int | None = None, timings: dict[str, float] | None = None) -> DeploymentInfo:
+                 replicas: int | None = None, runtime: RuntimeRequest = "auto",
+                 timings: dict[str, float] | None = None) -> DeploymentInfo:
     """Serve the version ``ref`` means now; it becomes ``production`` once checked.
 
     ``port`` is the model's stable endpoint port: the first deploy takes it (default: the first
     free port from 3000), later deploys and rollbacks keep it. It is checked before building.
     ``replicas`` servers run behind it (default: the setting ``serve_replicas``).
+    ``runtime``: ``auto`` serves a compiled runtime where it passes parity and is faster
+    (``registry.compiling``); ``native`` always the model's own library.
     ``timings``, when given, receives the seconds each step took."""
     endpoints.endpoint_port(parse_ref(ref).name, port, settings)  # a port clash, before minutes of work
-    ctx = _context(settings, actor, port=port, replicas=replicas)
+    ctx = _context(settings, actor, port=port, replicas=replicas, runtime=runtime)
     try:
         return run_chain(chain.DEPLOY, ref, ctx)
     finally:

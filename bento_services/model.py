@@ -45,6 +45,7 @@ class ServedModel:
     inputs: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
     loaded_from: str = "mlflow"  # or "snapshot" (the build's, bento_services.snapshot)
+    runtime: str = "native"  # or the compiled runtime the build chose (registry.compiling)
 
     @classmethod
     def load(cls, settings: ServeSettings) -> "ServedModel":
@@ -62,15 +63,17 @@ class ServedModel:
 
     @classmethod
     def from_model_dir(cls, model_dir: Path, name: str, version: int, predictor: Predictor | None = None,
-                       mlflow_model=None) -> "ServedModel":
-        """Load the predictor (unless given) and read the signature that input validation follows."""
+                       mlflow_model=None, *, runtime: str = "native") -> "ServedModel":
+        """Load the predictor (unless given: a compiled one is named by ``runtime``) and read the
+        signature that input validation follows."""
         from mlflow.models import Model
 
         predictor = predictor or load_predictor(model_dir)
         signature = (mlflow_model or Model.load(str(model_dir))).signature
         inputs = _schema(signature.inputs if signature else None)
         outputs = _schema(signature.outputs if signature else None)
-        return cls(name, version, predictor, _features(predictor.card.feature_names, inputs), inputs, outputs)
+        return cls(name, version, predictor, _features(predictor.card.feature_names, inputs), inputs, outputs,
+                   runtime=runtime)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``prediction`` plus ``probability_<class>`` columns, one row per input row."""
@@ -82,7 +85,7 @@ class ServedModel:
     def metadata(self) -> dict[str, Any]:
         card = self.predictor.card
         return {
-            "name": self.name, "version": self.version, "flavor": card.flavor, "task": card.task,
+            "name": self.name, "version": self.version, "flavor": card.flavor, "runtime": self.runtime, "task": card.task,
             "classes": card.classes, "feature_names": card.feature_names,
             "signature": {"inputs": self.inputs, "outputs": self.outputs},
         }

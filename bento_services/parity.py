@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from registry.runtimes import RuntimeChoice
+
 
 class ParityCase(BaseModel):
     """The input example and the in-process predictor's answer to it."""
@@ -21,6 +23,7 @@ class ParityCase(BaseModel):
     records: list[dict[str, Any]]
     expected: dict[str, list[Any]]
     exact: list[str] = []  # compared for equality (class labels); the others within float tolerance
+    atol: float = 1e-7  # a compiled runtime's: the tolerance it passed parity at (``registry.compiling``)
 
 
 def load_locally(model_dir: Path):
@@ -33,16 +36,18 @@ def load_locally(model_dir: Path):
     return predictor, model, model.load_input_example(str(model_dir))
 
 
-def answer_example(predictor, example) -> ParityCase | None:
+def answer_example(predictor, example, *, tolerance: float | None = None) -> ParityCase | None:
     """The predictor's answer to the input example; None for a model without one (models
-    imported without sample data: readiness is then the check)."""
+    imported without sample data: readiness is then the check). ``tolerance``: a compiled
+    runtime serves, and its probabilities may differ from these by that much."""
     from registry.predictors import PREDICTION
 
     if example is None:
         return None
     expected = predictor.predict(example).reset_index(drop=True)
     return ParityCase(records=example.to_dict(orient="records"), expected=expected.to_dict(orient="list"),
-                      exact=[PREDICTION] if predictor.card.task == "classification" else [])
+                      exact=[PREDICTION] if predictor.card.task == "classification" else [],
+                      atol=max(tolerance or 0.0, ParityCase.model_fields["atol"].default))
 
 
 def reference_case(model_dir: Path) -> ParityCase | None:
@@ -52,6 +57,7 @@ def reference_case(model_dir: Path) -> ParityCase | None:
 
 
 PARITY_FILE = "parity.json"
+RUNTIME_FILE = "runtime.json"
 
 
 def save_case(case: ParityCase | None, folder: Path) -> None:
@@ -94,7 +100,23 @@ def compare(url: str, case: ParityCase | None) -> None:
         want, got = expected[column].to_numpy(), served[column].to_numpy()
         # float32 models (ONNX, boosters) round differently with the batch size
         same = got.tolist() == want.tolist() if column in case.exact \
-            else np.allclose(got.astype(float), want.astype(float), rtol=1e-5, atol=1e-7)
+            else np.allclose(got.astype(float), want.astype(float), rtol=1e-5, atol=case.atol)
         if not same:
             raise RuntimeError(f"POST /predict differs from the in-process predictor in {column!r}: "
                                f"{got.tolist()[:5]} != {want.tolist()[:5]}")
+
+
+def save_runtime(runtime: RuntimeChoice, folder: Path) -> None:
+    """Keep the build's runtime choice beside its snapshot: a rollback to this build serves the
+    same predictor and records the same figures."""
+    path = folder / RUNTIME_FILE
+    staging = path.with_suffix(".tmp")
+    staging.write_text(runtime.model_dump_json())
+    staging.replace(path)
+
+
+def saved_runtime(folder: Path) -> RuntimeChoice | None:
+    try:
+        return RuntimeChoice.model_validate_json((folder / RUNTIME_FILE).read_text())
+    except (OSError, ValueError):
+        return None

@@ -119,7 +119,8 @@ def _restart_replicas(row: Deployment, slots: list[int], settings: Settings, act
     replicas = replicas_of(row)
     for slot in slots:  # whatever half of them is left
         stop_server(replicas[slot].process_list())
-    ctx = DeployContext(settings=settings, actor=actor, record_failures=False, slots=slots)
+    ctx = DeployContext(settings=settings, actor=actor, record_failures=False, slots=slots,
+                        runtime=(row.runtime or {}).get("requested", "auto"))  # a rebuild asks as the deploy did
     built = build_of(row, ctx)
     launched = run_chain(chain.RESTART, built, ctx)
     for slot, replica in zip(slots, launched.replicas):

@@ -28,7 +28,7 @@ _RECORDED_FAILURE = re.compile(r"^step '(?P<step>[^']+)': (?P<reason>.*)$", re.D
 
 
 def request_deploy(name: str, ref: str, *, port: int | None, workflows: Workflows, settings: Settings,
-                   replicas: int | None = None) -> WorkflowRun:
+                   replicas: int | None = None, runtime: str = "auto") -> WorkflowRun:
     """Trigger ``deploy_model`` for the version ``ref`` means now (pinned here, so the run serves
     what the user picked even if the alias moves meanwhile)."""
     from registry.store import mlflow_client, resolve_version
@@ -40,7 +40,7 @@ def request_deploy(name: str, ref: str, *, port: int | None, workflows: Workflow
         error.field = error.field if error.field and error.field != "name" else "ref"
         raise
     endpoints.endpoint_port(name, port, settings)  # a taken port, before minutes of work
-    conf = {"model_ref": str(ModelRef(name, version)), "port": port or 0, "replicas": replicas or 0}
+    conf = {"model_ref": str(ModelRef(name, version)), "port": port or 0, "replicas": replicas or 0, "runtime": runtime}
     return serving_run(workflows, chain.DEPLOY_DAG, workflows.trigger(chain.DEPLOY_DAG, conf), settings=settings)
 
 
@@ -111,7 +111,7 @@ def _with_curl(deployment: DeploymentInfo, settings: Settings) -> dict[str, Any]
 
 def request_challenge(name: str, ref: str, *, mode: str, percent: float, sticky_header: str | None,
                       rule: dict[str, Any], workflows: Workflows, settings: Settings,
-                      replicas: int | None = None) -> WorkflowRun:
+                      replicas: int | None = None, runtime: str = "auto") -> WorkflowRun:
     """Trigger ``challenge_model`` (start) once what a user can fix is checked: the mode and share,
     the rule, a running champion, a version other than it, no challenge already active."""
     from bento_services.challenges import refuse_second

@@ -26,7 +26,8 @@ from bento_services import endpoints
 from bento_services.bentos import bento_dir, build_bento, delete_bentos, prune_bentos
 from bento_services.model_lock import model_lock
 from bento_services.parity import (
-    ParityCase, answer_example, compare, load_locally, reference_case, save_case, saved_case,
+    ParityCase, answer_example, compare, load_locally, reference_case, save_case, save_runtime, saved_case,
+    saved_runtime,
 )
 from bento_services.records import retire
 from bento_services.routes import Route
@@ -40,6 +41,7 @@ from registry.errors import ConflictError, ModelNotFoundError, ModelyardError
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
 from registry.refs import ModelRef, parse_ref
+from registry.runtimes import RuntimeChoice, RuntimeRequest
 from registry.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class DeployContext(BaseModel):
     record_failures: bool = True  # reconcile keeps its row and only stops what it started
     replicas: int | None = None  # servers to launch; None: the setting ``serve_replicas``
     slots: list[int] | None = None  # or which replicas to launch again (a repair), by slot
+    runtime: RuntimeRequest = "auto"  # auto: a compiled runtime where it passes parity and is faster
     timings: dict[str, float] = {}  # seconds per step (and ``bentoml build`` within build)
 
 
@@ -82,6 +85,7 @@ class Build(BaseModel):
     bento_tag: str
     model_dir: str
     parity: ParityCase | None = None  # made by build, where the model is loaded anyway
+    runtime: RuntimeChoice | None = None  # what serves it, and the measurements that chose it
 
     @property
     def ref(self) -> str:
@@ -120,7 +124,7 @@ def build(ref: str, ctx: DeployContext) -> Build:
             building = pool.submit(_timed, build_bento, model_dir, model_ref.name, version, ctx.settings)
             try:
                 part = "load"
-                parity = _load_and_snapshot(model_dir, model_ref.name, version, ctx.settings)
+                parity, runtime = _load_and_snapshot(model_dir, model_ref.name, version, ctx)
             except Exception:
                 if building.exception() is None:  # a model that does not load leaves no bento behind
                     delete_bentos([building.result()[0]], ctx.settings)
@@ -131,20 +135,28 @@ def build(ref: str, ctx: DeployContext) -> Build:
         failed = Build(model_name=model_ref.name, model_version=version, bento_tag=tag or "", model_dir="")
         raise abandon("build", RuntimeError(f"{part}: {type(error).__name__}: {error}"), failed, ctx) from error
     return Build(model_name=model_ref.name, model_version=version, bento_tag=tag, model_dir=str(model_dir),
-                 parity=parity)
+                 parity=parity, runtime=runtime)
 
 
-def _load_and_snapshot(model_dir: Path, name: str, version: int, settings: Settings) -> ParityCase | None:
-    """Load the version as its servers will, answer its input example for the parity step, and
-    leave the loaded model for the servers to start from (``bento_services.snapshot``)."""
+def _load_and_snapshot(model_dir: Path, name: str, version: int,
+                       ctx: DeployContext) -> tuple[ParityCase | None, RuntimeChoice]:
+    """Load the version as its servers will, choose its runtime (``registry.compiling``), answer
+    its input example with the native model for the parity step (within the tolerance the runtime
+    was chosen at), and leave the served model for the servers to start from
+    (``bento_services.snapshot``)."""
     from bento_services.model import ServedModel
+    from registry.compiling import choose_for_version
 
-    folder = version_dir(settings, name, version)
-    predictor, model, example = load_locally(model_dir)
-    write_snapshot(ServedModel.from_model_dir(model_dir, name, version, predictor, model), model_dir, folder)
-    case = answer_example(predictor, example)
+    folder = version_dir(ctx.settings, name, version)
+    native, model, example = load_locally(model_dir)
+    predictor, runtime = choose_for_version(native, model_dir, requested=ctx.runtime)
+    logger.info("%s/%s serves with %s", name, version, runtime.summary)
+    served = ServedModel.from_model_dir(model_dir, name, version, predictor, model, runtime=runtime.runtime)
+    write_snapshot(served, model_dir, folder)
+    case = answer_example(native, example, tolerance=runtime.chosen.parity.tolerance if runtime.chosen else None)
     save_case(case, folder)
-    return case
+    save_runtime(runtime, folder)
+    return case, runtime
 
 
 def previous_build(name: str, ctx: DeployContext) -> Build:
@@ -157,7 +169,7 @@ def build_of(row: Deployment, ctx: DeployContext) -> Build:
     folder = version_dir(ctx.settings, row.model_name, row.model_version)
     if bento_dir(row.bento_tag, ctx.settings).exists() and (folder / "model").exists():
         return Build(model_name=row.model_name, model_version=row.model_version, bento_tag=row.bento_tag,
-                     model_dir=str(folder / "model"), parity=saved_case(folder))
+                     model_dir=str(folder / "model"), parity=saved_case(folder), runtime=saved_runtime(folder))
     return build(str(ModelRef(row.model_name, row.model_version)), ctx)
 
 
@@ -224,7 +236,7 @@ def switch_to(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
                                                                     replica_urls(previous[0]), challenger), settings)
         raise
     info = record_running(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
-                          replicas=launched.replicas, url=endpoint.url,
+                          replicas=launched.replicas, url=endpoint.url, runtime=built.runtime,
                           action=ctx.action, actor=ctx.actor, request_id=ctx.request_id, settings=settings)
     endpoints.set_deployment(built.model_name, info.id, settings)
     close_challenge_for(info, ctx)

@@ -166,17 +166,23 @@ def runs_table(runs) -> Table:
 
 def deployments_table(deployments) -> Table:
     table = Table(title="Deployments", title_justify="left")
-    for column in ("model", "status", "healthy", "replicas", "url", "req/min", "errors", "p50/p99 ms", "bento",
-                   "updated", "reason"):
+    for column in ("model", "status", "healthy", "replicas", "url", "runtime", "req/min", "errors", "p50/p99 ms",
+                   "bento", "updated", "reason"):
         table.add_column(column)
     for d in deployments:
         healthy = "" if d.healthy is None else ("yes" if d.healthy else "NO")
         checked = [replica.healthy for replica in d.replicas if replica.healthy is not None]
         replicas = f"{sum(checked)}/{len(d.replicas)} healthy" if checked else str(len(d.replicas) or "")
-        table.add_row(f"{d.model_name}/{d.model_version}", d.status, healthy, replicas, d.url or "",
+        table.add_row(f"{d.model_name}/{d.model_version}", d.status, healthy, replicas, d.url or "", _runtime_cell(d.runtime),
                       *_traffic_cells(d.traffic), d.bento_tag or "", d.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
                       (d.status_reason or "")[:80])
     return table
+
+
+def _runtime_cell(runtime) -> str:
+    if runtime is None:
+        return ""
+    return f"{runtime.runtime} {runtime.one_row_speedup:.1f}x" if runtime.chosen else runtime.runtime
 
 
 def _window(start, end) -> str:

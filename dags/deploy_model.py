@@ -2,7 +2,8 @@
 
 Params: the model reference (`NAME/VERSION`, or `NAME@ALIAS`, pinned to one version by the
 build), for a model's first deploy only, its endpoint port (0: the first free from 3000), and
-how many BentoML servers run behind the endpoint (0: the setting ``MODELYARD_SERVE_REPLICAS``).
+how many BentoML servers run behind the endpoint (0: the setting ``MODELYARD_SERVE_REPLICAS``),
+and the runtime (`auto`: a compiled one where it passes parity and is faster; `native`).
 
 Tasks: build -> launch -> check_health -> check_parity -> promote (`bento_services.chain.DEPLOY`).
 `launch` starts `bentoml serve` in its own session, so the server outlives the task that
@@ -27,6 +28,8 @@ from serving_tasks import serving_chain, serving_dag
                   description="Endpoint port for a model's first deploy; 0 = keep or pick"),
     "replicas": Param(0, type="integer", minimum=0, maximum=16,
                       description="BentoML servers behind the endpoint; 0 = MODELYARD_SERVE_REPLICAS"),
+    "runtime": Param("auto", type="string", enum=["auto", "native"],
+                     description="auto: a compiled runtime where it passes parity and is faster; native: never"),
 })
 def deploy_model():
     serving_chain(chain.DEPLOY, "{{ params.model_ref }}")

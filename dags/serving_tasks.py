@@ -49,7 +49,8 @@ def _step_task(name: str, action: str):
         context = get_current_context()
         ctx = DeployContext(settings=get_settings(), actor=acting_user(context), request_id=context["run_id"],
                             port=context["params"].get("port") or None,
-                            replicas=context["params"].get("replicas") or None, action=action)
+                            replicas=context["params"].get("replicas") or None,
+                            runtime=context["params"].get("runtime") or "auto", action=action)
         try:
             return run_step(name, value, ctx).model_dump(mode="json")
         except ModelyardError as error:

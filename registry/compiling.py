@@ -12,75 +12,18 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from registry.errors import InvalidFieldError
 from registry.predictors import PREDICTION, Predictor
+from registry.runtimes import (
+    NATIVE, TOLERANCE, Candidate, Parity, RuntimeChoice, RuntimeRequest, Timing,
+)
 
-NATIVE = "native"
-RuntimeRequest = Literal["auto", "native"]  # auto: the fastest that passes parity; native: never compiled
-TOLERANCE = 1e-5
 ONE_ROW_REPEATS = 200
-
-
-@dataclass(frozen=True)
-class Parity:
-    """How a candidate's answers compare with the native model's on ``rows`` rows."""
-
-    rows: int
-    labels_differing: int  # rows whose predicted class differs (always 0 for regression)
-    max_difference: float  # largest probability difference, or relative value difference
-    tolerance: float
-
-    @property
-    def passed(self) -> bool:
-        return self.labels_differing == 0 and self.max_difference <= self.tolerance
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Median milliseconds of a one-row predict, and of one predict over the whole sample."""
-
-    one_row_ms: float
-    batch_ms: float
-    batch_rows: int
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One compiled runtime as measured; ``error`` when it could not convert this model."""
-
-    runtime: str
-    timing: Timing | None = None
-    parity: Parity | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class RuntimeChoice:
-    runtime: str  # NATIVE or the chosen candidate's runtime
-    native: Timing
-    candidates: tuple[Candidate, ...]
-    requested: RuntimeRequest
-
-    @property
-    def chosen(self) -> Candidate | None:
-        return next((candidate for candidate in self.candidates if candidate.runtime == self.runtime), None)
-
-    @property
-    def one_row_speedup(self) -> float:
-        chosen = self.chosen
-        return self.native.one_row_ms / chosen.timing.one_row_ms if chosen else 1.0
-
-    @property
-    def batch_speedup(self) -> float:
-        chosen = self.chosen
-        return self.native.batch_ms / chosen.timing.batch_ms if chosen else 1.0
 
 
 def choose_runtime(native: Predictor, sample: pd.DataFrame, *, requested: RuntimeRequest = "auto",
@@ -105,24 +48,41 @@ def choose_runtime(native: Predictor, sample: pd.DataFrame, *, requested: Runtim
     passing = [candidate for candidate in candidates if candidate.runtime in compiled and candidate.parity.passed]
     best = min(passing, key=lambda candidate: candidate.timing.one_row_ms, default=None)
     if best is not None and best.timing.one_row_ms < native_timing.one_row_ms:
-        return compiled[best.runtime], RuntimeChoice(best.runtime, native_timing, tuple(candidates), requested)
-    return native, RuntimeChoice(NATIVE, native_timing, tuple(candidates), requested)
+        return compiled[best.runtime], RuntimeChoice(runtime=best.runtime, native=native_timing,
+                                                     candidates=tuple(candidates), requested=requested)
+    return native, RuntimeChoice(runtime=NATIVE, native=native_timing, candidates=tuple(candidates),
+                                 requested=requested)
+
+
+def choose_for_version(native: Predictor, model_dir: Path, *, requested: RuntimeRequest = "auto",
+                       tolerance: float = TOLERANCE) -> tuple[Predictor, RuntimeChoice]:
+    """``choose_runtime`` on the rows the version keeps; native, saying so, for a version that
+    keeps none (imported without sample data) or when ``native`` was asked for."""
+    if requested == NATIVE:
+        return native, RuntimeChoice(runtime=NATIVE, native=None, requested=NATIVE)
+    try:
+        sample = parity_sample(model_dir)
+    except InvalidFieldError:
+        return native, RuntimeChoice(runtime=NATIVE, native=None, requested=requested,
+                                     reason="the version keeps no rows to check a compiled runtime on")
+    return choose_runtime(native, sample, requested=requested, tolerance=tolerance)
 
 
 def parity_sample(model_dir: Path) -> pd.DataFrame:
-    """The rows a version is checked on: those registered with it, else (a version registered
-    before they were kept) its MLflow input example."""
+    """The rows a version is checked on: those registered with it (older versions have none) and
+    its MLflow input example, which the deploy's own parity step sends to every replica."""
     from mlflow.models import Model
 
     from registry.registration import PARITY_SAMPLE_FILE
 
     path = Path(model_dir) / PARITY_SAMPLE_FILE
-    if path.exists():
-        return pd.read_parquet(path)
+    frames = [pd.read_parquet(path)] if path.exists() else []
     example = Model.load(str(model_dir)).load_input_example(str(model_dir))
-    if not isinstance(example, pd.DataFrame) or example.empty:
+    if isinstance(example, pd.DataFrame) and not example.empty:
+        frames.append(example)
+    if not frames:
         raise InvalidFieldError(f"{model_dir} keeps no rows to check a compiled runtime on", field="sample")
-    return example
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _try(compiler, native: Predictor, sample: pd.DataFrame, expected: pd.DataFrame,
@@ -130,16 +90,16 @@ def _try(compiler, native: Predictor, sample: pd.DataFrame, expected: pd.DataFra
     try:
         predictor = compiler.compile(native.native, native.card)
     except Exception as error:  # a converter's failure only means this runtime is not used
-        return Candidate(compiler.runtime, error=f"{type(error).__name__}: {error}"[:500]), None
+        return Candidate(runtime=compiler.runtime, error=f"{type(error).__name__}: {error}"[:500]), None
     if predictor is None:
-        return Candidate(compiler.runtime, error=f"{compiler.runtime} does not take this model"), None
+        return Candidate(runtime=compiler.runtime, error=f"{compiler.runtime} does not take this model"), None
     try:
         answered = predictor.predict(sample)
     except Exception as error:
-        return Candidate(compiler.runtime, error=f"{type(error).__name__}: {error}"[:500]), None
+        return Candidate(runtime=compiler.runtime, error=f"{type(error).__name__}: {error}"[:500]), None
     parity = compare(expected, answered, classification=native.card.task == "classification",
                      tolerance=tolerance)
-    return Candidate(compiler.runtime, _timing(predictor, sample), parity), predictor
+    return Candidate(runtime=compiler.runtime, timing=_timing(predictor, sample), parity=parity), predictor
 
 
 def compare(expected: pd.DataFrame, answered: pd.DataFrame, *, classification: bool, tolerance: float) -> Parity:
@@ -154,7 +114,7 @@ def compare(expected: pd.DataFrame, answered: pd.DataFrame, *, classification: b
         wanted = expected[PREDICTION].to_numpy(dtype=float)
         gaps = np.abs(wanted - answered[PREDICTION].to_numpy(dtype=float)) / np.maximum(1.0, np.abs(wanted))
     return Parity(rows=len(expected), labels_differing=differing, max_difference=float(np.max(gaps)),
-                  tolerance=tolerance)
+                  tolerance=tolerance, classification=classification)
 
 
 def _timing(predictor: Predictor, sample: pd.DataFrame) -> Timing:

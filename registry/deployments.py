@@ -24,6 +24,7 @@ from infra.processes import Process, is_running
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
 from registry.metadata.tables import Deployment, Endpoint
+from registry.runtimes import RuntimeChoice
 from registry.settings import Settings
 
 GATEWAY_STATUS_PATH = "/-/gateway"  # what bento_services.gateway answers with its route and traffic
@@ -112,6 +113,7 @@ class DeploymentInfo(BaseModel):
     created_by: str
     created_at: datetime
     updated_at: datetime
+    runtime: RuntimeChoice | None = None  # what serves it (None: deployed before runtimes were chosen)
     healthy: bool | None = None
     replicas: list[ReplicaInfo] = []
     traffic: Traffic | None = None  # a running deployment's, in a live listing
@@ -322,18 +324,20 @@ def _endpoint_ports(rows: list[Deployment], settings: Settings) -> dict[int, int
 
 def record_running(*, model_name: str, model_version: int, bento_tag: str, replicas: list[Replica], url: str,
                    action: str, actor: str, request_id: str | None, settings: Settings,
-                   status: str = "running") -> DeploymentInfo:
+                   status: str = "running", runtime: RuntimeChoice | None = None) -> DeploymentInfo:
     """A deployment of ``replicas``, with an event naming the actor; ``port`` is the first
     replica's. ``status`` "challenger": serving behind a champion's URL (``bento_services.challenges``)."""
     with session_scope(settings) as session:
         row = Deployment(model_name=model_name, model_version=model_version, bento_tag=bento_tag, url=url,
-                         status=status, created_by=actor, request_id=request_id, **_replica_columns(replicas))
+                         status=status, created_by=actor, request_id=request_id,
+                         runtime=runtime.model_dump(mode="json") if runtime else None, **_replica_columns(replicas))
         session.add(row)
         session.flush()
         record_event(session, actor=actor, action=action, model_name=model_name, model_version=model_version,
                      details={"deployment_id": row.id, "url": url,
                               "backend_urls": [replica.url for replica in replicas],
-                              "pids": [record["pid"] for record in row.pids]})
+                              "pids": [record["pid"] for record in row.pids],
+                              "runtime": runtime.summary if runtime else None})
         return info_of(row, healthy=True)
 
 

@@ -21,6 +21,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from modelyard_page.security import can_change, change, role_of
 from modelyard_page.workflows import InProcessWorkflows
 from registry.challenge_modes import Mode
+from registry.runtimes import RuntimeRequest
 from registry.scoring_options import BATCH_SCORING_DAG, OutputFormat, ScoringPolicy
 
 router = APIRouter()
@@ -41,6 +42,7 @@ class DeployBody(Body):
     ref: str = Field(min_length=1, description="A version number or an alias of the model")
     port: int | None = Field(default=None, ge=1, le=65535)
     replicas: int | None = Field(default=None, ge=1, le=16, description="Servers behind the endpoint")
+    runtime: RuntimeRequest = Field(default="auto", description="auto: compiled where faster and at parity")
 
 
 class ChallengeBody(Body):
@@ -222,7 +224,7 @@ def workflows(user: GetUserDep) -> dict[str, Any]:
 def deploy(name: str, body: DeployBody, user: GetUserDep) -> dict[str, Any]:
     from bento_services.serving_requests import request_deploy
 
-    run = request_deploy(name, body.ref, port=body.port, replicas=body.replicas,
+    run = request_deploy(name, body.ref, port=body.port, replicas=body.replicas, runtime=body.runtime,
                          workflows=InProcessWorkflows(user.get_name()), settings=_settings())
     return run.model_dump(mode="json")
 

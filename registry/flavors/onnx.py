@@ -59,18 +59,19 @@ def describe(model: Any, trusted_types: list[str]) -> Introspection:
 
 
 class OnnxPredictor(Predictor):
-    """One onnxruntime session per predictor, on the CPU."""
+    """One onnxruntime session per predictor, on the CPU. It pickles as its graph (a deploy's
+    snapshot of a compiled model); the session is made again where it is unpickled."""
 
     def __init__(self, native: Any, card, *, threads: int | None = None):
         super().__init__(native, card)
-        import onnxruntime
+        self.threads = threads
+        self.session = _session(native, threads)
 
-        options = onnxruntime.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(
-            native.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+    def __getstate__(self) -> dict[str, Any]:
+        return {"native": self.native, "card": self.card, "threads": self.threads}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["native"], state["card"], threads=state["threads"])
 
     def _feeds(self, matrix: pd.DataFrame) -> dict[str, np.ndarray]:
         inputs = self.session.get_inputs()
@@ -89,6 +90,15 @@ class OnnxPredictor(Predictor):
         if probabilities is None:
             return np.asarray(outputs[0]).reshape(-1), None
         return self._labels_from(probabilities), probabilities
+
+
+def _session(graph: Any, threads: int | None):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    return onnxruntime.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
 def _onnx_dtype(type_name: str) -> str:

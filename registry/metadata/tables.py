@@ -92,6 +92,7 @@ class Deployment(Base):
     status: Mapped[str] = mapped_column(String(32))
     status_reason: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(250))  # the workflow run that asked for it
+    runtime: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # registry.runtimes.RuntimeChoice, as JSON
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))

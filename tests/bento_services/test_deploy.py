@@ -122,12 +122,31 @@ def test_deploy_serves_the_version_at_the_models_port(settings, first, port):
     assert (settings.home / "deployments" / NAME / "v1" / "serve.log").exists()
 
 
+def test_the_deploy_says_which_runtime_serves_and_the_servers_use_it(settings, first):
+    from registry.runtimes import RuntimeChoice
+
+    runtime = first.runtime
+    assert runtime is not None and runtime.requested == "auto" and runtime.native.batch_rows > 0
+    [candidate] = runtime.candidates  # scikit-learn's: ONNX Runtime
+    assert candidate.runtime == "onnxruntime" and candidate.parity.rows == runtime.native.batch_rows
+    if candidate.parity.passed and candidate.timing.one_row_ms < runtime.native.one_row_ms:
+        assert runtime.runtime == "onnxruntime" and runtime.one_row_speedup > 1.0
+    else:
+        assert runtime.runtime == "native"
+    assert httpx.get(f"{first.backend_url}/metadata").json()["runtime"] == runtime.runtime
+    assert _row(settings, first.id).runtime == runtime  # kept on the deployment's row
+    folder = settings.home / "deployments" / NAME / "v1"
+    assert RuntimeChoice.model_validate_json((folder / "runtime.json").read_text()) == runtime  # for a rollback
+
+
 def test_parity_holds_the_server_to_the_answer_the_build_made(settings, first):
     from bento_services.parity import compare, reference_case, saved_case
 
     case = reference_case(settings.home / "deployments" / NAME / "v1" / "model")
     assert case is not None and case.records and set(case.expected) == {"prediction"}
-    assert saved_case(settings.home / "deployments" / NAME / "v1") == case  # what a restart checks against
+    saved = saved_case(settings.home / "deployments" / NAME / "v1")  # what a restart checks against
+    assert (saved.records, saved.expected) == (case.records, case.expected)  # the native model's answer
+    assert saved.atol == max(1e-7, first.runtime.chosen.parity.tolerance if first.runtime.chosen else 0.0)
     assert (settings.home / "deployments" / NAME / "v1" / "served_model.pkl").exists()  # what replicas start from
     compare(first.backend_url, case)  # JSON round trip of the case included, as between DAG tasks
     compare(first.backend_url, type(case).model_validate_json(case.model_dump_json()))

@@ -58,7 +58,7 @@ def test_dagbag_has_no_import_errors_and_the_designed_tasks(airflow_db, tmp_path
         tasks = bag.get_dag(dag_id).task_group.topological_sort()
         assert [task.task_id for task in tasks] == list(steps)
         assert [task.task_display_name for task in tasks] == [chain.LABELS[step] for step in steps]
-    assert set(bag.get_dag("deploy_model").params.keys()) == {"model_ref", "port", "replicas"}
+    assert set(bag.get_dag("deploy_model").params.keys()) == {"model_ref", "port", "replicas", "runtime"}
     assert set(bag.get_dag("rollback_model").params.keys()) == {"model_name"}
     assert set(bag.get_dag(chain.CHALLENGE_DAG).params.keys()) == {
         "model_name", "action", "version", "mode", "percent", "sticky_header", "replicas", "rule"}
@@ -84,6 +84,14 @@ def test_the_challenge_dag_offers_the_modes_the_registry_defines(airflow_db, tmp
     monkeypatch.setenv("MODELYARD_HOME", str(tmp_path))
     params = _dagbag().get_dag(chain.CHALLENGE_DAG).params
     assert tuple(params.get_param("mode").schema["enum"]) == MODES
+
+
+def test_the_deploy_dag_offers_the_runtimes_the_registry_defines(airflow_db, tmp_path, monkeypatch):
+    from registry.runtimes import RUNTIME_REQUESTS
+
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path))
+    params = _dagbag().get_dag(chain.DEPLOY_DAG).params
+    assert tuple(params.get_param("runtime").schema["enum"]) == RUNTIME_REQUESTS
 
 
 def test_one_dag_per_association_from_the_snapshot(airflow_db, tmp_path, monkeypatch):

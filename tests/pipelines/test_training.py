@@ -54,8 +54,8 @@ def test_model_directory_carries_profile_importance_plots_and_loads_back(trained
     example = pd.read_json(model_dir / "input_example.json", orient="split")
     predictions = load_predictor(model_dir).predict(example)
     assert set(predictions["prediction"]) <= {0, 1}
-    sample = parity_sample(model_dir)  # the validation rows a compiled runtime is checked on
-    assert len(sample) == 143 and list(sample.columns) == load_predictor(model_dir).card.feature_names
+    sample = parity_sample(model_dir)  # the validation rows a compiled runtime is checked on, and the example
+    assert len(sample) == 143 + len(example) and list(sample.columns) == load_predictor(model_dir).card.feature_names
     (model_dir / "modelyard/parity_sample.parquet").unlink()  # as a version registered before it was kept
     assert parity_sample(model_dir).to_numpy() == pytest.approx(example.to_numpy())
 

@@ -181,6 +181,9 @@ def test_the_deployments_table_shows_the_endpoint_port(admin, platform):
     expect(row.get_by_test_id("deployment-port")).to_have_text(str(live.endpoint_port), timeout=60_000)
     assert live.url.endswith(f":{live.endpoint_port}") and live.port != live.endpoint_port
     expect(row.get_by_test_id("deployment-replica-ports")).to_contain_text(f"internal port {live.replicas[0].port}")
+    runtime = row.get_by_test_id("deployment-runtime")  # what answers, and why (compiled only at parity)
+    expect(runtime).to_contain_text(live.runtime.runtime)
+    expect(runtime.locator("[title]").first).to_have_attribute("title", live.runtime.summary)
     page.get_by_test_id("deployments-section").scroll_into_view_if_needed()
     admin.shot("deployments-endpoint-port")
 

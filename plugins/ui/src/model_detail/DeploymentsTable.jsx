@@ -8,7 +8,7 @@ import { ColumnHeaders, Empty, ScrollTable } from "./tables.jsx";
 export const DeploymentsTable = ({ deployments }) =>
   deployments.length ? (
     <ScrollTable testId="deployments-table">
-      <ColumnHeaders cells={["#", "Version", "Status", "Endpoint", "Port", "Replicas", "Bento", "By", "Created", "Updated", "Reason"]} />
+      <ColumnHeaders cells={["#", "Version", "Status", "Endpoint", "Port", "Replicas", "Runtime", "Bento", "By", "Created", "Updated", "Reason"]} />
       <Table.Body>
         {deployments.map((d) => (
           <Table.Row data-testid="deployment-row" key={d.id}>
@@ -28,6 +28,9 @@ export const DeploymentsTable = ({ deployments }) =>
             </Table.Cell>
             <Table.Cell data-testid="deployment-replica-ports" fontSize="xs">
               <ReplicaPorts deployment={d} />
+            </Table.Cell>
+            <Table.Cell data-testid="deployment-runtime" fontSize="xs">
+              <RuntimeCell runtime={d.runtime} />
             </Table.Cell>
             <Table.Cell fontFamily="mono" fontSize="xs">
               {d.bento_tag ?? "—"}
@@ -63,3 +66,21 @@ const ReplicaPorts = ({ deployment }) => {
     </Stack>
   );
 };
+
+// "onnxruntime · 27x faster": what answers, how much faster than the model's own library; the
+// parity figures (labels identical, largest difference) are in the title.
+const RuntimeCell = ({ runtime }) => {
+  if (!runtime) return <Muted>—</Muted>;
+  const compiled = runtime.runtime !== "native";
+  return (
+    <Stack gap={0} title={runtime.summary}>
+      <Text fontFamily="mono">{runtime.runtime}</Text>
+      <Muted whiteSpace="nowrap">
+        {compiled ? `one row ${runtime.one_row_speedup.toFixed(1)}x faster, at parity` : nativeWhy(runtime)}
+      </Muted>
+    </Stack>
+  );
+};
+
+const nativeWhy = (runtime) =>
+  runtime.requested === "native" ? "asked for" : runtime.candidates.length ? "no faster one at parity" : "no compiled runtime";

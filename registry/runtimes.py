@@ -1,0 +1,106 @@
+"""What a deploy measured to choose a version's runtime (``registry.compiling`` measures it): kept
+on the deployment's row, read by the ModelDoc, the page and the CLI. Light (pydantic only)."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, computed_field
+
+NATIVE = "native"
+RuntimeRequest = Literal["auto", "native"]  # auto: the fastest that passes parity; native: never compiled
+RUNTIME_REQUESTS: tuple[str, ...] = get_args(RuntimeRequest)
+TOLERANCE = 1e-5
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Parity(_Record):
+    """How a candidate's answers compare with the native model's on ``rows`` rows."""
+
+    rows: int
+    labels_differing: int  # rows whose predicted class differs (always 0 for regression)
+    max_difference: float  # largest probability difference, or relative value difference
+    tolerance: float
+    classification: bool = True
+
+    @computed_field
+    @property
+    def passed(self) -> bool:
+        return self.labels_differing == 0 and self.max_difference <= self.tolerance
+
+
+class Timing(_Record):
+    """Median milliseconds of a one-row predict, and of one predict over the whole sample."""
+
+    one_row_ms: float
+    batch_ms: float
+    batch_rows: int
+
+
+class Candidate(_Record):
+    """One compiled runtime as measured; ``error`` when it could not convert this model."""
+
+    runtime: str
+    timing: Timing | None = None
+    parity: Parity | None = None
+    error: str | None = None
+
+
+class RuntimeChoice(_Record):
+    """The runtime a version serves with, and the measurements that chose it (kept on the
+    deployment, shown by the ModelDoc, the page and the CLI)."""
+
+    runtime: str  # NATIVE or the chosen candidate's runtime
+    native: Timing | None  # None: nothing was measured (``reason`` says why)
+    candidates: tuple[Candidate, ...] = ()
+    requested: RuntimeRequest = "auto"
+    reason: str | None = None
+
+    @property
+    def chosen(self) -> Candidate | None:
+        return next((candidate for candidate in self.candidates if candidate.runtime == self.runtime), None)
+
+    @computed_field
+    @property
+    def one_row_speedup(self) -> float:
+        chosen = self.chosen
+        return self.native.one_row_ms / chosen.timing.one_row_ms if chosen else 1.0
+
+    @computed_field
+    @property
+    def batch_speedup(self) -> float:
+        chosen = self.chosen
+        return self.native.batch_ms / chosen.timing.batch_ms if chosen else 1.0
+
+    @computed_field
+    @property
+    def summary(self) -> str:
+        """One line for a table or a log: what serves, how much faster, how close to the native model."""
+        chosen = self.chosen
+        if chosen is not None:
+            parity = chosen.parity
+            compared = f"labels identical on {parity.rows:,} rows" if parity.classification \
+                else f"values of {parity.rows:,} rows"
+            return (f"{self.runtime}: one row {self.one_row_speedup:.1f}x faster "
+                    f"({self.native.one_row_ms:.3g} -> {chosen.timing.one_row_ms:.3g} ms), batch "
+                    f"{self.batch_speedup:.1f}x; {compared}, largest difference "
+                    f"{parity.max_difference:.1e} (tolerance {parity.tolerance:.0e})")
+        if self.reason:
+            return f"native: {self.reason}"
+        if self.requested == NATIVE:
+            return "native: asked for (runtime native)"
+        reasons = [f"{candidate.runtime}: {_why_not(candidate, self.native)}" for candidate in self.candidates]
+        return "native" + (f" ({'; '.join(reasons)})" if reasons else ": no compiled runtime for this flavor")
+
+
+def _why_not(candidate: Candidate, native: Timing) -> str:
+    if candidate.error:
+        return candidate.error
+    if not candidate.parity.passed:
+        parity = candidate.parity
+        return (f"failed parity ({parity.labels_differing} of {parity.rows:,} labels differ, largest difference "
+                f"{parity.max_difference:.1e} > {parity.tolerance:.0e})")
+    return f"not faster on one row ({candidate.timing.one_row_ms:.3g} vs {native.one_row_ms:.3g} ms)"
