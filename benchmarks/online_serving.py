@@ -18,8 +18,9 @@ RandomForest and LogisticRegression of ``batch_data.py`` registered in a throwaw
   champion's c=8 p99 at most 20 % above the one without a challenger, no request failed;
 - (b) ``mlflow models serve --env-manager local`` on the same version, ``POST /invocations``;
 - (c) ``load_predictor(...).predict(one_row_frame)`` called in a loop in this process: the floor;
-  and the same for the runtime a deploy chooses (``registry.compiling.choose_for_version``: ONNX
-  Runtime for these models where it passes parity), with its parity figures printed.
+  and for the runtime a deploy chooses (``registry.compiling.choose_for_version``: ONNX Runtime for
+  these models where it passes parity, its figures printed) ``predict_arrays`` on one-row float
+  matrices, as the request path calls it.
 
 One deployment (or mlflow server) runs at a time. Figures and the command: benchmarks/README.md.
 
@@ -56,6 +57,7 @@ TARGET_RATIO, TARGET_P99_MS, TARGET_READY_S = 2.5, 50.0, 20.0
 TARGET_CONCURRENCY = 8
 TARGET_LOG_THROUGHPUT_LOSS, TARGET_LOG_P50_MS = 0.05, 0.5  # what the request log may cost
 TARGET_SHADOW_P99_RISE = 0.20  # what a shadow challenger at 100 % may add to the champion's c=8 p99
+TARGET_COMPILED_ONE_ROW_MS = 0.1  # the chosen runtime's one-row predict on float rows, in process
 CONTENDED_CORES = 0.2  # others' CPU above this is called out under the table
 READY_TIMEOUT = 120.0
 MAX_REPLICAS = 8
@@ -63,7 +65,7 @@ RUNNERS = {"modelyard": "(a) modelyard",  # in the table's order
            **{f"modelyard-{n}": f"(a) modelyard, {n} replicas" for n in range(2, MAX_REPLICAS + 1)},
            "log-on": "(a) 1 replica, request log on", "log-off": "(a) 1 replica, request log off",
            "shadow-off": "(a) 1 replica, no challenger", "shadow-on": "(a) 1 replica, shadow challenger 100 %",
-           "backend": "(a) backend direct", "mlflow": "(b) mlflow serve", "floor": "(c) in-process", "floor-compiled": "(c) in-process, compiled"}
+           "backend": "(a) backend direct", "mlflow": "(b) mlflow serve", "floor": "(c) in-process", "floor-compiled": "(c) in-process, compiled, float rows"}
 DEPLOY_STEPS = {"build": "build (download, load, bentoml build)", "bentoml build": "of which bentoml build",
                 "launch": "launch", "check_health": "wait for /readyz", "check_parity": "parity check",
                 "promote": "promote (gateway, alias)"}
@@ -223,14 +225,20 @@ class Bench:
         return cell
 
     def floor_cell(self, kind: str, predictor, runner: str = "floor") -> Cell:
-        """``predict`` on one-row frames, back to back in this process: what a request cannot beat."""
+        """``predict`` on one-row frames, back to back in this process: what a request cannot beat; for
+        the compiled runtime, ``predict_arrays`` on one-row float matrices, as the request path calls it."""
         frames = [self.pool.iloc[[index]].reset_index(drop=True) for index in range(len(self.pool))]
+        call = predictor.predict
+        if runner == "floor-compiled":
+            names = predictor.card.feature_names
+            frames = [frame[names].to_numpy(dtype="float64") for frame in frames]
+            call = predictor.predict_arrays
         latencies, index = [], 0
         busy_before, cpu_before, started = busy_cpu_seconds(), time.process_time(), time.perf_counter()
         measure_from = started + self.args.warmup
         stop_at = measure_from + self.args.seconds
         while (sent := time.perf_counter()) < stop_at:
-            predictor.predict(frames[index % len(frames)])
+            call(frames[index % len(frames)])
             index += 1
             if sent >= measure_from:
                 latencies.append((time.perf_counter() - sent) * 1000)
@@ -554,6 +562,14 @@ def print_targets(bench: Bench) -> None:
                 print(f"  RF c={concurrency} {more} replicas beside 1: {many.per_s:,.0f} / {one.per_s:,.0f} req/s = "
                       f"{many.per_s / one.per_s:.2f}x, p99 {many.percentile(99):.1f} / {one.percentile(99):.1f} ms "
                       f"(measured, no target)")
+    native, compiled = _cell(bench, "floor", 1), _cell(bench, "floor-compiled", 1)
+    if native and compiled:
+        p50 = compiled.percentile(50)
+        print(f"  RF in-process one-row predict, compiled (float rows) / native (frame): {p50:.3f} / "
+              f"{native.percentile(50):.3f} ms p50 = {native.percentile(50) / p50:.0f}x faster "
+              f"(target <= {TARGET_COMPILED_ONE_ROW_MS:g} ms): {_verdict(p50 <= TARGET_COMPILED_ONE_ROW_MS)}")
+    elif native:
+        print("  RF in-process one-row predict, compiled: no compiled runtime chosen (see the runtime line above)")
     print_log_targets(bench)
     print_shadow_targets(bench)
     worst = max(bench.ready_s[(kind, "modelyard")] for kind in bench.args.models)

@@ -22,35 +22,41 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from starlette.concurrency import run_in_threadpool
+
+from bento_services.rows import Matrix
 
 logger = logging.getLogger("bentoml.modelyard.batching")
 
 
 @dataclass
 class _Waiting:
-    frame: pd.DataFrame
+    features: Matrix | pd.DataFrame
     answer: asyncio.Future
     tag: Any = None  # the caller's, handed to ``on_scored`` with its rows
 
 
 class MicroBatcher:
-    """Queue of feature frames in front of one ``predict(frame) -> frame`` function.
+    """Queue of feature rows (a ``Matrix``, or a frame for other types) in front of one
+    ``predict(rows) -> answer`` function whose answer slices by rows (``Predictions``, or a frame).
 
     ``on_scored(features, predictions, [(tag, rows), ...])`` hears of each successful model call
-    once, on the event loop, with the frames of the call (the request log: one append per call)."""
+    once, on the event loop, with the rows of the call (the request log: one append per call)."""
 
-    def __init__(self, predict: Callable[[pd.DataFrame], pd.DataFrame], max_rows: int = 256,
-                 on_scored: Callable[[pd.DataFrame, pd.DataFrame, list[tuple[Any, int]]], None] | None = None):
+    def __init__(self, predict: Callable[[Any], Any], max_rows: int = 256,
+                 on_scored: Callable[[Any, Any, list[tuple[Any, int]]], None] | None = None):
         self.predict, self.max_rows, self.on_scored = predict, max_rows, on_scored
         self.calls = self.rows = 0  # model calls made and rows scored, for tests and metrics
         self._queue: deque[_Waiting] = deque()
         self._draining = False
 
-    async def submit(self, frame: pd.DataFrame, tag: Any = None) -> pd.DataFrame:
-        """This frame's predictions, index 0..n-1, from whichever model call scored it."""
-        waiting = _Waiting(frame.reset_index(drop=True), asyncio.get_running_loop().create_future(), tag)
+    async def submit(self, frame: Matrix | pd.DataFrame, tag: Any = None):
+        """These rows' predictions (a frame's with index 0..n-1), from whichever model call scored them."""
+        if isinstance(frame, pd.DataFrame):
+            frame = frame.reset_index(drop=True)
+        waiting = _Waiting(frame, asyncio.get_running_loop().create_future(), tag)
         self._queue.append(waiting)
         if not self._draining:
             self._draining = True
@@ -61,17 +67,16 @@ class MicroBatcher:
         try:
             while self._queue:
                 batch = [self._queue.popleft()]
-                rows = len(batch[0].frame)
-                while self._queue and rows + len(self._queue[0].frame) <= self.max_rows:
+                rows = len(batch[0].features)
+                while self._queue and rows + len(self._queue[0].features) <= self.max_rows:
                     batch.append(self._queue.popleft())
-                    rows += len(batch[-1].frame)
+                    rows += len(batch[-1].features)
                 await self._score(batch)
         finally:
             self._draining = False
 
     async def _score(self, batch: list[_Waiting]) -> None:
-        frames = [waiting.frame for waiting in batch]
-        features = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        features = _joined([waiting.features for waiting in batch])
         try:
             result = await run_in_threadpool(self._call, features)
         except Exception as error:
@@ -83,22 +88,38 @@ class MicroBatcher:
             return
         if self.on_scored is not None:
             try:
-                self.on_scored(features, result, [(waiting.tag, len(waiting.frame)) for waiting in batch])
+                self.on_scored(features, result, [(waiting.tag, len(waiting.features)) for waiting in batch])
             except Exception:  # the answers are ready: a failed observer must not hold them back
                 logger.exception("on_scored failed for a call of %d rows", len(features))
         start = 0
         for waiting in batch:
-            end = start + len(waiting.frame)
-            _settle(waiting.answer, result.iloc[start:end].reset_index(drop=True))
+            end = start + len(waiting.features)
+            _settle(waiting.answer, _rows(result, start, end))
             start = end
 
-    def _call(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _call(self, frame):
         result = self.predict(frame)
         self.calls, self.rows = self.calls + 1, self.rows + len(frame)
         return result
 
 
-def _settle(answer: asyncio.Future, result: pd.DataFrame | None = None, error: Exception | None = None) -> None:
+def _joined(rows: list):
+    """One call's rows: matrices stacked; a frame among them makes every part a frame."""
+    if len(rows) == 1:
+        return rows[0]
+    if all(isinstance(part, Matrix) for part in rows):
+        return Matrix(np.concatenate([part.values for part in rows]), rows[0].names)
+    frames = [part.to_frame() if isinstance(part, Matrix) else part for part in rows]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _rows(result, start: int, end: int):
+    if isinstance(result, pd.DataFrame):
+        return result.iloc[start:end].reset_index(drop=True)
+    return result.rows(start, end)
+
+
+def _settle(answer: asyncio.Future, result=None, error: Exception | None = None) -> None:
     if answer.done():  # the caller went away (cancelled)
         return
     if error is not None:

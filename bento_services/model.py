@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bento_services.payloads import Feature
+from bento_services.rows import Matrix, Predictions
 from registry.predictors import Predictor, load_predictor
 
 
@@ -79,6 +81,12 @@ class ServedModel:
         """``prediction`` plus ``probability_<class>`` columns, one row per input row."""
         return self.predictor.predict(frame)
 
+    def score(self, features: Matrix | pd.DataFrame) -> Predictions:
+        """The request path's predict: a float matrix reaches a predictor that takes one as it is."""
+        values = features.values if isinstance(features, Matrix) else features
+        labels, probabilities = self.predictor.predict_arrays(values)
+        return Predictions(np.asarray(labels), probabilities, self.output_columns())
+
     def output_columns(self) -> list[str]:
         return ["prediction", *self.predictor.card.probability_columns]
 
@@ -109,8 +117,3 @@ def _features(names: list[str], inputs: list[dict[str, Any]]) -> list[Feature]:
     """The card fixes the names and order; the signature, when it has one, the types."""
     types = {spec["name"]: spec["type"] for spec in inputs if spec.get("name")}
     return [Feature(name, types.get(name) or "double") for name in names]
-
-
-def jsonable_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Records of plain Python scalars (pandas unboxes numpy ones), floats kept exact."""
-    return frame.to_dict(orient="records")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bento_services.payload_error import PayloadError  # noqa: F401 (raised here, imported from here too)
+from bento_services.rows import Matrix, real_matrix
 
 NUMERIC_TYPES = {"double": "float64", "float": "float64", "long": "int64", "integer": "int64"}
 # Tree libraries (scikit-learn, XGBoost, LightGBM) and most ONNX graphs compute in float32: a
@@ -84,10 +85,11 @@ def rows_from_mlflow_body(value: Any, features: list[Feature]) -> pd.DataFrame:
     return parsed.astype(object)
 
 
-def features_from_records(records: Any, features: list[Feature]) -> pd.DataFrame | None:
-    """The common case, in microseconds rather than a millisecond: a non-empty list of records
-    whose every feature is a JSON number within range, for a model of real-valued features.
-    None for anything else, which then takes the full path that names each problem."""
+def features_from_records(records: Any, features: list[Feature]) -> Matrix | None:
+    """The common case, in microseconds and without pandas: a non-empty list of records whose
+    every feature is a JSON number within range, for a model of real-valued features, as a float
+    matrix (``bento_services.rows``). None for anything else, which then takes the full path that
+    names each problem."""
     if not isinstance(records, list) or not records or any(feature.type not in ("double", "float")
                                                              for feature in features):
         return None
@@ -96,12 +98,7 @@ def features_from_records(records: Any, features: list[Feature]) -> pd.DataFrame
         rows = [[record[name] for name in names] for record in records]
     except (KeyError, TypeError):  # a missing feature, a record that is not an object
         return None
-    for row in rows:
-        for value in row:
-            # bool is not int here (type, not isinstance); NaN fails both comparisons
-            if (type(value) is not float and type(value) is not int) or not -FLOAT_LIMIT <= value <= FLOAT_LIMIT:
-                return None
-    return pd.DataFrame(np.array(rows, dtype="float64"), columns=names)
+    return real_matrix(rows, names, FLOAT_LIMIT)
 
 
 def validate_features(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:

@@ -236,10 +236,20 @@ def _table(pending: list, replica: str, columns: list[str], string_columns: set[
 
 
 def _stacked(frames: list) -> dict:
-    """The frames' rows one after another, as a numpy array per column. Frames of one numeric dtype
-    (the usual feature frame) are stacked as matrices; others column by column."""
+    """The calls' rows one after another, as a numpy array per column: matrices and predictions of
+    the request path (``bento_services.rows``) as they are, frames of one numeric dtype (the usual
+    feature frame) stacked as matrices, others column by column."""
     import numpy as np
 
+    from bento_services.rows import Matrix, Predictions
+
+    if all(isinstance(part, Matrix) for part in frames):
+        matrix = np.concatenate([part.values for part in frames])
+        return {name: matrix[:, i] for i, name in enumerate(frames[0].names)}
+    if all(isinstance(part, Predictions) for part in frames):
+        columns = [part.columns() for part in frames]
+        return {name: np.concatenate([part[name] for part in columns]) for name in columns[0]}
+    frames = [part.to_frame() if isinstance(part, (Matrix, Predictions)) else part for part in frames]
     first = frames[0]
     names = list(first.columns)
     kinds = set(first.dtypes)

@@ -199,9 +199,13 @@ class ModelService:
             written = self.request_log.close()
             logger.info("request log flushed at shutdown: %d file(s)", len(written))
 
+    # The three scoring routes share one path: JSON -> a float matrix (``features_from_records``, or
+    # V2's tensors) -> the batcher -> the predictor -> plain lists -> JSON, without a DataFrame; a
+    # body of other types or with a problem takes the frame path that names every bad field. The
+    # answer is a JSONResponse so FastAPI does not walk it again (``jsonable_encoder``).
+
     @app.post("/predict")
-    async def predict(self, request: Request) -> dict[str, Any]:
-        from bento_services.model import jsonable_rows
+    async def predict(self, request: Request) -> JSONResponse:
         from bento_services.payloads import decode_json, features_from_records, rows_from_predict_body, validate_features
 
         value = decode_json(await self._body(request))
@@ -210,13 +214,12 @@ class ModelService:
         if features is None:
             features = validate_features(rows_from_predict_body(value), self.model.features)
         result = await self._score(features, request)
-        return {"model_name": self.model.name, "model_version": self.model.version,
-                "predictions": jsonable_rows(result)}
+        return JSONResponse({"model_name": self.model.name, "model_version": self.model.version,
+                             "predictions": result.records()})
 
     @app.post("/invocations")
-    async def invocations(self, request: Request) -> dict[str, Any]:
+    async def invocations(self, request: Request) -> JSONResponse:
         from bento_services.payloads import decode_json, features_from_records, rows_from_mlflow_body, validate_features
-        from registry.predictors import PREDICTION
 
         try:
             body = decode_json(await self._body(request))
@@ -229,7 +232,7 @@ class ModelService:
         except PayloadError as error:
             status = 413 if error.status_code == 413 else 400  # mlflow models serve answers 400 to any bad input
             raise MlflowPayloadError(error.message, error.problems, status) from error
-        return {"predictions": result[PREDICTION].tolist()}
+        return JSONResponse({"predictions": result.labels_list()})
 
     @app.get("/metadata")
     def metadata(self) -> dict[str, Any]:
@@ -273,11 +276,14 @@ class ModelService:
     async def v2_infer(self, name: str, request: Request, version: str | None = None) -> Response:
         from bento_services import v2
         from bento_services.payloads import validate_features
+        from bento_services.rows import Matrix
 
         self._check_v2_model(name, version)
         parsed = v2.parse_infer_request(await self._body(request), request.headers.get(v2.HEADER_LENGTH),
                                         self.model.features)
-        result = await self._score(validate_features(parsed.frame, self.model.features), request)
+        features = parsed.frame if isinstance(parsed.frame, Matrix) else validate_features(parsed.frame,
+                                                                                           self.model.features)
+        result = await self._score(features, request)
         body, headers = v2.infer_response(result, parsed, self.model.name, self.model.version)
         media_type = "application/octet-stream" if headers else "application/json"
         return Response(body, media_type=media_type, headers=headers)
@@ -307,9 +313,9 @@ class ModelService:
             raise PayloadError(f"the model could not score this input: {type(error).__name__}: {error}"[:1000],
                                [{"field": "body", "problem": "model error"}], status_code=422) from error
 
-    def _predict_observed(self, frame):
-        result = self.model.predict(frame)
-        self.call_rows.observe(len(frame))
+    def _predict_observed(self, features):
+        result = self.model.score(features)
+        self.call_rows.observe(len(features))
         self._calls += 1
         if self._calls == SETTLE_CALLS:
             _freeze_loaded()

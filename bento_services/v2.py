@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bento_services.payloads import Feature, PayloadError, decode_json
+from bento_services.payloads import FLOAT_LIMIT, Feature, PayloadError, decode_json
+from bento_services.rows import Matrix, Predictions, real_matrix
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 NUMPY_TYPES = {
@@ -39,10 +40,11 @@ SIGNATURE_TYPES = {"double": "FP64", "float": "FP32", "long": "INT64", "integer"
 
 @dataclass
 class InferRequest:
-    """A decoded V2 request: the feature frame (raw values) and how to answer it."""
+    """A decoded V2 request: its features (a checked ``Matrix`` for real-valued numbers, else a frame
+    of raw values for ``validate_features``) and how to answer it."""
 
     id: str | None
-    frame: pd.DataFrame
+    frame: Matrix | pd.DataFrame
     outputs: list[str] | None  # None: every output
     binary: dict[str, bool]  # per output name, or "*" for all
 
@@ -63,8 +65,9 @@ def model_metadata(name: str, version: int, flavor: str, features: list[Feature]
 
 
 def parse_infer_request(body: bytes, header_length: str | None, features: list[Feature]) -> InferRequest:
-    """The request's tensors as one raw feature frame; shapes and sizes are checked here,
-    value types later by ``validate_features`` like every other route."""
+    """The request's tensors as a float matrix when every value is a real number in range (no
+    DataFrame on the way), else as one raw feature frame whose value types ``validate_features``
+    checks like every other route's; shapes and sizes are checked here."""
     header, binary = _split_body(body, header_length)
     request = decode_json(header)
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list) or not request["inputs"]:
@@ -81,7 +84,7 @@ def parse_infer_request(body: bytes, header_length: str | None, features: list[F
     return InferRequest(str(request_id) if request_id is not None else None, frame, outputs, binary_outputs)
 
 
-def output_datatype(values: pd.Series) -> str:
+def output_datatype(values: pd.Series | np.ndarray) -> str:
     if pd.api.types.is_bool_dtype(values):
         return "BOOL"
     if pd.api.types.is_integer_dtype(values):
@@ -91,16 +94,17 @@ def output_datatype(values: pd.Series) -> str:
     return "BYTES"
 
 
-def infer_response(result: pd.DataFrame, request: InferRequest, name: str, version: int) -> tuple[bytes, dict[str, str]]:
+def infer_response(result: Predictions, request: InferRequest, name: str, version: int) -> tuple[bytes, dict[str, str]]:
     """The answer body and its extra headers; binary outputs follow a JSON header."""
-    wanted = request.outputs or list(result.columns)
-    unknown = [column for column in wanted if column not in result.columns]
+    columns = result.columns()
+    wanted = request.outputs or list(columns)
+    unknown = [column for column in wanted if column not in columns]
     if unknown:
-        raise PayloadError(f"unknown output(s) {unknown}; this model answers {list(result.columns)}",
+        raise PayloadError(f"unknown output(s) {unknown}; this model answers {list(columns)}",
                            [{"field": f"outputs.{column}", "problem": "unknown"} for column in unknown])
     outputs, chunks = [], []
     for column in wanted:
-        values = result[column]
+        values = columns[column]
         datatype = output_datatype(values)
         tensor: dict[str, Any] = {"name": column, "datatype": datatype, "shape": [len(values)]}
         if request.binary.get(column, request.binary.get("*", False)):
@@ -232,8 +236,9 @@ def _from_bytes(raw: bytes, datatype: str, where: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype).astype(object)
 
 
-def _frame(tensors: list[tuple[str, list[int], np.ndarray]], features: list[Feature]) -> pd.DataFrame:
+def _frame(tensors: list[tuple[str, list[int], np.ndarray]], features: list[Feature]) -> Matrix | pd.DataFrame:
     names = [feature.name for feature in features]
+    real = all(feature.type in ("double", "float") for feature in features)
     if len(tensors) == 1 and (tensors[0][0] not in names or len(names) == 1):
         name, shape, values = tensors[0]
         width = shape[-1] if len(shape) == 2 else (1 if len(shape) == 1 and len(names) == 1 else None)
@@ -242,7 +247,9 @@ def _frame(tensors: list[tuple[str, list[int], np.ndarray]], features: list[Feat
                 f"input {name!r}: a single tensor must have shape [rows, {len(names)}] with columns in the "
                 f"order {names[:5]}{'...' if len(names) > 5 else ''}, or send one tensor per feature; got {shape}",
                 [{"field": name, "problem": f"shape {shape}"}])
-        return pd.DataFrame(values.reshape(-1, width), columns=names)
+        rows = values.reshape(-1, width)
+        matrix = real_matrix(rows.tolist(), names, FLOAT_LIMIT) if real and len(rows) else None
+        return matrix if matrix is not None else pd.DataFrame(rows, columns=names)
     columns, lengths = {}, set()
     for name, shape, values in tensors:
         if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
@@ -250,12 +257,16 @@ def _frame(tensors: list[tuple[str, list[int], np.ndarray]], features: list[Feat
                                [{"field": name, "problem": f"shape {shape}"}])
         if name in columns:
             raise PayloadError(f"input {name!r} is sent twice", [{"field": name, "problem": "duplicate"}])
-        columns[name] = pd.Series(values, dtype=object)
+        columns[name] = values
         lengths.add(len(values))
     if len(lengths) > 1:
         raise PayloadError(f"per-feature tensors must all have the same number of rows, got {sorted(lengths)}",
                            [{"field": name, "problem": f"{len(values)} rows"} for name, _, values in tensors])
-    return pd.DataFrame(columns)
+    if real and set(columns) == set(names) and lengths != {0}:
+        matrix = real_matrix(np.column_stack([columns[name] for name in names]).tolist(), names, FLOAT_LIMIT)
+        if matrix is not None:
+            return matrix
+    return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
 
 
 def _requested_outputs(spec: Any, binary_default: bool) -> tuple[list[str] | None, dict[str, bool]]:
@@ -272,9 +283,9 @@ def _requested_outputs(spec: Any, binary_default: bool) -> tuple[list[str] | Non
     return [item["name"] for item in spec], binary
 
 
-def _to_bytes(values: pd.Series, datatype: str) -> bytes:
+def _to_bytes(values: np.ndarray, datatype: str) -> bytes:
     if datatype == "BYTES":
         encoded = [str(value).encode() for value in values]
         return b"".join(len(item).to_bytes(4, "little") + item for item in encoded)
     dtype = np.dtype(NUMPY_TYPES[datatype]).newbyteorder("<")
-    return np.ascontiguousarray(values.to_numpy(), dtype=dtype).tobytes()
+    return np.ascontiguousarray(values, dtype=dtype).tobytes()

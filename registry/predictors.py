@@ -22,21 +22,34 @@ PREDICTION = "prediction"
 class Predictor:
     """Wraps a flavor's native model object; subclasses supply the raw outputs."""
 
+    takes_arrays = False  # True: ``_predict`` takes a float matrix in the card's order as it is
+    runtime = "native"  # or the compiled runtime that runs it (``registry.compiling``)
+
     def __init__(self, native: Any, card: ModelCard):
         self.native = native
         self.card = card
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """``prediction`` plus ``probability_<class>`` columns for classifiers."""
-        names = self.card.feature_names
-        matrix = features if list(features.columns) == names else features[names]
-        labels, probabilities = self._predict(matrix)
+        labels, probabilities = self.predict_arrays(features)
         columns = {PREDICTION: labels}
         if probabilities is not None:  # one frame built at once: a column at a time costs ~0.2 ms each
             columns.update(zip(self.card.probability_columns, probabilities.T))
         return pd.DataFrame(columns, index=features.index)
 
-    def _predict(self, matrix: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    def predict_arrays(self, features: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(labels or values, one probability column per class or None). A float matrix in the
+        card's feature order reaches a predictor that takes one (a compiled runtime) without a
+        DataFrame: the online request path's one-row answers; the others get a frame."""
+        names = self.card.feature_names
+        if isinstance(features, np.ndarray):
+            if not self.takes_arrays:
+                features = pd.DataFrame(features, columns=names)
+        elif list(features.columns) != names:
+            features = features[names]
+        return self._predict(features)
+
+    def _predict(self, matrix: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
 
     def _labels_from(self, probabilities: np.ndarray) -> np.ndarray:

@@ -66,17 +66,24 @@ class OnnxPredictor(Predictor):
         super().__init__(native, card)
         self.threads = threads
         self.session = _session(native, threads)
+        inputs = self.session.get_inputs()
+        self._single = (inputs[0].name, _onnx_dtype(inputs[0].type)) if len(inputs) == 1 else None
+        self.takes_arrays = self._single is not None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"native": self.native, "card": self.card, "threads": self.threads}
+        return {"native": self.native, "card": self.card, "threads": self.threads, "runtime": self.runtime}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["native"], state["card"], threads=state["threads"])
+        self.runtime = state.get("runtime", self.runtime)
 
-    def _feeds(self, matrix: pd.DataFrame) -> dict[str, np.ndarray]:
+    def _feeds(self, matrix: pd.DataFrame | np.ndarray) -> dict[str, np.ndarray]:
+        if self._single is not None:
+            name, dtype = self._single
+            if isinstance(matrix, np.ndarray):
+                return {name: matrix.astype(dtype, copy=False)}
+            return {name: matrix.to_numpy(dtype=dtype)}
         inputs = self.session.get_inputs()
-        if len(inputs) == 1:
-            return {inputs[0].name: matrix.to_numpy(dtype=_onnx_dtype(inputs[0].type))}
         return {
             spec.name: matrix[spec.name].to_numpy(dtype=_onnx_dtype(spec.type)).reshape(-1, 1)
             for spec in inputs

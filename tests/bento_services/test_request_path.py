@@ -1,0 +1,97 @@
+"""The request path without pandas: JSON numbers become a float matrix, a compiled predictor takes it
+as it is, the answer goes back as plain lists; anything else takes the frame path that names problems."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+
+from bento_services import v2
+from bento_services.batching import MicroBatcher
+from bento_services.model import ServedModel
+from bento_services.payloads import Feature, features_from_records
+from bento_services.rows import Matrix, Predictions
+from registry.card import ModelCard
+from registry.compiling import choose_runtime
+from registry.predictors import make_predictor
+
+
+@pytest.fixture(scope="module")
+def served():
+    """The breast-cancer forest, native and in the runtime a deploy would choose (ONNX Runtime)."""
+    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0).fit(features, target)
+    card = ModelCard(flavor="sklearn", task="classification", feature_names=list(features.columns), classes=[0, 1])
+    native = make_predictor(model, card)
+    compiled, choice = choose_runtime(native, features)
+    assert choice.runtime == "onnxruntime" and compiled.takes_arrays, choice.summary
+    columns = [Feature(name) for name in features.columns]
+    make = lambda predictor: ServedModel("m", 1, predictor, columns, [], [], runtime=predictor.runtime)  # noqa: E731
+    return make(native), make(compiled), features
+
+
+def test_json_numbers_become_a_matrix_and_anything_else_takes_the_frame_path(served):
+    _, _, features = served
+    names = list(features.columns)
+    columns = [Feature(name) for name in names]
+    records = features.head(3).to_dict(orient="records")
+    matrix = features_from_records(records, columns)
+    assert isinstance(matrix, Matrix) and matrix.values.dtype == np.float64
+    assert matrix.values.tolist() == features.head(3).to_numpy().tolist() and matrix.names == names
+    for bad in (True, float("nan"), "1.0", None, 1e39):  # a bool, NaN, a string, null, past float32
+        assert features_from_records([{**records[0], names[0]: bad}], columns) is None, bad
+    assert features_from_records([{name: 1.0 for name in names[1:]}], columns) is None  # a missing feature
+
+
+def test_the_matrix_path_answers_as_the_frame_path(served):
+    native, compiled, features = served
+    rows = features.sample(50, random_state=1)
+    expected = native.predict(rows.reset_index(drop=True))
+    for model in (native, compiled):
+        answer = model.score(Matrix(rows.to_numpy(dtype="float64"), list(rows.columns)))
+        assert isinstance(answer, Predictions)
+        records = answer.records()
+        assert json.loads(json.dumps(records)) == records  # plain Python values
+        assert [record["prediction"] for record in records] == expected["prediction"].tolist()
+        got = pd.DataFrame(records)[expected.columns]
+        assert np.allclose(got.to_numpy(dtype=float), expected.to_numpy(dtype=float), atol=1e-5)
+        assert answer.labels_list() == expected["prediction"].tolist()
+
+
+def test_one_model_call_serves_a_matrix_and_a_frame_each_their_own_rows(served):
+    native, _, features = served
+    first = Matrix(features.head(2).to_numpy(dtype="float64"), list(features.columns))
+    second = features.iloc[5:8].reset_index(drop=True)  # a request that took the frame path
+    scored = []
+    batcher = MicroBatcher(native.score, on_scored=lambda rows, answer, tags: scored.append((len(rows), tags)))
+
+    async def both():
+        blocker = asyncio.create_task(batcher.submit(first, "a"))  # the first call; the others queue behind it
+        return await asyncio.gather(blocker, batcher.submit(first, "b"), batcher.submit(second, "c"))
+
+    answers = asyncio.run(both())
+    assert [len(answer) for answer in answers] == [2, 2, 3]
+    assert answers[2].labels_list() == native.predict(second)["prediction"].tolist()
+    assert sum(rows for rows, _ in scored) == 7 and batcher.calls == len(scored) <= 2
+
+
+def test_a_v2_tensor_of_numbers_is_a_matrix_and_one_with_a_string_is_a_frame(served):
+    _, _, features = served
+    columns = [Feature(name) for name in features.columns]
+    values = features.head(2).to_numpy().ravel().tolist()
+    body = {"inputs": [{"name": "x", "shape": [2, len(columns)], "datatype": "FP64", "data": values}]}
+    parsed = v2.parse_infer_request(json.dumps(body).encode(), None, columns)
+    assert isinstance(parsed.frame, Matrix) and parsed.frame.values.shape == (2, len(columns))
+    per_feature = {"inputs": [{"name": name, "shape": [2], "datatype": "FP64", "data": features[name].head(2).tolist()}
+                              for name in reversed(features.columns)]}  # any order: matched by name
+    parsed = v2.parse_infer_request(json.dumps(per_feature).encode(), None, columns)
+    assert isinstance(parsed.frame, Matrix) and parsed.frame.values.tolist() == features.head(2).to_numpy().tolist()
+    body["inputs"][0] = {**body["inputs"][0], "datatype": "BYTES", "data": ["a", *values[1:]]}
+    parsed = v2.parse_infer_request(json.dumps(body).encode(), None, columns)
+    assert isinstance(parsed.frame, pd.DataFrame)  # validate_features names the bad value
