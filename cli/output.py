@@ -116,7 +116,7 @@ def scoring_summary(result) -> list:
         ("rows in", f"{result.rows_in:,}"), ("rows scored", f"{result.rows_scored:,}"),
         ("rows rejected", f"{result.rows_rejected:,}"),
         ("duration", f"{result.duration_s:.1f} s ({result.rows_per_s:,.0f} rows/s)"),
-        ("output", result.output_path), ("rejects", result.rejects_path or "none"),
+        ("scored by", result.runtime), ("output", result.output_path), ("rejects", result.rejects_path or "none"),
     ):
         totals.add_row(label, value)
     parts = [totals]

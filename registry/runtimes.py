@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 NATIVE = "native"
 RuntimeRequest = Literal["auto", "native"]  # auto: the fastest that passes parity; native: never compiled
 RUNTIME_REQUESTS: tuple[str, ...] = get_args(RuntimeRequest)
+ChosenBy = Literal["one_row", "batch"]  # what must be faster: online answers, or a batch's model calls
 TOLERANCE = 1e-5
 
 
@@ -33,9 +34,10 @@ class Parity(_Record):
 
 
 class Timing(_Record):
-    """Median milliseconds of a one-row predict, and of one predict over the whole sample."""
+    """Median milliseconds of a one-row predict (None: not measured, a batch choice), and the
+    fastest of three predicts over the whole sample."""
 
-    one_row_ms: float
+    one_row_ms: float | None
     batch_ms: float
     batch_rows: int
 
@@ -58,6 +60,7 @@ class RuntimeChoice(_Record):
     candidates: tuple[Candidate, ...] = ()
     requested: RuntimeRequest = "auto"
     reason: str | None = None
+    by: ChosenBy = "one_row"
 
     @property
     def chosen(self) -> Candidate | None:
@@ -65,9 +68,11 @@ class RuntimeChoice(_Record):
 
     @computed_field
     @property
-    def one_row_speedup(self) -> float:
+    def one_row_speedup(self) -> float | None:
         chosen = self.chosen
-        return self.native.one_row_ms / chosen.timing.one_row_ms if chosen else 1.0
+        if not chosen:
+            return 1.0
+        return self.native.one_row_ms / chosen.timing.one_row_ms if chosen.timing.one_row_ms else None
 
     @computed_field
     @property
@@ -84,10 +89,12 @@ class RuntimeChoice(_Record):
             parity = chosen.parity
             compared = f"labels identical on {parity.rows:,} rows" if parity.classification \
                 else f"values of {parity.rows:,} rows"
-            return (f"{self.runtime}: one row {self.one_row_speedup:.1f}x faster "
-                    f"({self.native.one_row_ms:.3g} -> {chosen.timing.one_row_ms:.3g} ms), batch "
-                    f"{self.batch_speedup:.1f}x; {compared}, largest difference "
-                    f"{parity.max_difference:.1e} (tolerance {parity.tolerance:.0e})")
+            one_row = f"one row {self.one_row_speedup:.1f}x faster ({self.native.one_row_ms:.3g} -> " \
+                f"{chosen.timing.one_row_ms:.3g} ms), " if self.one_row_speedup is not None else ""
+            return (f"{self.runtime}: {one_row}batch {self.batch_speedup:.1f}x faster "
+                    f"({self.native.batch_ms:.3g} -> {chosen.timing.batch_ms:.3g} ms for {chosen.timing.batch_rows:,} "
+                    f"rows); {compared}, largest difference {parity.max_difference:.1e} "
+                    f"(tolerance {parity.tolerance:.0e})")
         if self.reason:
             return f"native: {self.reason}"
         if self.requested == NATIVE:
@@ -103,4 +110,6 @@ def _why_not(candidate: Candidate, native: Timing) -> str:
         parity = candidate.parity
         return (f"failed parity ({parity.labels_differing} of {parity.rows:,} labels differ, largest difference "
                 f"{parity.max_difference:.1e} > {parity.tolerance:.0e})")
+    if candidate.timing.one_row_ms is None:
+        return f"not faster on a batch ({candidate.timing.batch_ms:.3g} vs {native.batch_ms:.3g} ms)"
     return f"not faster on one row ({candidate.timing.one_row_ms:.3g} vs {native.one_row_ms:.3g} ms)"

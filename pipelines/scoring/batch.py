@@ -270,6 +270,7 @@ def _result(request, model, run_id, job, stats, started, duration, seconds) -> S
         validation=validation, prediction_summary=_prediction_summary(stats, job.task),
         drift=drift_report(observed, job.checks),
         stages=StageSeconds(driver=seconds, partitions=_partition_seconds(stats)),
+        runtime=" + ".join(sorted({part.runtime for part in stats if part.runtime})) or "native",
     )
 
 

@@ -31,7 +31,8 @@ def log_to_mlflow(result: ScoringResult, settings: Settings | None = None) -> st
                "rows_per_s": result.rows_per_s,
                **{f"psi_{feature}": value for feature, value in result.drift.items()}}
     params = {"model_uri": f"models:/{result.model_name}/{result.model_version}",
-              "input_path": result.input_path, "output_path": result.output_path, "policy": result.policy}
+              "input_path": result.input_path, "output_path": result.output_path, "policy": result.policy,
+              "runtime": result.runtime}
     client.log_batch(run.info.run_id,
                      metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
                      params=[Param(k, str(v)[:6000]) for k, v in params.items()],

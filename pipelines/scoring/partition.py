@@ -6,6 +6,7 @@ in a thread, or in the test process.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import time
@@ -25,6 +26,8 @@ from pipelines.scoring.timing import timed
 from pipelines.scoring.validation import validate_batch
 from registry.predictors import Predictor, load_predictor
 from registry.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 class PartitionJob(BaseModel):
@@ -49,15 +52,20 @@ class PartitionJob(BaseModel):
 
 
 def download_predictor(artifact_uri: str, settings: Settings) -> Predictor:
-    """Download and load the model. The native flavors load into memory, so their files go;
-    a generic pyfunc model may read its files later, so those stay."""
+    """Download and load the model, in the runtime that scores a batch fastest while giving the
+    model's own answers (``registry.compiling``, measured on the version's kept rows; its
+    ``runtime`` names it). The native flavors load into memory, so their files go; a generic
+    pyfunc model may read its files later, so those stay."""
     import mlflow.artifacts
 
+    from registry.compiling import choose_for_version
     from registry.store import mlflow_client
 
     mlflow_client(settings)  # S3 endpoint and URIs for the download
     target = tempfile.mkdtemp(prefix="modelyard-model-")
-    predictor = load_predictor(Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=target)))
+    model_dir = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=target))
+    predictor, choice = choose_for_version(load_predictor(model_dir), model_dir, by="batch")
+    logger.info("scoring %s with %s", artifact_uri, choice.summary)
     if predictor.card.flavor != "mlflow":
         shutil.rmtree(target, ignore_errors=True)
     return predictor
@@ -121,6 +129,7 @@ def process_partition(frame: pd.DataFrame, index: int, job: PartitionJob) -> Par
     stamp = {"model_name": job.model_name, "model_version": job.model_version,
              "run_id": job.run_id, "scored_at": pd.Timestamp.now(tz="UTC")}
     predictor = predictor_for(job, seconds)
+    stats.runtime = predictor.runtime
     with timed(seconds, "score_partition"):
         scored = score_partition(outcome.valid, predictor, job.passthrough, stamp)
     with timed(seconds, "write_part"):

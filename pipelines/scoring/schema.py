@@ -75,6 +75,7 @@ class PartitionStats(BaseModel):
     prediction_moments: list[float] = [0.0, 0.0, 0.0]  # count, sum, sum of squares
     prediction_range: list[float | None] = [None, None]
     stage_seconds: dict[str, float] = {}
+    runtime: str | None = None  # what scored it (None: nothing was scored)
 
 
 class StageSeconds(BaseModel):
@@ -106,3 +107,4 @@ class ScoringResult(BaseModel):
     prediction_summary: dict[str, Any]
     drift: dict[str, float]
     stages: StageSeconds = Field(default_factory=StageSeconds)
+    runtime: str = "native"  # what scored the rows: the model's library or a compiled runtime (registry.compiling)
