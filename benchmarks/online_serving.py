@@ -16,11 +16,17 @@ RandomForest and LogisticRegression of ``batch_data.py`` registered in a throwaw
   twin (``bench_<kind>_shadowed``, version 1) whose every request is also mirrored to its version 2
   in a shadow challenge, one replica each, measured alternately (``--shadow-rounds``); target: the
   champion's c=8 p99 at most 20 % above the one without a challenger, no request failed;
+- with ``--runtimes auto,native``, each deployment again with ``--runtime native`` (the model's
+  own library behind the same request path);
 - (b) ``mlflow models serve --env-manager local`` on the same version, ``POST /invocations``;
 - (c) ``load_predictor(...).predict(one_row_frame)`` called in a loop in this process: the floor;
   and for the runtime a deploy chooses (``registry.compiling.choose_for_version``: ONNX Runtime for
   these models where it passes parity, its figures printed) ``predict_arrays`` on one-row float
-  matrices, as the request path calls it.
+  matrices, as the request path calls it;
+- (d) the framework's floor: ``benchmarks/constant_service.py``, a BentoML service returning a
+  constant answer with as many workers as the most replicas asked for, driven by the same load
+  generator; targets: through the model's URL with that many replicas, c=1 p50 at most 2x the
+  floor's, c=8 at least 65 % of its req/s with p99 at most 15 ms, and at least 10x mlflow at c=8.
 
 One deployment (or mlflow server) runs at a time. Figures and the command: benchmarks/README.md.
 
@@ -58,14 +64,20 @@ TARGET_CONCURRENCY = 8
 TARGET_LOG_THROUGHPUT_LOSS, TARGET_LOG_P50_MS = 0.05, 0.5  # what the request log may cost
 TARGET_SHADOW_P99_RISE = 0.20  # what a shadow challenger at 100 % may add to the champion's c=8 p99
 TARGET_COMPILED_ONE_ROW_MS = 0.1  # the chosen runtime's one-row predict on float rows, in process
+TARGET_FLOOR_P50_RATIO, TARGET_FLOOR_SHARE, TARGET_FLOOR_P99_MS, TARGET_MLFLOW_RATIO = 2.0, 0.65, 15.0, 10.0
 CONTENDED_CORES = 0.2  # others' CPU above this is called out under the table
 READY_TIMEOUT = 120.0
 MAX_REPLICAS = 8
 RUNNERS = {"modelyard": "(a) modelyard",  # in the table's order
            **{f"modelyard-{n}": f"(a) modelyard, {n} replicas" for n in range(2, MAX_REPLICAS + 1)},
+           "modelyard-native": "(a) modelyard, native runtime",
+           **{f"modelyard-{n}-native": f"(a) modelyard, {n} replicas, native runtime"
+              for n in range(2, MAX_REPLICAS + 1)},
            "log-on": "(a) 1 replica, request log on", "log-off": "(a) 1 replica, request log off",
            "shadow-off": "(a) 1 replica, no challenger", "shadow-on": "(a) 1 replica, shadow challenger 100 %",
-           "backend": "(a) backend direct", "mlflow": "(b) mlflow serve", "floor": "(c) in-process", "floor-compiled": "(c) in-process, compiled, float rows"}
+           "backend": "(a) backend direct", "mlflow": "(b) mlflow serve", "floor": "(c) in-process", "floor-compiled": "(c) in-process, compiled, float rows",
+           **{f"constant-{n}": f"(d) BentoML constant answer, {n} worker{'s' if n > 1 else ''}"
+              for n in range(1, MAX_REPLICAS + 1)}}
 DEPLOY_STEPS = {"build": "build (download, load, bentoml build)", "bentoml build": "of which bentoml build",
                 "launch": "launch", "check_health": "wait for /readyz", "check_parity": "parity check",
                 "promote": "promote (gateway, alias)"}
@@ -267,27 +279,28 @@ def request_bodies(pool, runner: str) -> list[str]:
 
 # --- the runners ---------------------------------------------------------------------------------
 
-def bench_modelyard(bench: Bench, kind: str, ref: str, predictor, replicas: int = 1) -> None:
+def bench_modelyard(bench: Bench, kind: str, ref: str, predictor, replicas: int = 1, runtime: str = "auto") -> None:
     """(a): the real deploy path with ``replicas`` servers, timed as deploy-to-ready, then every
     concurrency; always undeployed. The first deployment is also measured without its gateway."""
     from bento_services import deploy
 
-    runner = "modelyard" if replicas == 1 else f"modelyard-{replicas}"
+    runner = ("modelyard" if replicas == 1 else f"modelyard-{replicas}") + ("-native" if runtime == "native" else "")
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     port = bench.ports.setdefault(kind, free_port())  # a model keeps its endpoint port across deploys
-    info = deploy.deploy_model(ref, port=port, replicas=replicas, settings=bench.settings, timings=seconds)
+    info = deploy.deploy_model(ref, port=port, replicas=replicas, runtime=runtime, settings=bench.settings,
+                               timings=seconds)
     try:
         bench.ready_s[(kind, runner)] = time.perf_counter() - started
         if runner == "modelyard":
             bench.deploy_steps[kind] = {DEPLOY_STEPS[step]: value for step, value in seconds.items()
                                         if step in DEPLOY_STEPS}
         print(f"  [{kind}] deployed {ref} with {replicas} replica(s) at {info.url} in "
-              f"{bench.ready_s[(kind, runner)]:.1f} s (pids {info.pids})", flush=True)
+              f"{bench.ready_s[(kind, runner)]:.1f} s (pids {info.pids}); runtime {info.runtime.summary}", flush=True)
         url = f"{info.url}/predict"
         agree = _agreement(url, bench.pool, predictor, "modelyard", lambda body: body["predictions"][0]["prediction"])
         targets = [(runner, url, [*info.pids, *_listener_pids(info.url)])]
-        if replicas == bench.args.replicas[0]:  # the gateway's share: the same server without the hop
+        if replicas == bench.args.replicas[0] and runtime == "auto":  # the gateway's share: the server without the hop
             first = info.replicas[0]
             targets.append(("backend", f"http://127.0.0.1:{first.port}/predict", first.pids))
         for concurrency in bench.args.concurrency:  # alternately: BentoML's batching remembers the last load
@@ -295,7 +308,28 @@ def bench_modelyard(bench: Bench, kind: str, ref: str, predictor, replicas: int 
                 bench.load_cell(kind, runner, target, concurrency, pids)
     finally:
         deploy.undeploy(ref.split("/")[0], settings=bench.settings)
-    bench.agreement.append(f"{kind}: (a) {agree}" if replicas == 1 else f"{kind}: (a) x{replicas} {agree}")
+    which = "" if runtime == "auto" else f" {runtime}"
+    bench.agreement.append(f"{kind}: (a){which} {agree}" if replicas == 1 else f"{kind}: (a) x{replicas}{which} {agree}")
+
+
+def bench_constant(bench: Bench, kind: str, workers: int) -> None:
+    """(d): the constant-answer BentoML service with ``workers`` workers; stopped by PID."""
+    from bento_services.servers import wait_ready
+    from infra.processes import children, launch, stop
+
+    port = free_port()
+    env = {**child_env(bench.settings), "FLOOR_WORKERS": str(workers), "BENTOML_HOME": str(bench.work / "bentoml")}
+    command = [sys.executable, "-m", "bentoml", "serve", "benchmarks.constant_service:Constant",
+               "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(REPO)]
+    leader = launch(f"constant-{workers}", command, env=env, log=bench.work / "logs" / f"constant-{workers}.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(leader, url, READY_TIMEOUT)
+        pids = [leader.pid, *[process.pid for process in children(leader)]]
+        for concurrency in bench.args.concurrency:
+            bench.load_cell(kind, f"constant-{workers}", f"{url}/predict", concurrency, pids)
+    finally:
+        stop([*children(leader), leader], timeout=15.0)
 
 
 def bench_log_cost(bench: Bench, kind: str, ref: str, twin: str, predictor) -> None:
@@ -466,8 +500,10 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
         print(f"  [{kind}] runtime a deploy chooses: {choice.summary}", flush=True)
         if compiled is not predictor:
             bench.floor_cell(kind, compiled, "floor-compiled")
-        for replicas in args.replicas:
-            bench_modelyard(bench, kind, refs[kind], predictor, replicas)
+        for runtime in args.runtimes:
+            for replicas in args.replicas:
+                bench_modelyard(bench, kind, refs[kind], predictor, replicas, runtime)
+        bench_constant(bench, kind, max(args.replicas))
         if args.log_cost:
             bench_log_cost(bench, kind, refs[kind], twins[kind], predictor)
         if args.shadow_cost:
@@ -488,7 +524,8 @@ HEADER = ("model", "runner", "concurrency", "requests", "failed", "req/s", "p50 
           "server CPU ms/req", "loadgen CPU ms/req", "others' CPU")
 LEGEND = """\
 requests: completed in the measured window (after the warm-up); req/s = requests / window; p50/p99: latency of
-  one request as the generator sees it (send to last byte); (c) is one predict() call on a one-row frame.
+  one request as the generator sees it (send to last byte); (c) is one predict() call on a one-row frame (the
+  compiled line: predict_arrays on a one-row float matrix); (d) answers a constant without a model.
 failed: non-200 answers and transport errors, warm-up included.
 server CPU ms/req: CPU of the server's process tree (for (c): of this process) per request, warm-up included;
   loadgen CPU ms/req: the generator's, on the same 2 cores. others' CPU: cores kept busy by anything else.
@@ -562,6 +599,7 @@ def print_targets(bench: Bench) -> None:
                 print(f"  RF c={concurrency} {more} replicas beside 1: {many.per_s:,.0f} / {one.per_s:,.0f} req/s = "
                       f"{many.per_s / one.per_s:.2f}x, p99 {many.percentile(99):.1f} / {one.percentile(99):.1f} ms "
                       f"(measured, no target)")
+    print_floor_targets(bench)
     native, compiled = _cell(bench, "floor", 1), _cell(bench, "floor-compiled", 1)
     if native and compiled:
         p50 = compiled.percentile(50)
@@ -575,6 +613,30 @@ def print_targets(bench: Bench) -> None:
     worst = max(bench.ready_s[(kind, "modelyard")] for kind in bench.args.models)
     shown = ", ".join(f"{kind} {bench.ready_s[(kind, 'modelyard')]:.1f} s" for kind in bench.args.models)
     print(f"  deploy-to-ready of (a): {shown} (target < {TARGET_READY_S:g} s): {_verdict(worst < TARGET_READY_S)}")
+
+
+def print_floor_targets(bench: Bench) -> None:
+    """The model's URL with the most replicas against the framework's floor with as many workers, and mlflow."""
+    many = max(bench.args.replicas)
+    ours = "modelyard" if many == 1 else f"modelyard-{many}"
+    shown = f"{many} replica{'s' if many > 1 else ''} / floor ({many} worker{'s' if many > 1 else ''})"
+    one, floor_one = _cell(bench, ours, 1), _cell(bench, f"constant-{many}", 1)
+    if one and floor_one:
+        ratio = one.percentile(50) / floor_one.percentile(50)
+        print(f"  RF c=1 p50, {shown}: {one.percentile(50):.2f} / {floor_one.percentile(50):.2f} ms = {ratio:.1f}x "
+              f"(target <= {TARGET_FLOOR_P50_RATIO:g}x): {_verdict(ratio <= TARGET_FLOOR_P50_RATIO)}")
+    eight, floor_eight = _cell(bench, ours, TARGET_CONCURRENCY), _cell(bench, f"constant-{many}", TARGET_CONCURRENCY)
+    if eight and floor_eight:
+        share, p99 = eight.per_s / floor_eight.per_s, eight.percentile(99)
+        print(f"  RF c={TARGET_CONCURRENCY} req/s, {shown}: {eight.per_s:,.0f} / {floor_eight.per_s:,.0f} = "
+              f"{share:.0%} (target >= {TARGET_FLOOR_SHARE:.0%}): {_verdict(share >= TARGET_FLOOR_SHARE)}; "
+              f"p99 {p99:.1f} ms (target <= {TARGET_FLOOR_P99_MS:g} ms): {_verdict(p99 <= TARGET_FLOOR_P99_MS)}")
+    theirs = _cell(bench, "mlflow", TARGET_CONCURRENCY)
+    if eight and theirs:
+        ratio = eight.per_s / theirs.per_s
+        print(f"  RF c={TARGET_CONCURRENCY} req/s, {many} replicas / mlflow models serve: {eight.per_s:,.0f} / "
+              f"{theirs.per_s:,.0f} = {ratio:.1f}x (target >= {TARGET_MLFLOW_RATIO:g}x): "
+              f"{_verdict(ratio >= TARGET_MLFLOW_RATIO)}")
 
 
 def _pooled(bench: Bench, runner: str, concurrency: int) -> Cell | None:
@@ -669,6 +731,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also measure a shadow challenger's cost: twin deployments, one shadowed at 100 %%")
     parser.add_argument("--shadow-rounds", type=int, default=1,
                         help="cells of each of the shadow twins per concurrency, alternated and pooled")
+    parser.add_argument("--runtimes", type=lambda text: [part for part in text.split(",") if part], default=["auto"],
+                        help="comma-separated: auto (the deploy's choice), native (--runtime native)")
     parser.add_argument("--train-rows", type=int, default=200_000, help="rows the models are trained on")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="folder for the throwaway home and logs (a temporary folder is made inside it)")

@@ -26,11 +26,15 @@ def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
         ("rf", "(a) backend direct", "1"), ("rf", "(a) backend direct", "8"),
         ("rf", "(b) mlflow serve", "1"), ("rf", "(b) mlflow serve", "8"),
         ("rf", "(c) in-process", "1"), ("rf", "(c) in-process, compiled, float rows", "1"),
+        ("rf", "(d) BentoML constant answer, 2 workers", "1"), ("rf", "(d) BentoML constant answer, 2 workers", "8"),
     ]
     assert all(int(line[-8].replace(",", "")) > 0 for line in lines)  # requests
-    assert [line[-7] for line in lines] == ["0"] * 18  # failed
+    assert [line[-7] for line in lines] == ["0"] * 20  # failed
     assert "[rf] runtime a deploy chooses: onnxruntime: one row" in completed.stdout
     assert "RF in-process one-row predict, compiled (float rows) / native (frame):" in completed.stdout
+    assert "RF c=1 p50, 2 replicas / floor (2 workers):" in completed.stdout
+    assert "RF c=8 req/s, 2 replicas / floor (2 workers):" in completed.stdout
+    assert "RF c=8 req/s, 2 replicas / mlflow models serve:" in completed.stdout
     assert "rf: (a) 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "rf: (a) x2 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "rf: (a) 1 replica, request log off 20/20 single-row answers equal" in completed.stdout
