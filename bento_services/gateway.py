@@ -3,8 +3,8 @@
 Each deployed model gets one gateway on its own port (its URL never changes) that forwards every
 request, path and body untouched, to one of the model's ``bentoml serve`` replicas, in turn. The
 gateway is a gunicorn master holding the port and ``--workers`` aiohttp worker processes
-(``bento_services.gateway_workers``): SIGKILL of a worker loses only the requests it was
-answering, and the master starts another. A deploy or rollback starts the new replicas on spare
+(``bento_services.gateway_workers``): SIGKILL of a worker loses only its connections (the requests
+it was answering, the next one on a connection a client kept alive), and the master starts another. A deploy or rollback starts the new replicas on spare
 ports, checks them, rewrites the gateway's route file and sends the master SIGHUP, which every
 worker gets: new requests go to the new replicas at once, requests already in flight finish on the
 old ones, and ``GET /-/gateway`` reports how many are still in flight per backend, summed over the
@@ -27,8 +27,8 @@ back in the answer, so a client can find its request in the request log. The gat
 answers: ``GET /metrics`` (Prometheus, every worker's counts summed, a dead worker's kept: requests
 by version and status, errors, a latency histogram by version, requests in flight), and
 ``/-/gateway`` carries the traffic of the last ``TRAFFIC_WINDOW`` seconds over the live workers
-(requests/min, error rate, p50/p99 ms to 0.01 ms) and the totals since the gateway started. An error is an answer of status 500 or more (the gateway's own 502 included);
-health checks through it (``/readyz``, ``/livez``) are forwarded but not counted.
+(requests/min, error rate, p50/p99 ms to 0.01 ms) and the totals since the gateway started. An
+error is an answer of status 500 or more (the gateway's own 502 included); health checks through it (``/readyz``, ``/livez``) are forwarded but not counted.
 
 A route may name a challenger: a second version behind the same URL, for its scoring requests
 only (POST ``/predict``, ``/invocations``, ``/v2/models/.../infer``). A stable hash of each

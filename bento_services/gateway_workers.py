@@ -14,7 +14,9 @@ What the workers share, so that they act as one gateway:
   in flight per backend are exact whichever worker answers. A worker not listening yet has served
   nothing; a dead one has nothing in flight (its connections died with it). Prometheus values are
   kept per process in ``PROMETHEUS_MULTIPROC_DIR`` and summed; a dead worker's in-flight gauge is
-  dropped (``child_exit``), its counts stay.
+  dropped (``child_exit``), its counts stay. What only a worker's memory held leaves with it: its
+  share of the traffic window and of the challenge's counts in ``/-/gateway``, and the copies it
+  had queued for a challenger.
 """
 
 from __future__ import annotations
