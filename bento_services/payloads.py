@@ -20,8 +20,10 @@ from bento_services.rows import Matrix, real_matrix
 
 NUMERIC_TYPES = {"double": "float64", "float": "float64", "long": "int64", "integer": "int64"}
 # Tree libraries (scikit-learn, XGBoost, LightGBM) and most ONNX graphs compute in float32: a
-# larger magnitude is an overflow inside the model, so it is refused here, named, as a 422.
-FLOAT_LIMIT = float(np.finfo(np.float32).max)
+# magnitude float32 rounds to infinity is an overflow inside the model, so it is refused here,
+# named, as a 422. The limit is that rounding's threshold (halfway past float32's largest value):
+# anything smaller rounds to a finite float32 and is scored.
+FLOAT_LIMIT = 2.0**128 - 2.0**103
 INT_LIMITS = (-(2**63), 2**63 - 1)
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _ABSENT = object()  # a record that lacks a key, told apart from an explicit null
@@ -161,7 +163,7 @@ def _check_number(value: Any, *, integral: bool) -> tuple[Any, str | None]:
         if not INT_LIMITS[0] <= int(value) <= INT_LIMITS[1]:
             return None, f"expected a 64-bit integer, got {value}"
         return int(value), None
-    if abs(number) > FLOAT_LIMIT:
+    if abs(number) >= FLOAT_LIMIT:
         return None, f"expected a number within ±{FLOAT_LIMIT:.4g}, got {number:.6g}"
     return number, None
 

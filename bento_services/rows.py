@@ -74,11 +74,11 @@ class Predictions:
 
 
 def real_matrix(rows: list[list[Any]], names: list[str], limit: float) -> Matrix | None:
-    """``rows`` as a Matrix when every value is a JSON number (bool is not) within ±``limit``;
-    None for anything else, which takes the path that names each problem."""
+    """``rows`` as a Matrix when every value is a JSON number (bool is not) of a magnitude below
+    ``limit``; None for anything else, which takes the path that names each problem."""
     for row in rows:
         for value in row:
             # type, not isinstance: bool is an int subclass; NaN fails both comparisons
-            if (type(value) is not float and type(value) is not int) or not -limit <= value <= limit:
+            if (type(value) is not float and type(value) is not int) or not -limit < value < limit:
                 return None
     return Matrix(np.array(rows, dtype="float64").reshape(len(rows), len(names)), names)

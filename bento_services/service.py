@@ -165,6 +165,7 @@ class ModelService:
                     self.model.loaded_from, time.perf_counter() - started)
         self.request_log = self._open_request_log()
         app.state.request_log = self.request_log  # the middleware's, for refused requests
+        app.state.service = self  # the scoring routes' (below the class)
         self.batcher = MicroBatcher(self._predict_observed, MAX_BATCH_ROWS,
                                     on_scored=self.request_log.scored if self.request_log else None)
         self.call_rows = _call_rows_histogram()
@@ -204,7 +205,6 @@ class ModelService:
     # body of other types or with a problem takes the frame path that names every bad field. The
     # answer is a JSONResponse so FastAPI does not walk it again (``jsonable_encoder``).
 
-    @app.post("/predict")
     async def predict(self, request: Request) -> JSONResponse:
         from bento_services.payloads import decode_json, features_from_records, rows_from_predict_body, validate_features
 
@@ -217,7 +217,6 @@ class ModelService:
         return JSONResponse({"model_name": self.model.name, "model_version": self.model.version,
                              "predictions": result.records()})
 
-    @app.post("/invocations")
     async def invocations(self, request: Request) -> JSONResponse:
         from bento_services.payloads import decode_json, features_from_records, rows_from_mlflow_body, validate_features
 
@@ -271,8 +270,6 @@ class ModelService:
         self._check_v2_model(name, version)
         return {"name": self.model.name, "ready": True}
 
-    @app.post("/v2/models/{name}/infer")
-    @app.post("/v2/models/{name}/versions/{version}/infer")
     async def v2_infer(self, name: str, request: Request, version: str | None = None) -> Response:
         from bento_services import v2
         from bento_services.payloads import validate_features
@@ -336,6 +333,27 @@ class ModelService:
         classes = self.model.predictor.card.classes
         sample = pd.Series(classes if classes is not None else [0.0])
         return v2.output_datatype(sample)
+
+
+# The scoring routes are module functions that reach the service through ``app.state``, not class
+# views: BentoML binds a class view's ``self`` with a FastAPI dependency, which FastAPI runs in a
+# thread for every request (profiled: thread hand-offs and dependency solving were a third of a
+# compiled model's request CPU). The other routes are not on the hot path and stay methods.
+
+@app.post("/predict")
+async def predict(request: Request) -> JSONResponse:
+    return await app.state.service.predict(request)
+
+
+@app.post("/invocations")
+async def invocations(request: Request) -> JSONResponse:
+    return await app.state.service.invocations(request)
+
+
+@app.post("/v2/models/{name}/infer")
+@app.post("/v2/models/{name}/versions/{version}/infer")
+async def v2_infer(name: str, request: Request, version: str | None = None) -> Response:
+    return await app.state.service.v2_infer(name, request, version)
 
 
 def _call_rows_histogram():
