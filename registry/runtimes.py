@@ -89,10 +89,10 @@ class RuntimeChoice(_Record):
             parity = chosen.parity
             compared = f"labels identical on {parity.rows:,} rows" if parity.classification \
                 else f"values of {parity.rows:,} rows"
-            one_row = f"one row {self.one_row_speedup:.1f}x faster ({self.native.one_row_ms:.3g} -> " \
+            one_row = f"one row {self.one_row_speedup:.1f}x faster ({self.native.one_row_ms:.3g} ms to " \
                 f"{chosen.timing.one_row_ms:.3g} ms), " if self.one_row_speedup is not None else ""
             return (f"{self.runtime}: {one_row}batch {self.batch_speedup:.1f}x faster "
-                    f"({self.native.batch_ms:.3g} -> {chosen.timing.batch_ms:.3g} ms for {chosen.timing.batch_rows:,} "
+                    f"({self.native.batch_ms:.3g} ms to {chosen.timing.batch_ms:.3g} ms for {chosen.timing.batch_rows:,} "
                     f"rows); {compared}, largest difference {parity.max_difference:.1e} "
                     f"(tolerance {parity.tolerance:.0e})")
         if self.reason:

@@ -41,6 +41,32 @@ def test_markdown_modeldoc_writes_its_plots_beside_it(trained, tmp_path):
     assert (tmp_path / "plots" / "residuals.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_each_deployment_says_its_runtime_on_its_own_line(trained):
+    from datetime import datetime, timezone
+
+    from registry.deployments import DeploymentInfo
+    from registry.runtimes import Candidate, Parity, RuntimeChoice, Timing
+
+    settings, _ = trained
+    measured = Timing(one_row_ms=0.2, batch_ms=2.0, batch_rows=100)
+    parity = Parity(rows=100, labels_differing=0, max_difference=1e-7, tolerance=1e-5, classification=False)
+    compiled = RuntimeChoice(runtime="onnxruntime", native=Timing(one_row_ms=4.0, batch_ms=8.0, batch_rows=100),
+                             candidates=(Candidate(runtime="onnxruntime", timing=measured, parity=parity),))
+    now = datetime.now(timezone.utc)
+    row = dict(model_name="diabetes_regressor", model_version=1, bento_tag="t", url="http://127.0.0.1:3000", port=3001,
+               pids=[], status_reason=None, request_id=None, created_by="ana", created_at=now, updated_at=now)
+    doc = build_modeldoc("diabetes_regressor/1", settings).model_copy(update={"deployments": [
+        DeploymentInfo(id=2, status="running", runtime=compiled, **row),
+        DeploymentInfo(id=1, status="replaced", runtime=RuntimeChoice(runtime="native", native=None, requested="native"),
+                       **row)]})
+    lines = [line for line in render_modeldoc(doc, "md").splitlines() if line.startswith("- version 1:")]
+    assert len(lines) == 2, lines  # one line each
+    assert lines[0].endswith("runtime onnxruntime: one row 20.0x faster (4 ms to 0.2 ms), batch 4.0x faster (8 ms to "
+                             "2 ms for 100 rows); values of 100 rows, largest difference 1.0e-07 (tolerance 1e-05)")
+    assert lines[1].endswith("runtime native: asked for (runtime native)")
+    assert "<td>onnxruntime: one row 20.0x faster" in render_modeldoc(doc, "html")
+
+
 def test_json_modeldoc_is_machine_readable(trained):
     settings, _ = trained
     data = json.loads(render_modeldoc(build_modeldoc("diabetes_regressor/1", settings), "json"))
