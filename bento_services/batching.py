@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from starlette.concurrency import run_in_threadpool
 
@@ -121,7 +120,7 @@ def _joined(rows: list):
     if len(rows) == 1:
         return rows[0]
     if all(isinstance(part, Matrix) for part in rows):
-        return Matrix(np.concatenate([part.values for part in rows]), rows[0].names)
+        return Matrix.stacked(rows)
     frames = [part.to_frame() if isinstance(part, Matrix) else part for part in rows]
     return pd.concat(frames, ignore_index=True)
 

@@ -25,7 +25,7 @@ import httpx
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from bento_services.gateway import GRACEFUL_TIMEOUT, STATUS_PATH, write_route
+from bento_services.gateway import GRACEFUL_TIMEOUT, STATUS_PATH, state_folder, write_route
 from bento_services.routes import ChallengerRoute, Route
 from infra.probes import local_url
 from infra.processes import Process, children, is_running, launch, log_tail, stop
@@ -70,11 +70,6 @@ def public_url(port: int, settings: Settings) -> str:
 
 def route_file(name: str, settings: Settings) -> Path:
     return settings.home / "deployments" / name / "route.json"
-
-
-def _state_folder(name: str, settings: Settings) -> Path:
-    """What the gateway's workers share on disk (their Prometheus values, the rotation's lock)."""
-    return route_file(name, settings).with_name("gateway-state")
 
 
 def endpoint_port(name: str, requested: int | None, settings: Settings) -> int:
@@ -200,7 +195,7 @@ def release_endpoint(name: str, settings: Settings) -> int | None:
     model or another) may take it; returns the port freed, if the model had one."""
     stop_gateway(name, settings)
     route_file(name, settings).unlink(missing_ok=True)
-    shutil.rmtree(_state_folder(name, settings), ignore_errors=True)
+    shutil.rmtree(state_folder(route_file(name, settings)), ignore_errors=True)
     with session_scope(settings) as session:
         row = session.get(Endpoint, name)
         if row is None:
@@ -212,7 +207,7 @@ def release_endpoint(name: str, settings: Settings) -> int | None:
 def _launch_gateway(name: str, port: int, settings: Settings) -> Process:
     command = [sys.executable, "-m", "bento_services.gateway", "--host", settings.serve_host, "--port", str(port),
                "--routes", str(route_file(name, settings)), "--workers", str(settings.gateway_workers),
-               "--state", str(_state_folder(name, settings))]
+               "--state", str(state_folder(route_file(name, settings)))]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_repo()), os.environ.get("PYTHONPATH")]))}
     return launch(f"gateway-{name}", command, env=env, log=settings.home / "deployments" / name / "gateway.log")
 

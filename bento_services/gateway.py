@@ -93,6 +93,11 @@ MAX_BUFFERED_BODY = 16 * 1024 * 1024
 GONE = (ClientConnectorError, ServerDisconnectedError, ClientOSError, ClientPayloadError)
 
 
+def state_folder(routes: Path) -> Path:
+    """What a gateway's workers share on disk (their Prometheus values, the rotation's lock), beside its route."""
+    return routes.with_name("gateway-state")
+
+
 def read_route(path: Path) -> dict:
     """``{"upstreams": ["http://127.0.0.1:<port>", ...], "model_name", "model_version", "deployment_id",
     "challenger": None | {"upstreams", "model_version", "deployment_id", "challenge_id", "mode", "percent",
@@ -530,7 +535,7 @@ def main(argv: list[str] | None = None) -> None:
     read_route(args.routes)  # a broken route file fails here, before any worker starts
     print(f"gateway: http://{args.host}:{args.port}, {args.workers} workers, route {args.routes}", flush=True)
     serve(functools.partial(worker_app, args.routes, time.time()), host=args.host, port=args.port,
-          workers=args.workers, state=args.state or args.routes.parent / "gateway-state",
+          workers=args.workers, state=args.state or state_folder(args.routes),
           graceful_timeout=GRACEFUL_TIMEOUT)
 
 

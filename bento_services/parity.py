@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from registry.files import write_atomic
 from registry.runtimes import RuntimeChoice
 
 
@@ -67,9 +68,7 @@ def save_case(case: ParityCase | None, folder: Path) -> None:
     if case is None:
         path.unlink(missing_ok=True)
         return
-    staging = path.with_suffix(".tmp")
-    staging.write_text(case.model_dump_json())
-    staging.replace(path)
+    write_atomic(path, case.model_dump_json().encode())
 
 
 def saved_case(folder: Path) -> ParityCase | None:
@@ -109,10 +108,7 @@ def compare(url: str, case: ParityCase | None) -> None:
 def save_runtime(runtime: RuntimeChoice, folder: Path) -> None:
     """Keep the build's runtime choice beside its snapshot: a rollback to this build serves the
     same predictor and records the same figures."""
-    path = folder / RUNTIME_FILE
-    staging = path.with_suffix(".tmp")
-    staging.write_text(runtime.model_dump_json())
-    staging.replace(path)
+    write_atomic(folder / RUNTIME_FILE, runtime.model_dump_json().encode())
 
 
 def saved_runtime(folder: Path) -> RuntimeChoice | None:

@@ -92,8 +92,7 @@ def features_from_records(records: Any, features: list[Feature]) -> Matrix | Non
     every feature is a JSON number within range, for a model of real-valued features, as a float
     matrix (``bento_services.rows``). None for anything else, which then takes the full path that
     names each problem."""
-    if not isinstance(records, list) or not records or any(feature.type not in ("double", "float")
-                                                             for feature in features):
+    if not isinstance(records, list) or not records or not real_valued(features):
         return None
     names = [feature.name for feature in features]
     try:
@@ -101,6 +100,11 @@ def features_from_records(records: Any, features: list[Feature]) -> Matrix | Non
     except (KeyError, TypeError):  # a missing feature, a record that is not an object
         return None
     return real_matrix(rows, names, FLOAT_LIMIT)
+
+
+def real_valued(features: list[Feature]) -> bool:
+    """Whether every feature is a real number: such a model's rows can travel as a float matrix."""
+    return all(feature.type in ("double", "float") for feature in features)
 
 
 def validate_features(frame: pd.DataFrame, features: list[Feature]) -> pd.DataFrame:

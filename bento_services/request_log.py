@@ -243,12 +243,9 @@ def _stacked(frames: list) -> dict:
 
     from bento_services.rows import Matrix, Predictions
 
-    if all(isinstance(part, Matrix) for part in frames):
-        matrix = np.concatenate([part.values for part in frames])
-        return {name: matrix[:, i] for i, name in enumerate(frames[0].names)}
-    if all(isinstance(part, Predictions) for part in frames):
-        columns = [part.columns() for part in frames]
-        return {name: np.concatenate([part[name] for part in columns]) for name in columns[0]}
+    for kind in (Matrix, Predictions):
+        if all(isinstance(part, kind) for part in frames):
+            return kind.stacked(frames).columns()
     frames = [part.to_frame() if isinstance(part, (Matrix, Predictions)) else part for part in frames]
     first = frames[0]
     names = list(first.columns)

@@ -25,6 +25,11 @@ class Matrix:
     def __len__(self) -> int:
         return len(self.values)
 
+    @classmethod
+    def stacked(cls, parts: list["Matrix"]) -> "Matrix":
+        """The parts' rows one after another (the same features)."""
+        return parts[0] if len(parts) == 1 else cls(np.concatenate([part.values for part in parts]), parts[0].names)
+
     def columns(self) -> dict[str, np.ndarray]:
         return {name: self.values[:, index] for index, name in enumerate(self.names)}
 
@@ -44,6 +49,15 @@ class Predictions:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @classmethod
+    def stacked(cls, parts: list["Predictions"]) -> "Predictions":
+        """The parts' rows one after another (the same model's answers)."""
+        if len(parts) == 1:
+            return parts[0]
+        probabilities = None if parts[0].probabilities is None else \
+            np.concatenate([part.probabilities for part in parts])
+        return cls(np.concatenate([part.labels for part in parts]), probabilities, parts[0].names)
 
     def rows(self, start: int, end: int) -> "Predictions":
         probabilities = None if self.probabilities is None else self.probabilities[start:end]

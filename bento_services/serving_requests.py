@@ -111,7 +111,7 @@ def _with_curl(deployment: DeploymentInfo, settings: Settings) -> dict[str, Any]
 
 def request_challenge(name: str, ref: str, *, mode: str, percent: float, sticky_header: str | None,
                       rule: dict[str, Any], workflows: Workflows, settings: Settings,
-                      replicas: int | None = None, runtime: str = "auto") -> WorkflowRun:
+                      replicas: int | None = None) -> WorkflowRun:
     """Trigger ``challenge_model`` (start) once what a user can fix is checked: the mode and share,
     the rule, a running champion, a version other than it, no challenge already active."""
     from bento_services.challenges import refuse_second

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bento_services.payloads import FLOAT_LIMIT, Feature, PayloadError, decode_json
+from bento_services.payloads import FLOAT_LIMIT, Feature, PayloadError, decode_json, real_valued
 from bento_services.rows import Matrix, Predictions, real_matrix
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
@@ -238,7 +238,7 @@ def _from_bytes(raw: bytes, datatype: str, where: str) -> np.ndarray:
 
 def _frame(tensors: list[tuple[str, list[int], np.ndarray]], features: list[Feature]) -> Matrix | pd.DataFrame:
     names = [feature.name for feature in features]
-    real = all(feature.type in ("double", "float") for feature in features)
+    real = real_valued(features)
     if len(tensors) == 1 and (tensors[0][0] not in names or len(names) == 1):
         name, shape, values = tensors[0]
         width = shape[-1] if len(shape) == 2 else (1 if len(shape) == 1 and len(names) == 1 else None)

@@ -20,7 +20,7 @@ import pandas as pd
 from registry.errors import InvalidFieldError
 from registry.predictors import PREDICTION, Predictor
 from registry.runtimes import (
-    NATIVE, TOLERANCE, Candidate, ChosenBy, Parity, RuntimeChoice, RuntimeRequest, Timing,
+    NATIVE, RUNTIME_REQUESTS, TOLERANCE, Candidate, ChosenBy, Parity, RuntimeChoice, RuntimeRequest, Timing,
 )
 
 ONE_ROW_REPEATS = 200
@@ -34,8 +34,8 @@ def choose_runtime(native: Predictor, sample: pd.DataFrame, *, requested: Runtim
     predictor's ``runtime`` names it."""
     from registry.flavors import flavor_named
 
-    if requested not in ("auto", NATIVE):
-        raise InvalidFieldError(f"runtime {requested!r}: choose auto or native", field="runtime")
+    if requested not in RUNTIME_REQUESTS:
+        raise InvalidFieldError(f"runtime {requested!r}: choose {' or '.join(RUNTIME_REQUESTS)}", field="runtime")
     if sample.empty:
         raise InvalidFieldError("a runtime is chosen on the model's sample, and it has no rows", field="sample")
     expected = native.predict(sample)

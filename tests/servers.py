@@ -14,6 +14,16 @@ import httpx
 from infra.processes import Process, proc_stat, session_members
 
 
+def until(check, timeout: float = 10.0) -> bool:
+    """Whether ``check()`` turns true within ``timeout`` seconds, asked every 50 ms."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bento_services.gateway import STATUS_PATH, write_route
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,14 +57,6 @@ def gateway(tmp_path, replicas):
 def _status(url: str) -> dict:
     return httpx.get(f"{url}{STATUS_PATH}").json()
 
-
-def _until(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_requests_take_turns_between_the_replicas(gateway):
@@ -105,7 +97,7 @@ def test_a_killed_replica_loses_no_request_and_leaves_the_rotation(tmp_path, gat
     assert status["retried"] >= 1  # requests that met the dead replica were sent to b
 
     servers["a"] = _replica(tmp_path, "a", ports["a"])  # back on its port: the probe puts it back
-    assert _until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
+    assert until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
     answered = Counter(httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(10))
     assert answered == {"a": 5, "b": 5}
 
@@ -114,10 +106,10 @@ def test_a_replica_that_is_not_ready_gets_no_traffic_until_it_is(tmp_path, gatew
     url, _, _ = gateway
     ports, _ = replicas
     (tmp_path / "b.not-ready").touch()
-    assert _until(lambda: _status(url)["in_rotation"] == [f"http://127.0.0.1:{ports['a']}"], timeout=5)
+    assert until(lambda: _status(url)["in_rotation"] == [f"http://127.0.0.1:{ports['a']}"], timeout=5)
     assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(10)} == {"a"}
     (tmp_path / "b.not-ready").unlink()
-    assert _until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
+    assert until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
 
 
 def test_an_answer_cut_off_by_a_dying_replica_is_sent_again_to_another(tmp_path, gateway, replicas):
@@ -160,7 +152,7 @@ def test_sighup_switches_to_the_new_route_and_an_old_route_file_still_reads(tmp_
     routes.write_text(json.dumps({"upstream": f"http://127.0.0.1:{ports['b']}", "model_name": "m",
                                   "model_version": 2}))
     server.process.send_signal(signal.SIGHUP)
-    assert _until(lambda: _status(url)["upstreams"] == [f"http://127.0.0.1:{ports['b']}"])
+    assert until(lambda: _status(url)["upstreams"] == [f"http://127.0.0.1:{ports['b']}"])
     assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(6)} == {"b"}
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from bento_services.challenger_routing import in_slice
 from bento_services.gateway import STATUS_PATH, write_route
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -84,18 +84,10 @@ def _status(url: str) -> dict:
     return httpx.get(f"{url}{STATUS_PATH}").json()
 
 
-def _until(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
-
 
 def _settled(url: str) -> dict:
     """The challenger's counts once no copy is queued or in flight."""
-    assert _until(lambda: _status(url)["challenger"]["mirror_pending"] == 0)
+    assert until(lambda: _status(url)["challenger"]["mirror_pending"] == 0)
     return _status(url)["challenger"]
 
 
@@ -237,13 +229,13 @@ def test_a_reload_keeps_the_counts_of_the_same_challenge_and_ends_it_without_one
             _predict(http, setup.url)
         assert _settled(setup.url)["mirrored"] == 10
         reload({"mode": "shadow", "percent": 99.0})
-        assert _until(lambda: _status(setup.url)["challenger"]["percent"] == 99.0)
+        assert until(lambda: _status(setup.url)["challenger"]["percent"] == 99.0)
         assert _status(setup.url)["challenger"]["mirrored"] == 10
         reload({"mode": "shadow", "percent": 100.0, "challenge_id": 4})
-        assert _until(lambda: _status(setup.url)["challenger"]["challenge_id"] == 4)
+        assert until(lambda: _status(setup.url)["challenger"]["challenge_id"] == 4)
         assert _status(setup.url)["challenger"]["mirrored"] == 0
         reload(None)
-        assert _until(lambda: _status(setup.url)["challenger"] is None)
+        assert until(lambda: _status(setup.url)["challenger"] is None)
         answers = [_predict(http, setup.url) for _ in range(10)]
     assert {answer.json()["replica"] for answer in answers} <= CHAMPION
     time.sleep(0.3)

@@ -20,7 +20,7 @@ import pytest
 
 from bento_services.gateway import STATUS_PATH, write_route
 from infra.processes import Process, children, proc_stat
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -69,14 +69,6 @@ def _workers(gateway: Server) -> list[Process]:
     return children(Process("gateway", gateway.pid, proc_stat(gateway.pid)["start_ticks"], str(gateway.log)))
 
 
-def _until(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
-
 
 def test_a_killed_worker_costs_a_handful_of_requests_and_the_master_starts_another(start):
     url, _, gateway = start("a")
@@ -99,7 +91,7 @@ def test_a_killed_worker_costs_a_handful_of_requests_and_the_master_starts_anoth
     [victim, survivor] = _workers(gateway)
     os.kill(victim.pid, signal.SIGKILL)
     killed_at = time.monotonic()
-    replaced = _until(lambda: len([w for w in _workers(gateway) if w.pid != victim.pid]) == 2, timeout=5)
+    replaced = until(lambda: len([w for w in _workers(gateway) if w.pid != victim.pid]) == 2, timeout=5)
     replaced_after = time.monotonic() - killed_at
     time.sleep(max(0.0, 2.0 - replaced_after))
     stop.set()
@@ -109,7 +101,7 @@ def test_a_killed_worker_costs_a_handful_of_requests_and_the_master_starts_anoth
           f"{sum(failed)} failed; a new worker after {replaced_after:.2f} s")
     assert sum(failed) <= 10 and sum(answered) > 200
     assert replaced and survivor.pid in {w.pid for w in _workers(gateway)}
-    assert _until(lambda: len(_status(url)["workers"]) == 2 and _status(url)["workers_agree"])
+    assert until(lambda: len(_status(url)["workers"]) == 2 and _status(url)["workers_agree"])
     assert httpx.post(f"{url}/predict", content=b"{}").status_code == 200
 
 
@@ -128,7 +120,7 @@ def test_every_worker_reports_what_all_of_them_have_in_flight(start):
         held[-1].start()
         time.sleep(0.05)
     assert spread(), "the kernel gave every request to one worker"
-    assert _until(lambda: _status(url)["in_flight"].get(upstreams["slow"]) == len(held), timeout=1)
+    assert until(lambda: _status(url)["in_flight"].get(upstreams["slow"]) == len(held), timeout=1)
     answers, deadline = {}, time.monotonic() + 1.0  # before the first held request is answered
     while len(answers) < 2 and time.monotonic() < deadline:
         status = _status(url)
@@ -137,7 +129,7 @@ def test_every_worker_reports_what_all_of_them_have_in_flight(start):
     assert len(answers) == 2 and set(answers.values()) == {len(held)}  # the sum, whichever worker answers
     for thread in held:
         thread.join()
-    assert _until(lambda: _status(url)["in_flight"] == {}, timeout=5)
+    assert until(lambda: _status(url)["in_flight"] == {}, timeout=5)
 
 
 def test_a_route_switch_is_reported_once_every_worker_made_it(tmp_path, start):
@@ -146,13 +138,13 @@ def test_a_route_switch_is_reported_once_every_worker_made_it(tmp_path, start):
     write_route(routes, {"upstreams": [upstreams["b"]], "model_name": "m", "model_version": 2})
     first, second = _workers(gateway)
     os.kill(first.pid, signal.SIGHUP)  # one worker switched, the other not yet
-    assert _until(lambda: str(first.pid) in _status(url)["workers"]
+    assert until(lambda: str(first.pid) in _status(url)["workers"]
                   and _status(url)["workers"][str(first.pid)]["upstreams"] == [upstreams["b"]])
     for _ in range(6):  # whichever worker answers
         status = _status(url)
         assert (status["upstreams"], status["workers_agree"]) == ([upstreams["a"]], False)
     gateway.process.send_signal(signal.SIGHUP)  # the master tells every worker
-    assert _until(lambda: _status(url)["workers_agree"])
+    assert until(lambda: _status(url)["workers_agree"])
     assert _status(url)["upstreams"] == [upstreams["b"]] and set(_status(url)["workers"]) == \
         {str(first.pid), str(second.pid)}  # the same workers: switched, not restarted
     assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(6)} == {"b"}
