@@ -75,9 +75,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--version", type=int, required=True)
+    parser.add_argument("--deployment-id", type=int, help="record the bento on this deployment (a swap's, built "
+                                                           "after it serves), then prune the model's old bentos")
     args = parser.parse_args(argv)
     model_tag = import_model(args.model_dir, args.name, args.version)
-    print(f"__tag__:{build_bento(model_tag, args.model_dir, args.name, args.version)}", flush=True)
+    tag = build_bento(model_tag, args.model_dir, args.name, args.version)
+    print(f"__tag__:{tag}", flush=True)
+    if args.deployment_id is not None:
+        from bento_services.bentos import prune_bentos
+        from registry.deployments import set_bento_tag
+        from registry.settings import Settings
+
+        settings = Settings()
+        set_bento_tag(args.deployment_id, tag, settings=settings)
+        prune_bentos(args.name, settings)
 
 
 if __name__ == "__main__":

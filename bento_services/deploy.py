@@ -7,7 +7,7 @@ Models page asks for those DAG runs (``bento_services.serving_requests``).
 
 from __future__ import annotations
 
-from bento_services import chain, endpoints
+from bento_services import chain, endpoints, swaps
 from bento_services.steps import DeployContext, Undeployed, run_chain, run_step
 from registry.deployments import DeploymentInfo
 from registry.refs import parse_ref
@@ -25,19 +25,23 @@ def deploy_model(ref: str, *, settings: Settings, actor: str | None = None, port
     ``replicas`` servers run behind it (default: the setting ``serve_replicas``).
     ``runtime``: ``auto`` serves a compiled runtime where it passes parity and is faster
     (``registry.compiling``); ``native`` always the model's own library.
+    A model that is serving loads the version into its warm spares when it has them
+    (``bento_services.swaps``: seconds); otherwise, and for a first deploy, new servers start.
     ``timings``, when given, receives the seconds each step took."""
     endpoints.endpoint_port(parse_ref(ref).name, port, settings)  # a port clash, before minutes of work
     ctx = _context(settings, actor, port=port, replicas=replicas, runtime=runtime)
     try:
-        return run_chain(chain.DEPLOY, ref, ctx)
+        return swaps.swap(ref, ctx) or run_chain(chain.DEPLOY, ref, ctx)
     finally:
         if timings is not None:
             timings.update(ctx.timings)
 
 
 def rollback(name: str, *, settings: Settings, actor: str | None = None) -> DeploymentInfo:
-    """Serve again the version that was deployed before the current one, from its bento."""
-    return run_chain(chain.ROLLBACK, name, _context(settings, actor, action="rolled_back"))
+    """Serve again the version that was deployed before the current one: loaded into the model's
+    spares when it has them, else from its bento."""
+    ctx = _context(settings, actor, action="rolled_back")
+    return swaps.swap_rollback(name, ctx) or run_chain(chain.ROLLBACK, name, ctx)
 
 
 def undeploy(name: str, *, settings: Settings, actor: str | None = None) -> Undeployed:

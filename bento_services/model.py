@@ -28,8 +28,12 @@ class ServeSettings(BaseSettings):
 
     model_dir: Path | None = Field(None, description="Local MLflow model directory with a Modelyard model card.")
     model_tag: str | None = Field(None, description="Or the model's tag in the Bento model store (a deploy's bento).")
-    model_name: str = Field(description="Registered model name, reported with every prediction.")
-    model_version: int = Field(description="Registered version number, reported with every prediction.")
+    model_name: str | None = Field(None, description="Registered model name, reported with every prediction.")
+    model_version: int | None = Field(None, description="Registered version number, reported with every prediction.")
+    spare: bool = Field(False, description="Start warm and serve nothing until a deploy loads a version "
+                                           "(bento_services.spares).")
+    admin_token: str | None = Field(None, description="What a spare's load and alias routes require in "
+                                                      "x-modelyard-admin-token; unset: they are refused.")
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     replica: str | None = Field(None, description="This replica's name in the request log (its port); the PID when unset.")
     request_log_flush_seconds: float = Field(5.0, gt=0, description="Longest a logged row waits in memory.")
@@ -57,6 +61,8 @@ class ServedModel:
 
         from bento_services.snapshot import read_snapshot
 
+        if settings.model_name is None or settings.model_version is None:
+            raise ValueError("set MODELYARD_SERVE_MODEL_NAME and MODELYARD_SERVE_MODEL_VERSION to the version served")
         model_dir = settings.model_dir or _bento_model_path(settings.model_tag)
         served = read_snapshot(settings.snapshot, model_dir) if settings.snapshot else None
         if served is None:

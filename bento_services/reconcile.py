@@ -23,6 +23,7 @@ from bento_services.model_lock import WAIT_SECONDS, model_lock
 from bento_services.records import stop_replicas
 from bento_services.routes import Route
 from bento_services.servers import stop_server
+from bento_services.spares import start_spares, stop_spares
 from bento_services.steps import DeployContext, build_of, run_chain
 from registry.deployments import replica_state, replica_urls, replicas_of, running, set_replicas
 from registry.errors import ConflictError
@@ -63,6 +64,7 @@ def stop_serving(*, settings: Settings, actor: str | None = None) -> list[Repair
             stop_challenge_of(row.model_name, reason="the platform's deployments were stopped",
                               actor=actor or settings.user, settings=settings)
             endpoints.stop_gateway(row.model_name, settings)
+            stop_spares(row.model_name, settings)
             stop_replicas(row)
         stopped.append(Repair(row.model_name, row.model_version, row.id, "stopped"))
     return stopped
@@ -83,13 +85,17 @@ def reconcile_model(seen: Deployment, settings: Settings, actor: str, *, tolerat
     """Under the model's lock, its latest running deployment as it is now (a promote or an
     undeploy may have retired the one ``seen`` while the lock was waited for): checked, repaired.
 
-    A replica whose server is gone is started again; one that is alive but not ready is too,
+    A replica whose server is gone is started again, and so are its spares; one that is alive but not ready is too,
     unless its slot is in ``tolerate`` (the watchdog gives a restarting worker time). A lock not
     had within ``lock_timeout`` (a deploy at work) is a ``busy`` repair: nothing was done."""
     try:
         with model_lock(seen.model_name, settings, timeout=lock_timeout):
             rows = running(seen.model_name, settings=settings)
-            return _reconcile_one(rows[0], settings, actor, tolerate) if rows else None
+            if not rows:
+                return None
+            repair = _reconcile_one(rows[0], settings, actor, tolerate)
+            start_spares(seen.model_name, len(replicas_of(rows[0])), settings)  # those that died, or all after a down
+            return repair
     except ConflictError as error:  # the lock was not had in time
         return Repair(seen.model_name, seen.model_version, seen.id, "busy", str(error))
 

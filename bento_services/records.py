@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bento_services.servers import stop_server
+from bento_services.servers import stop_server, stop_servers
 from infra.processes import Process, is_running
 from registry.deployments import DeploymentInfo, recorded_processes, replicas_of, set_status
 from registry.metadata.tables import Deployment
@@ -17,7 +17,7 @@ from registry.settings import Settings
 
 def stop_replicas(row: Deployment) -> list[Process]:
     """Stop every replica's server by PID (each with the workers it forked), then anything else recorded."""
-    stopped = [process for replica in replicas_of(row) for process in stop_server(replica.process_list())]
+    stopped = stop_servers([replica.process_list() for replica in replicas_of(row)])
     return stopped + stop_server([process for process in recorded_processes(row) if is_running(process)])
 
 

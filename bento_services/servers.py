@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from bento_services.bento_build import bento_model_tag
+from bento_services.bento_build import REPO, SERVICE, bento_model_tag
 from bento_services.bentos import bentoml_env
 from bento_services.snapshot import SNAPSHOT_FILE
 from infra.processes import Process, children, is_running, launch, log_tail, stop
@@ -34,26 +34,43 @@ def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings
     folder (``serve.log``, ``serve-<slot>.log`` for the other replicas). The replica logs its
     requests (named by its port) where ``registry.request_logs.log_root`` says, with these settings
     passed on whole, not left to the environment the caller happened to have."""
-    from registry.request_logs import log_root
-
     folder = version_dir(settings, name, version)
-    env = {
-        **bentoml_env(settings), "MODELYARD_SERVE_MODEL_TAG": bento_model_tag(name, version),
-        "MODELYARD_SERVE_MODEL_NAME": name, "MODELYARD_SERVE_MODEL_VERSION": str(version),
-        "MODELYARD_SERVE_MAX_BODY_BYTES": str(settings.serve_max_body_bytes),
-        "MODELYARD_SERVE_REPLICA": str(port), "MODELYARD_HOME": str(settings.home),
-        "MODELYARD_SERVE_REQUEST_LOG": str(settings.serve_request_log).lower(),
-        "MODELYARD_REQUEST_LOG_ROOT": log_root(settings),
-    }
-    for inherited in ("MODELYARD_SERVE_MODEL_DIR", "MODELYARD_SERVE_SNAPSHOT", "MODELYARD_S3_ENDPOINT_URL"):
-        env.pop(inherited, None)
-    if settings.s3_endpoint_url:
-        env["MODELYARD_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+    env = server_env(settings, port)
+    env.update({"MODELYARD_SERVE_MODEL_TAG": bento_model_tag(name, version), "MODELYARD_SERVE_MODEL_NAME": name,
+                "MODELYARD_SERVE_MODEL_VERSION": str(version)})
     if (folder / SNAPSHOT_FILE).exists():  # the build's loaded model: a start in seconds
         env["MODELYARD_SERVE_SNAPSHOT"] = str(folder / SNAPSHOT_FILE)
     command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
     log = folder / ("serve.log" if slot == 0 else f"serve-{slot}.log")
     return launch(f"bentoml-{name}-v{version}-r{slot}", command, env=env, log=log)
+
+
+def serve_spare(name: str, port: int, token: str, settings: Settings) -> Process:
+    """``bentoml serve`` of the project's own service code (no bento: a spare has no model yet) in
+    spare mode (``bento_services.spares``), logging to the model's ``spare-<port>.log``."""
+    env = server_env(settings, port)
+    env.update({"MODELYARD_SERVE_SPARE": "true", "MODELYARD_SERVE_ADMIN_TOKEN": token})
+    command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--working-dir", str(REPO),
+               "--host", "127.0.0.1", "--port", str(port)]
+    log = settings.home / "deployments" / name / f"spare-{port}.log"
+    return launch(f"bentoml-{name}-spare", command, env=env, log=log)
+
+
+def server_env(settings: Settings, port: int) -> dict[str, str]:
+    """What every model server reads: the platform's settings whole, its request log's place and
+    its replica name (the port), and nothing of a model the caller's environment may name."""
+    from registry.request_logs import log_root
+
+    env = {**bentoml_env(settings), **settings.as_environment(),
+           "MODELYARD_SERVE_MAX_BODY_BYTES": str(settings.serve_max_body_bytes),
+           "MODELYARD_SERVE_REPLICA": str(port), "MODELYARD_SERVE_REQUEST_LOG": str(settings.serve_request_log).lower(),
+           "MODELYARD_REQUEST_LOG_ROOT": log_root(settings)}
+    for inherited in ("MODELYARD_SERVE_MODEL_DIR", "MODELYARD_SERVE_SNAPSHOT", "MODELYARD_SERVE_MODEL_TAG",
+                      "MODELYARD_SERVE_SPARE", "MODELYARD_SERVE_ADMIN_TOKEN", "MODELYARD_S3_ENDPOINT_URL"):
+        env.pop(inherited, None)
+    if settings.s3_endpoint_url:
+        env["MODELYARD_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+    return env
 
 
 def wait_ready(leader: Process, url: str, timeout: float | None = None, path: str = "/readyz") -> None:
@@ -96,3 +113,14 @@ def stop_server(processes: list[Process]) -> list[Process]:
     if alive:
         stop(list(reversed(known)), sig=signal.SIGKILL, timeout=5.0)  # workers first, then the leader
     return known
+
+
+def stop_servers(servers: list[list[Process]]) -> list[Process]:
+    """``stop_server`` each server (its processes, leader first) at the same time: a deployment's
+    replicas or a model's spares shut down together, in the time of the slowest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(servers) < 2:
+        return [process for server in servers for process in stop_server(server)]
+    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+        return [process for stopped in pool.map(stop_server, servers) for process in stopped]

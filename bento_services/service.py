@@ -46,6 +46,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -153,24 +154,37 @@ class ModelService:
     """Serves the one model version named by ``MODELYARD_SERVE_*``, loaded once at start."""
 
     def __init__(self) -> None:
-        from bento_services.batching import MicroBatcher
         from bento_services.model import ServedModel, ServeSettings
         from registry.frames import python_string_storage
 
         python_string_storage()  # requests are decoded on threads of this one process
         self.settings = ServeSettings()
-        started = time.perf_counter()
-        self.model = ServedModel.load(self.settings)
-        logger.info("serving %s version %s, loaded from %s in %.1f s", self.model.name, self.model.version,
-                    self.model.loaded_from, time.perf_counter() - started)
-        self.request_log = self._open_request_log()
-        app.state.request_log = self.request_log  # the middleware's, for refused requests
-        app.state.service = self  # the scoring routes' (below the class)
-        self.batcher = MicroBatcher(self._predict_observed, MAX_BATCH_ROWS,
-                                    on_scored=self.request_log.scored if self.request_log else None)
+        self.model = self.request_log = self.batcher = None
         self.call_rows = _call_rows_histogram()
         self._calls = 0
+        app.state.service = self  # the scoring routes' (below the class)
+        started = time.perf_counter()
+        if self.settings.spare:
+            from bento_services.warm_load import warm_imports
+
+            warm_imports()
+            logger.info("a spare server, warm in %.1f s: it serves nothing until a deploy loads a version",
+                        time.perf_counter() - started)
+        else:
+            self._serve(ServedModel.load(self.settings))
+            logger.info("serving %s version %s, loaded from %s in %.1f s", self.model.name, self.model.version,
+                        self.model.loaded_from, time.perf_counter() - started)
         _freeze_loaded()
+
+    def _serve(self, model) -> None:
+        """Serve ``model`` from now on: its request log and its batcher."""
+        from bento_services.batching import MicroBatcher
+
+        self.model = model
+        self.request_log = self._open_request_log()
+        app.state.request_log = self.request_log  # the middleware's, for refused requests
+        self.batcher = MicroBatcher(self._predict_observed, MAX_BATCH_ROWS,
+                                    on_scored=self.request_log.scored if self.request_log else None)
 
     def _open_request_log(self):
         """The replica's log where the platform's settings put it (``registry.request_logs``)."""
@@ -235,7 +249,62 @@ class ModelService:
 
     @app.get("/metadata")
     def metadata(self) -> dict[str, Any]:
-        return self.model.metadata()
+        return _loaded().model.metadata()
+
+    # --- a spare's routes (bento_services.spares): what it serves, load a version, move an alias ---
+
+    @app.get("/-/spare")
+    def spare_state(self) -> dict[str, Any]:
+        model = self.model
+        return {"spare": model is None, "model_name": model.name if model else None,
+                "model_version": model.version if model else None}
+
+    @app.post("/-/load")
+    def load_version(self, load: dict[str, Any], request: Request) -> Any:
+        """Load a version into this spare (``bento_services.warm_load``) and serve it; the ``Build``."""
+        from bento_services.warm_load import LoadRequest, load_version
+
+        self._check_admin(request)
+        with _loading:
+            if self.model is not None:
+                raise PayloadError(f"this server already serves {self.model.name!r} version {self.model.version}",
+                                   [{"field": "server", "problem": "not a spare"}], status_code=409)
+            started = time.perf_counter()
+            try:
+                built, served = load_version(LoadRequest.model_validate(load))
+            except Exception as error:
+                logger.exception("loading %s failed", load.get("ref"))
+                return JSONResponse({"error": str(error)[:4000], "kind": getattr(error, "kind", type(error).__name__),
+                                     "version": getattr(error, "version", None)}, status_code=422)
+            self._serve(served)
+            _freeze_loaded()
+        logger.info("serving %s version %s, loaded into this spare in %.1f s", served.name, served.version,
+                    time.perf_counter() - started)
+        return {"build": built.model_dump(mode="json"), "seconds": time.perf_counter() - started}
+
+    @app.post("/-/alias")
+    def move_alias(self, body: dict[str, Any], request: Request) -> dict[str, Any]:
+        """Move a registry alias for the deploy that swapped this server in: MLflow is imported here."""
+        from bento_services.warm_load import AliasRequest
+        from registry.catalog import move_alias
+        from registry.settings import Settings
+
+        self._check_admin(request)
+        alias = AliasRequest.model_validate(body)
+        settings = Settings()
+        move_alias(alias.ref, alias.alias, settings, actor=alias.actor or settings.user)
+        return {"ref": alias.ref, "alias": alias.alias}
+
+    def _check_admin(self, request: Request) -> None:
+        import hmac
+
+        from bento_services.warm_load import ADMIN_HEADER
+
+        token, given = self.settings.admin_token, request.headers.get(ADMIN_HEADER, "")
+        if not token or not hmac.compare_digest(token.encode(), given.encode()):
+            raise PayloadError("this route needs the server's admin token", [{"field": ADMIN_HEADER,
+                                                                               "problem": "missing or wrong"}],
+                               status_code=403)
 
     # --- the Open Inference Protocol (KServe V2) ---------------------------------------------
 
@@ -319,6 +388,7 @@ class ModelService:
         return result
 
     def _check_v2_model(self, name: str, version: str | None) -> None:
+        _loaded()
         if name != self.model.name or version not in (None, str(self.model.version)):
             asked = name if version is None else f"{name} version {version}"
             raise PayloadError(f"model {asked!r} is not served here; this server serves "
@@ -342,18 +412,30 @@ class ModelService:
 
 @app.post("/predict")
 async def predict(request: Request) -> JSONResponse:
-    return await app.state.service.predict(request)
+    return await _loaded().predict(request)
 
 
 @app.post("/invocations")
 async def invocations(request: Request) -> JSONResponse:
-    return await app.state.service.invocations(request)
+    return await _loaded().invocations(request)
 
 
 @app.post("/v2/models/{name}/infer")
 @app.post("/v2/models/{name}/versions/{version}/infer")
 async def v2_infer(name: str, request: Request, version: str | None = None) -> Response:
-    return await app.state.service.v2_infer(name, request, version)
+    return await _loaded().v2_infer(name, request, version)
+
+
+_loading = threading.Lock()  # one load at a time into a spare
+
+
+def _loaded() -> ModelService:
+    """The service, once it serves a model; a spare answers 503 until a deploy loads one."""
+    service = app.state.service
+    if service.model is None:
+        raise PayloadError("this server is a spare: it serves no model until a deploy loads a version",
+                           [{"field": "model", "problem": "not loaded"}], status_code=503)
+    return service
 
 
 def _call_rows_histogram():

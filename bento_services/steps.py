@@ -33,6 +33,7 @@ from bento_services.records import retire
 from bento_services.routes import Route
 from bento_services.servers import serve, stop_server, version_dir, wait_ready
 from bento_services.snapshot import write_snapshot
+from bento_services.spares import start_spares, stop_spares
 from infra.processes import children, log_tail
 from registry.deployments import (
     DeploymentInfo, Replica, is_healthy, record_failed, record_running, replica_urls, rollback_choices, running,
@@ -75,6 +76,7 @@ class DeployContext(BaseModel):
     slots: list[int] | None = None  # or which replicas to launch again (a repair), by slot
     runtime: RuntimeRequest = "auto"  # auto: a compiled runtime where it passes parity and is faster
     timings: dict[str, float] = {}  # seconds per step (and ``bentoml build`` within build)
+    move_alias: Callable[[str, str, str], None] | None = None  # (ref, alias, actor); default registry.catalog's
 
 
 class Build(BaseModel):
@@ -112,10 +114,8 @@ class Launch(BaseModel):
 def build(ref: str, ctx: DeployContext) -> Build:
     """Resolve ``ref`` to one version, download it, check it loads (answering its input example
     for the parity step) while ``bentoml build`` runs beside it in its own process."""
-    from registry.store import mlflow_client, resolve_version
-
     model_ref = parse_ref(ref)
-    version = int(resolve_version(model_ref, mlflow_client(ctx.settings)).version)
+    version = resolve(model_ref, ctx)
     part, tag = "download", None
     try:
         model_dir = _download(str(ModelRef(model_ref.name, version)), version_dir(ctx.settings, model_ref.name, version),
@@ -124,7 +124,7 @@ def build(ref: str, ctx: DeployContext) -> Build:
             building = pool.submit(_timed, build_bento, model_dir, model_ref.name, version, ctx.settings)
             try:
                 part = "load"
-                parity, runtime = _load_and_snapshot(model_dir, model_ref.name, version, ctx)
+                parity, runtime, _ = _load_and_snapshot(model_dir, model_ref.name, version, ctx)
             except Exception:
                 if building.exception() is None:  # a model that does not load leaves no bento behind
                     delete_bentos([building.result()[0]], ctx.settings)
@@ -138,12 +138,37 @@ def build(ref: str, ctx: DeployContext) -> Build:
                  parity=parity, runtime=runtime)
 
 
-def _load_and_snapshot(model_dir: Path, name: str, version: int,
-                       ctx: DeployContext) -> tuple[ParityCase | None, RuntimeChoice]:
+def prepare(ref: str, ctx: DeployContext):
+    """``build`` without the bento, for a spare that loads the version itself
+    (``bento_services.warm_load``): the ``Build`` (no bento tag yet) and the loaded ``ServedModel``.
+    Errors are raised as they are: the deploy that asked records them."""
+    model_ref = parse_ref(ref)
+    version = resolve(model_ref, ctx)
+    try:
+        model_dir = _download(str(ModelRef(model_ref.name, version)), version_dir(ctx.settings, model_ref.name, version),
+                              ctx.settings)
+    except Exception as error:
+        raise RuntimeError(f"download: {type(error).__name__}: {error}") from error
+    try:
+        parity, runtime, served = _load_and_snapshot(model_dir, model_ref.name, version, ctx)
+    except Exception as error:
+        raise RuntimeError(f"load: {type(error).__name__}: {error}") from error
+    built = Build(model_name=model_ref.name, model_version=version, bento_tag="", model_dir=str(model_dir),
+                  parity=parity, runtime=runtime)
+    return built, served
+
+
+def resolve(model_ref: ModelRef, ctx: DeployContext) -> int:
+    from registry.store import mlflow_client, resolve_version
+
+    return int(resolve_version(model_ref, mlflow_client(ctx.settings)).version)
+
+
+def _load_and_snapshot(model_dir: Path, name: str, version: int, ctx: DeployContext):
     """Load the version as its servers will, choose its runtime (``registry.compiling``), answer
     its input example with the native model for the parity step (within the tolerance the runtime
     was chosen at), and leave the served model for the servers to start from
-    (``bento_services.snapshot``)."""
+    (``bento_services.snapshot``): the parity case, the runtime choice and the ``ServedModel``."""
     from bento_services.model import ServedModel
     from registry.compiling import choose_for_version
 
@@ -156,7 +181,7 @@ def _load_and_snapshot(model_dir: Path, name: str, version: int,
     case = answer_example(native, example, tolerance=runtime.chosen.parity.tolerance if runtime.chosen else None)
     save_case(case, folder)
     save_runtime(runtime, folder)
-    return case, runtime
+    return case, runtime, served
 
 
 def previous_build(name: str, ctx: DeployContext) -> Build:
@@ -167,7 +192,7 @@ def previous_build(name: str, ctx: DeployContext) -> Build:
 def build_of(row: Deployment, ctx: DeployContext) -> Build:
     """An earlier deployment's bento, or a fresh build of its version if the bento is gone."""
     folder = version_dir(ctx.settings, row.model_name, row.model_version)
-    if bento_dir(row.bento_tag, ctx.settings).exists() and (folder / "model").exists():
+    if row.bento_tag and bento_dir(row.bento_tag, ctx.settings).exists() and (folder / "model").exists():
         return Build(model_name=row.model_name, model_version=row.model_version, bento_tag=row.bento_tag,
                      model_dir=str(folder / "model"), parity=saved_case(folder), runtime=saved_runtime(folder))
     return build(str(ModelRef(row.model_name, row.model_version)), ctx)
@@ -213,15 +238,16 @@ def check_parity(launched: Launch, ctx: DeployContext) -> Launch:
 
 def promote(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
     """Route the model's endpoint to this server, make it ``production``, record it, then
-    retire the deployment it replaces once nothing is in flight to that one."""
+    retire the deployment it replaces once nothing is in flight to that one. Then the model's
+    spares are started (``bento_services.spares``): its next deploy loads into them."""
     with model_lock(launched.build.model_name, ctx.settings):
-        return switch_to(launched, ctx)
+        info = switch_to(launched, ctx)
+    start_spares(launched.build.model_name, len(launched.replicas), ctx.settings)
+    return info
 
 
 def switch_to(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
     """``promote``'s work, for a caller that holds the model's lock (promoting a challenger)."""
-    from registry.catalog import move_alias
-
     settings, built = ctx.settings, launched.build
     previous = running(built.model_name, settings=settings)
     stable_port = endpoints.endpoint_port(built.model_name, ctx.port, settings)
@@ -229,13 +255,13 @@ def switch_to(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
     try:
         endpoint = endpoints.route_to(built.model_name, stable_port,
                                       Route(built.model_name, built.model_version, launched.urls), settings)
-        move_alias(built.ref, PRODUCTION_ALIAS, settings, actor=ctx.actor)
+        _move_alias(built.ref, ctx)
     except Exception:
         if previous and is_healthy(previous[0]):  # traffic may have moved already: give it back
             endpoints.route_to(built.model_name, stable_port, Route(built.model_name, previous[0].model_version,
                                                                     replica_urls(previous[0]), challenger), settings)
         raise
-    info = record_running(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag,
+    info = record_running(model_name=built.model_name, model_version=built.model_version, bento_tag=built.bento_tag or None,
                           replicas=launched.replicas, url=endpoint.url, runtime=built.runtime,
                           action=ctx.action, actor=ctx.actor, request_id=ctx.request_id, settings=settings)
     endpoints.set_deployment(built.model_name, info.id, settings)
@@ -245,8 +271,20 @@ def switch_to(launched: Launch, ctx: DeployContext) -> DeploymentInfo:
             endpoints.wait_drained(endpoint.local_url, url)
         retire(old, status="replaced", reason=f"replaced by deployment {info.id}", action="deployment_replaced",
                actor=ctx.actor, settings=settings)
-    prune_bentos(built.model_name, settings)
+    if built.bento_tag:  # a swap's bento is built after it, and prunes then
+        prune_bentos(built.model_name, settings)
     return info
+
+
+def _move_alias(ref: str, ctx: DeployContext) -> None:
+    """``production`` to ``ref``: through ``ctx.move_alias`` when the deploy has one (a swap asks a
+    server that has MLflow imported), else in this process."""
+    if ctx.move_alias is not None:
+        ctx.move_alias(ref, PRODUCTION_ALIAS, ctx.actor)
+        return
+    from registry.catalog import move_alias
+
+    move_alias(ref, PRODUCTION_ALIAS, ctx.settings, actor=ctx.actor)
 
 
 class Undeployed(BaseModel):
@@ -281,6 +319,7 @@ def undeploy(name: str, ctx: DeployContext) -> Undeployed:
 
         stop_challenge_of(name, reason="undeployed", actor=ctx.actor, settings=ctx.settings)
         freed = endpoints.release_endpoint(name, ctx.settings)
+        stop_spares(name, ctx.settings)
         try:
             removed = remove_alias(name, PRODUCTION_ALIAS, ctx.settings, actor=ctx.actor, reason="undeployed").version
         except ModelNotFoundError:

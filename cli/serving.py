@@ -33,11 +33,12 @@ def deploy(
              "native: the model's own library.")] = Runtime.auto,
     as_json: JsonOption = False,
 ):
-    """Build a bento for the version, serve it, check it, then point `production` at it."""
+    """Serve the version, check it, then point `production` at it: loaded into the model's warm
+    spares when it is serving (seconds), else built and launched."""
     from bento_services.deploy import deploy_model
     from registry.settings import get_settings
 
-    errors.print(f"[dim]-[/dim] deploying {ref}: build, launch, health check, parity check, promote")
+    errors.print(f"[dim]-[/dim] deploying {ref}: load (into warm spares, or build and launch), parity check, promote")
     show(deploy_model(ref, port=port, replicas=replicas, runtime=runtime.value, settings=get_settings()), as_json,
          _serves_line)
 
@@ -47,17 +48,18 @@ def rollback(
     name: Annotated[str, typer.Argument(help="Registered model name.")],
     as_json: JsonOption = False,
 ):
-    """Serve the previously deployed version again at the same URL (from its bento)."""
+    """Serve the previously deployed version again at the same URL (loaded into warm spares, or from its bento)."""
     from bento_services.deploy import rollback as roll_back
     from registry.settings import get_settings
 
-    errors.print(f"[dim]-[/dim] rolling {name} back: launch, health check, parity check, promote")
+    errors.print(f"[dim]-[/dim] rolling {name} back: load (into warm spares, or launch its bento), parity check, promote")
     show(roll_back(name, settings=get_settings()), as_json, _serves_line)
 
 
 def _serves_line(info) -> str:
+    bento = f"bento {info.bento_tag}" if info.bento_tag else "loaded into warm spares, its bento building"
     return (f"{info.model_name}/{info.model_version} serves at [bold]{info.url}[/bold] "
-            f"({len(info.replicas)} replica{'s' if len(info.replicas) != 1 else ''}, bento {info.bento_tag}); "
+            f"({len(info.replicas)} replica{'s' if len(info.replicas) != 1 else ''}, {bento}); "
             f"alias production -> {info.model_version}"
             + (f"\n  runtime {info.runtime.summary}" if info.runtime else ""))
 

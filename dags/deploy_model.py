@@ -5,7 +5,10 @@ build), for a model's first deploy only, its endpoint port (0: the first free fr
 how many BentoML servers run behind the endpoint (0: the setting ``MODELYARD_SERVE_REPLICAS``),
 and the runtime (`auto`: a compiled one where it passes parity and is faster; `native`).
 
-Tasks: build -> launch -> check_health -> check_parity -> promote (`bento_services.chain.DEPLOY`).
+Tasks: swap, then build -> launch -> check_health -> check_parity -> promote
+(`bento_services.chain.DEPLOY`). `swap` serves a new version of a model that is serving from its
+warm spare servers in seconds (`bento_services.swaps`: load, parity, promote; the bento is built
+after) and the other tasks are skipped; for a first deploy, or with no spare ready, they run.
 `launch` starts `bentoml serve` in its own session, so the server outlives the task that
 started it; `promote` points the model's stable URL at it, moves the `production` alias and
 retires the deployment it replaces once nothing is in flight to that one. A failing task stops
@@ -32,7 +35,7 @@ from serving_tasks import serving_chain, serving_dag
                      description="auto: a compiled runtime where it passes parity and is faster; native: never"),
 })
 def deploy_model():
-    serving_chain(chain.DEPLOY, "{{ params.model_ref }}")
+    serving_chain(chain.DEPLOY, "{{ params.model_ref }}", swap="deploy")
 
 
 deploy_model()

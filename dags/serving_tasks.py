@@ -29,12 +29,29 @@ def serving_dag(dag_id: str, doc: str, params: dict):
                render_template_as_native_obj=True)
 
 
-def serving_chain(steps: Sequence[str], first, *, action: str = "deployed"):
-    """The steps as a line of tasks, the first taking ``first`` (a templated param)."""
+def serving_chain(steps: Sequence[str], first, *, action: str = "deployed", swap: str | None = None):
+    """The steps as a line of tasks, the first taking ``first`` (a templated param). ``swap``
+    (``deploy`` or ``rollback``): a task before them loads the version into the model's warm spares
+    (``bento_services.swaps``) and, when it does, the steps are skipped."""
     value = first
+    gate = _swap_task(swap, action)(first) if swap else None
     for name in steps:
         value = _step_task(name, action)(value)
+        if gate is not None:
+            gate >> value
+            gate = None
     return value
+
+
+def _context(action: str):
+    from bento_services.steps import DeployContext
+    from registry.settings import get_settings
+
+    context = get_current_context()
+    return DeployContext(settings=get_settings(), actor=acting_user(context), request_id=context["run_id"],
+                         port=context["params"].get("port") or None,
+                         replicas=context["params"].get("replicas") or None,
+                         runtime=context["params"].get("runtime") or "auto", action=action)
 
 
 def _step_task(name: str, action: str):
@@ -42,19 +59,32 @@ def _step_task(name: str, action: str):
     def step(value):
         from airflow.sdk.exceptions import AirflowFailException
 
-        from bento_services.steps import DeployContext, run_step
+        from bento_services.steps import run_step
         from registry.errors import ModelyardError
-        from registry.settings import get_settings
 
-        context = get_current_context()
-        ctx = DeployContext(settings=get_settings(), actor=acting_user(context), request_id=context["run_id"],
-                            port=context["params"].get("port") or None,
-                            replicas=context["params"].get("replicas") or None,
-                            runtime=context["params"].get("runtime") or "auto", action=action)
         try:
-            return run_step(name, value, ctx).model_dump(mode="json")
+            return run_step(name, value, _context(action)).model_dump(mode="json")
         except ModelyardError as error:
             raise AirflowFailException(str(error)) from error
 
     step.__doc__ = f"The serving step `{name}` (bento_services.steps.{name})."
     return step
+
+
+def _swap_task(kind: str, action: str):
+    @task.short_circuit(task_id=chain.SWAP, task_display_name=chain.LABELS[chain.SWAP])
+    def swap(value) -> bool:
+        """Serve the version from the model's warm spares; False when it did (the steps after are skipped)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from bento_services import swaps
+        from registry.errors import ModelyardError
+
+        try:
+            info = swaps.swap_rollback(value, _context(action)) if kind == "rollback" else \
+                swaps.swap(value, _context(action))
+        except ModelyardError as error:
+            raise AirflowFailException(str(error)) from error
+        return info is None
+
+    return swap

@@ -169,12 +169,11 @@ def running(name: str, *, settings: Settings) -> list[Deployment]:
 
 def rollback_choices(*, settings: Settings, model_name: str | None = None) -> dict[str, RollbackChoice]:
     """For each model with a running deployment (or the one named): the deployment a rollback
-    serves again, the latest earlier one of another version whose bento is known, or why there
+    serves again, the latest earlier one of another version, or why there
     is none. Two queries whatever the number of models."""
     with session_scope(settings) as session:
         current_query = select(Deployment).where(Deployment.status == "running").order_by(Deployment.id)
-        earlier_query = (select(Deployment).where(Deployment.status.in_(["replaced", "stopped"]),
-                                                  Deployment.bento_tag.is_not(None))
+        earlier_query = (select(Deployment).where(Deployment.status.in_(["replaced", "stopped"]))
                          .order_by(Deployment.id.desc()))
         if model_name is not None:
             current_query = current_query.where(Deployment.model_name == model_name)
@@ -322,7 +321,7 @@ def _endpoint_ports(rows: list[Deployment], settings: Settings) -> dict[int, int
 
 # --- writes: made by bento_services only ------------------------------------------------------
 
-def record_running(*, model_name: str, model_version: int, bento_tag: str, replicas: list[Replica], url: str,
+def record_running(*, model_name: str, model_version: int, bento_tag: str | None, replicas: list[Replica], url: str,
                    action: str, actor: str, request_id: str | None, settings: Settings,
                    status: str = "running", runtime: RuntimeChoice | None = None) -> DeploymentInfo:
     """A deployment of ``replicas``, with an event naming the actor; ``port`` is the first
@@ -367,6 +366,12 @@ def set_status(deployment_id: int, *, reason: str, settings: Settings, status: s
             record_event(session, actor=actor or settings.user, action=action, model_name=row.model_name,
                          model_version=row.model_version, details={"deployment_id": row.id, **(details or {})})
         return info_of(row, healthy=None)
+
+
+def set_bento_tag(deployment_id: int, bento_tag: str, *, settings: Settings) -> None:
+    """The bento of a deployment that was served before its bento was built (a swap's)."""
+    with session_scope(settings) as session:
+        session.get(Deployment, deployment_id).bento_tag = bento_tag
 
 
 def set_replicas(deployment_id: int, replicas: list[Replica], *, bento_tag: str, reason: str,

@@ -42,3 +42,17 @@ def invalid_settings(error, what: str, *, field: str | None = None) -> InvalidFi
     name = ".".join(str(part) for part in problem["loc"]) or what
     given = f" (given {problem['input']!r})" if problem["type"] not in ("extra_forbidden", "missing") else ""
     return InvalidFieldError(f"{what} {name}: {problem['msg']}{given}", field=field or name)
+
+
+def error_named(kind: str | None, message: str) -> ModelyardError:
+    """The error of class ``kind`` (one of these) with ``message``: an error another process
+    reported by name (a spare's load) raised here as it would have been raised in this one."""
+    classes = {cls.__name__: cls for cls in _subclasses(ModelyardError)}
+    error = classes.get(kind or "", ModelyardError).__new__(classes.get(kind or "", ModelyardError))
+    Exception.__init__(error, message)  # whatever the class's own __init__ takes
+    error.field = None
+    return error
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls] + [sub for child in cls.__subclasses__() for sub in _subclasses(child)]

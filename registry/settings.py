@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         default=2, ge=1, le=16, description="Processes of each model's gateway behind its one port: when one dies "
                                             "the others answer and its master starts another."
     )
+    serve_spares: bool = Field(
+        default=True, description="Keep a warm spare server per replica of each serving model, so its next deploy "
+                                  "or rollback loads into a started server in seconds (bento_services.spares)."
+    )
     challenge_interval_s: float = Field(
         default=30.0, gt=0, description="Seconds between evaluations of each active challenge by its rule."
     )
@@ -93,6 +97,15 @@ class Settings(BaseSettings):
             (self.home / "data").mkdir(exist_ok=True)
             self.data_roots = [str(self.home / "data")]
         return self
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``MODELYARD_*`` variables, for a child process whose ``Settings()``
+        must read the same: each one given (by argument or the environment) and the home."""
+        import json
+
+        values = {**self.model_dump(mode="json", exclude_unset=True, exclude_none=True), "home": str(self.home)}
+        return {f"MODELYARD_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+                for name, value in values.items()}
 
     @property
     def artifact_root_is_local(self) -> bool:

@@ -9,7 +9,6 @@ system has since given to another program is never taken for them.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -98,9 +97,7 @@ def service_env(settings: Settings) -> dict[str, str]:
 
 
 def modelyard_env(settings: Settings) -> dict[str, str]:
-    values = {**settings.model_dump(mode="json", exclude_unset=True, exclude_none=True), "home": str(settings.home)}
-    return {f"MODELYARD_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
-            for name, value in values.items()}
+    return settings.as_environment()
 
 
 def all_running(launched: list[Process]) -> bool:

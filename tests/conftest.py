@@ -106,6 +106,9 @@ def _clean_environment():
     # One BentoML server per deployment unless a test asks for more (tests/bento_services/
     # test_replicas.py runs the default two with the watchdog): the suite's servers share 2 cores.
     os.environ["MODELYARD_SERVE_REPLICAS"] = "1"
+    # No warm spares unless a test asks for them (tests/bento_services/test_swaps.py, the Models
+    # page's platform): the cold chain stays what other deploy tests check, and spares cost CPU.
+    os.environ["MODELYARD_SERVE_SPARES"] = "false"
     warnings.filterwarnings("ignore", category=UserWarning)
     yield
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from bento_services.steps import DeploymentError, NoDeploymentError
 from infra.processes import Process, is_running, session_members
 from registry.deployments import list_deployments
 from registry.settings import Settings
+from tests.bento_services.streams import Stream
 from tests.servers import free_port
 
 NAME = "diabetes_regressor"
@@ -160,49 +160,9 @@ def test_the_endpoint_port_stays_with_the_model(settings, first, port):
         deploy_model(f"{NAME}/2", port=port + 1, settings=settings)
 
 
-class Stream:
-    """Requests back to back from a few threads against one URL, until stopped."""
-
-    def __init__(self, url: str, threads: int = 3):
-        self.url, self.versions, self.failures = url, [], []
-        self.timed: list[tuple[float, float, int]] = []  # (sent, answered, version)
-        self.answered: dict[str, int] = {}  # x-request-id -> version, of every 200
-        self.failed_at: list[float] = []  # when each failure was seen
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
-
-    def _run(self):
-        with httpx.Client(timeout=60.0) as client:
-            while not self._stop.is_set():
-                try:
-                    sent = time.monotonic()
-                    response = client.post(f"{self.url}/predict", json=[ROW])
-                    if response.status_code == 200:
-                        self.versions.append(response.json()["model_version"])
-                        self.answered[response.headers["x-request-id"]] = self.versions[-1]
-                        self.timed.append((sent, time.monotonic(), self.versions[-1]))
-                    else:
-                        self.failures.append(f"{response.status_code}: {response.text[:200]}")
-                        self.failed_at.append(time.monotonic())
-                except httpx.HTTPError as error:
-                    self.failures.append(f"{type(error).__name__}: {error}")
-                    self.failed_at.append(time.monotonic())
-
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        time.sleep(1.0)  # keep the stream going after the switch
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-
 @pytest.fixture(scope="module")
 def second(settings, first):
-    with Stream(first.url) as stream:  # to two replicas of version 2, checked one by one
+    with Stream(first.url, ROW) as stream:  # to two replicas of version 2, checked one by one
         info = deploy_model(f"{NAME}/2", replicas=2, settings=settings)
     return info, stream
 
@@ -224,7 +184,7 @@ def test_a_version_switch_under_load_loses_no_request(settings, first, second):
 
 @pytest.fixture(scope="module")
 def rolled_back(settings, second):
-    with Stream(second[0].url) as stream:  # from two replicas of version 2 back to version 1
+    with Stream(second[0].url, ROW) as stream:  # from two replicas of version 2 back to version 1
         started = time.monotonic()
         info = rollback(NAME, settings=settings)
         seconds = time.monotonic() - started  # the rollback alone, not the stream's tail after it

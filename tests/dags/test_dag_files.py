@@ -53,7 +53,8 @@ def test_dagbag_has_no_import_errors_and_the_designed_tasks(airflow_db, tmp_path
             assert all(task.retries >= 1 for task in dag.tasks)
         else:  # a half-done deploy is abandoned and recorded, not retried
             assert all(task.retries == 0 for task in dag.tasks)
-    chains = {"deploy_model": chain.DEPLOY, "rollback_model": chain.ROLLBACK, "undeploy_model": chain.UNDEPLOY}
+    chains = {"deploy_model": (chain.SWAP, *chain.DEPLOY), "rollback_model": (chain.SWAP, *chain.ROLLBACK),
+              "undeploy_model": chain.UNDEPLOY}
     for dag_id, steps in chains.items():
         tasks = bag.get_dag(dag_id).task_group.topological_sort()
         assert [task.task_id for task in tasks] == list(steps)
