@@ -24,7 +24,8 @@ from infra.processes import Process, is_running, session_members
 from registry.deployments import list_deployments
 from registry.settings import Settings
 from stack.service import modelyard_env
-from tests.bento_services.test_deploy import NAME, ROW, Stream, _actions
+from tests.bento_services.streams import Stream
+from tests.bento_services.test_deploy import NAME, ROW, _actions
 from tests.servers import Server, free_port
 
 pytestmark = pytest.mark.timeout(600)
@@ -86,7 +87,7 @@ def test_a_killed_replica_loses_no_request_and_is_replaced_by_the_watchdog(setti
     with session_scope(settings) as session:
         victim = session.get(Deployment, deployed.id).replicas[0]
     counted_before = _requests_counted(deployed.url)
-    with Stream(deployed.url, threads=2) as stream:
+    with Stream(deployed.url, ROW, threads=2) as stream:
         time.sleep(1.0)
         killed_at = time.monotonic()
         for record in victim["pids"]:  # the whole server: circusd and its worker
@@ -150,7 +151,7 @@ def _restart_seconds(settings: Settings) -> dict:
 def test_a_killed_gateway_is_serving_again_within_seconds(settings, deployed, watchdog):
     master = gateway_processes(NAME, settings)[0]
     assert len(gateway_processes(NAME, settings)) == 1 + settings.gateway_workers
-    with Stream(deployed.url, threads=2) as stream:
+    with Stream(deployed.url, ROW, threads=2) as stream:
         time.sleep(1.0)
         killed_at = time.monotonic()
         for pid in session_members(master):  # the master and its workers, by PID

@@ -72,10 +72,11 @@ class Platform:
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory):
-    """Two versions of the diabetes model and one of the breast cancer model, behind a running stack."""
+    """Two versions of the diabetes model and one of the breast cancer model, behind a running stack
+    whose deploys keep warm spares."""
     from pipelines.training import DEMO_MODELS, train_demo_model
 
-    settings = Settings(home=tmp_path_factory.mktemp("platform"))
+    settings = Settings(home=tmp_path_factory.mktemp("platform"), serve_spares=True)  # as a user's: warm swaps
     for name in (MODEL, MODEL, "breast_cancer_classifier"):
         train_demo_model(DEMO_MODELS[name], settings)
     viewers = {name for name, role in ROLES.items() if role == "viewer"}

@@ -28,7 +28,8 @@ from tests.plugins.conftest import Platform
 pytestmark = pytest.mark.timeout(900)
 SHOTS = Path(__file__).parents[2] / "var" / "screenshots" / "models-page"
 MODEL = "breast_cancer_classifier"
-DIABETES = "diabetes_regressor"  # the model the challenge test serves
+DIABETES = "diabetes_regressor"  # the model the challenge and swap tests serve
+DIABETES_FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +141,7 @@ def test_deploy_from_the_menu_until_the_endpoint_answers(admin):
     admin.action("Deploy Model")
     page.get_by_test_id("deploy-port").fill(str(free_port()))
     page.get_by_test_id("deploy-confirm").click()
-    expect(page.get_by_test_id("workflow-step")).to_have_count(5, timeout=30_000)
+    expect(page.get_by_test_id("workflow-step")).to_have_count(6, timeout=30_000)  # swap, then the five of a first deploy
     expect(page.locator('[data-testid="workflow-step"][data-step="build"]')).not_to_have_attribute(
         "data-state", "none", timeout=120_000)
     admin.shot("deploy-progress")
@@ -460,6 +461,57 @@ def test_challenge_with_another_version_compare_it_and_end_it(browser, platform)
         session.close()
         _leave_diabetes_as_found(platform, served_before)
 
+
+
+def test_a_new_version_and_a_rollback_load_into_warm_spares_from_the_page(admin, platform):
+    """Deploy Model with version 2 of a serving model, then Rollback, each timed from the click to
+    the model's URL answering with that version: both load into the model's warm spare
+    (``bento_services.swaps``), so the run's Swap step succeeds and the cold steps are skipped.
+    The times are written beside the screenshots (``swap-times.json``), not asserted."""
+    from playwright.sync_api import expect
+
+    from bento_services import spares
+    from tests.servers import until
+
+    served, served_before = _serve_diabetes(platform)
+    page, times = admin.page, {}
+    try:
+        for label, version in (("deploy", 2), ("rollback", served.model_version)):
+            assert until(lambda: any(spares._is_ready(spare) for spare in spares.recorded(DIABETES, platform.settings)),
+                         timeout=180.0), f"no spare of {DIABETES} got ready"
+            admin.open_models()
+            if label == "deploy":
+                admin.action("Deploy Model", DIABETES)
+                page.get_by_test_id("deploy-ref").select_option(str(version))
+            else:
+                expect(admin.row(DIABETES).get_by_test_id("deployment-url")).to_have_text(served.url, timeout=30_000)
+                admin.action("Rollback", DIABETES)
+            started = time.monotonic()
+            page.get_by_test_id(f"{label}-confirm").click()
+            assert until(lambda: _answers_version(served.url, version), timeout=120.0), f"{label} never went live"
+            times[f"{label}_click_to_live_s"] = round(time.monotonic() - started, 2)
+            expect(page.get_by_test_id("workflow-state")).to_have_attribute("data-state", "success", timeout=120_000)
+            times[f"{label}_click_to_success_shown_s"] = round(time.monotonic() - started, 2)
+            swap = page.locator('[data-testid="workflow-step"][data-step="swap"]')
+            expect(swap).to_have_attribute("data-state", "success")
+            cold = "build" if label == "deploy" else "previous_build"
+            expect(page.locator(f'[data-testid="workflow-step"][data-step="{cold}"]')).to_have_attribute(
+                "data-state", "skipped")
+            admin.shot(f"swap-{label}")
+            page.keyboard.press("Escape")
+        print(f"from the Models page: {times}")
+        (SHOTS / "swap-times.json").write_text(json.dumps(times, indent=2))
+        assert admin.errors == []
+    finally:
+        _leave_diabetes_as_found(platform, served_before)
+
+
+def _answers_version(url: str, version: int) -> bool:
+    try:
+        answer = httpx.post(f"{url}/predict", json={"columns": {name: [0.0] for name in DIABETES_FEATURES}}, timeout=5.0)
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200 and answer.json()["model_version"] == version
 
 
 def _serve_diabetes(platform):
