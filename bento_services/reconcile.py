@@ -46,9 +46,14 @@ class Repair:
 
 
 def reconcile(*, settings: Settings, actor: str | None = None) -> list[Repair]:
-    """Restart what died among running deployments; one ``Repair`` per running deployment."""
+    """Restart what died among running deployments, and their spares (all of them after a
+    ``down``); one ``Repair`` per running deployment. The watchdog repairs replicas only: spares
+    it started while a swap loads would take the swap's CPU."""
     actor = actor or settings.user
-    repairs = [reconcile_model(row, settings, actor) for row in latest_running(settings).values()]
+    serving = latest_running(settings).values()
+    repairs = [reconcile_model(row, settings, actor) for row in serving]
+    for row in serving:
+        start_spares(row.model_name, len(replicas_of(row)), settings)
     return [repair for repair in repairs if repair is not None]
 
 
@@ -85,17 +90,13 @@ def reconcile_model(seen: Deployment, settings: Settings, actor: str, *, tolerat
     """Under the model's lock, its latest running deployment as it is now (a promote or an
     undeploy may have retired the one ``seen`` while the lock was waited for): checked, repaired.
 
-    A replica whose server is gone is started again, and so are its spares; one that is alive but not ready is too,
+    A replica whose server is gone is started again; one that is alive but not ready is too,
     unless its slot is in ``tolerate`` (the watchdog gives a restarting worker time). A lock not
     had within ``lock_timeout`` (a deploy at work) is a ``busy`` repair: nothing was done."""
     try:
         with model_lock(seen.model_name, settings, timeout=lock_timeout):
             rows = running(seen.model_name, settings=settings)
-            if not rows:
-                return None
-            repair = _reconcile_one(rows[0], settings, actor, tolerate)
-            start_spares(seen.model_name, len(replicas_of(rows[0])), settings)  # those that died, or all after a down
-            return repair
+            return _reconcile_one(rows[0], settings, actor, tolerate) if rows else None
     except ConflictError as error:  # the lock was not had in time
         return Repair(seen.model_name, seen.model_version, seen.id, "busy", str(error))
 
