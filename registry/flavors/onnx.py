@@ -58,6 +58,16 @@ def describe(model: Any, trusted_types: list[str]) -> Introspection:
     )
 
 
+ONNXMLTOOLS_OPSET = 15  # the highest onnxmltools 1.16's tree converters write
+
+
+def float_input(card) -> list:
+    """onnxmltools' description of the model's input: one float32 matrix of the card's features."""
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    return [("input", FloatTensorType([None, len(card.feature_names)]))]
+
+
 class OnnxPredictor(Predictor):
     """One onnxruntime session per predictor, on the CPU. It pickles as its graph (a deploy's
     snapshot of a compiled model); the session is made again where it is unpickled."""

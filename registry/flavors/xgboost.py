@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import ImportModelError
-from registry.flavors.base import Flavor, Introspection, ReadOptions
+from registry.flavors.base import Compiler, Flavor, Introspection, ReadOptions
 from registry.predictors import Predictor, probabilities_per_class
 
 
@@ -74,6 +74,20 @@ class XGBoostPredictor(Predictor):
         return raw, None
 
 
+def to_onnx(native: Any, card) -> Predictor | None:
+    """The booster as an ONNX graph run by ONNX Runtime (onnxmltools converts XGBoost's trees)."""
+    from onnxmltools import convert_xgboost
+
+    from registry.flavors.onnx import ONNXMLTOOLS_OPSET, OnnxPredictor, float_input
+
+    booster = booster_of(native)
+    if booster.feature_names:  # the converter reads features as f0, f1...: a copy that names them so
+        booster = booster.copy()
+        booster.feature_names = None
+    graph = convert_xgboost(booster, initial_types=float_input(card), target_opset=ONNXMLTOOLS_OPSET)
+    return OnnxPredictor(graph, card, threads=1)
+
+
 FLAVOR = Flavor(name="xgboost", libraries=("xgboost-cpu",), save=save, load=load, read_file=read_file,
                 describe=describe, predictor=XGBoostPredictor, suffixes=(".ubj", ".json"),
-                file_kind=".json/.ubj (XGBoost)")
+                file_kind=".json/.ubj (XGBoost)", compilers=(Compiler("onnxruntime", to_onnx),))

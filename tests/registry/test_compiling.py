@@ -83,3 +83,38 @@ def test_native_is_honoured_and_a_bad_request_is_named():
         choose_runtime(native, features, requested="fast")
     with pytest.raises(InvalidFieldError, match="has no rows"):
         choose_runtime(native, features.head(0))
+
+
+BOOSTERS = [("xgboost", "XGBClassifier", load_breast_cancer), ("xgboost", "XGBRegressor", load_diabetes),
+            ("lightgbm", "LGBMClassifier", load_breast_cancer), ("lightgbm", "LGBMRegressor", load_diabetes)]
+
+
+@pytest.mark.parametrize("flavor, kind, dataset", BOOSTERS, ids=[kind for _, kind, _ in BOOSTERS])
+def test_boosters_are_compiled_by_each_runtime_and_held_to_parity(flavor, kind, dataset):
+    """XGBoost through onnxmltools to ONNX Runtime; LightGBM that way and by lleaves (LLVM); each
+    candidate measured, the fastest passing one serves, and it pickles into a deploy's snapshot."""
+    import pickle
+
+    import lightgbm
+    import xgboost
+
+    library = xgboost if flavor == "xgboost" else lightgbm
+    options = {"verbose": -1} if flavor == "lightgbm" else {}
+    frame = dataset(as_frame=True).frame
+    features, target = frame.drop(columns="target"), frame["target"]
+    model = getattr(library, kind)(n_estimators=40, max_depth=4, **options).fit(features, target)
+    classifier = kind.endswith("Classifier")
+    card = ModelCard(flavor=flavor, task="classification" if classifier else "regression",
+                     feature_names=list(features.columns), classes=[0, 1] if classifier else None)
+    native = make_predictor(model, card)
+    predictor, choice = choose_runtime(native, features)
+    expected = {"onnxruntime"} if flavor == "xgboost" else {"onnxruntime", "lleaves"}
+    assert {candidate.runtime for candidate in choice.candidates} == expected
+    for candidate in choice.candidates:
+        assert candidate.error is None and candidate.parity.passed, candidate
+    assert choice.runtime in expected and predictor.runtime == choice.runtime
+    served, wanted = predictor.predict(features), native.predict(features)
+    if classifier:
+        assert (served["prediction"] == wanted["prediction"]).all()
+    restored = pickle.loads(pickle.dumps(predictor))
+    pd.testing.assert_frame_equal(restored.predict(features), served)
