@@ -347,8 +347,8 @@ class ModelService:
         self._check_v2_model(name, version)
         parsed = v2.parse_infer_request(await self._body(request), request.headers.get(v2.HEADER_LENGTH),
                                         self.model.features)
-        features = parsed.frame if isinstance(parsed.frame, Matrix) else validate_features(parsed.frame,
-                                                                                           self.model.features)
+        features = parsed.features if isinstance(parsed.features, Matrix) else \
+            validate_features(parsed.features, self.model.features)
         result = await self._score(features, request)
         body, headers = v2.infer_response(result, parsed, self.model.name, self.model.version)
         media_type = "application/octet-stream" if headers else "application/json"

@@ -44,7 +44,7 @@ class InferRequest:
     of raw values for ``validate_features``) and how to answer it."""
 
     id: str | None
-    frame: Matrix | pd.DataFrame
+    features: Matrix | pd.DataFrame
     outputs: list[str] | None  # None: every output
     binary: dict[str, bool]  # per output name, or "*" for all
 

@@ -87,11 +87,11 @@ def test_a_v2_tensor_of_numbers_is_a_matrix_and_one_with_a_string_is_a_frame(ser
     values = features.head(2).to_numpy().ravel().tolist()
     body = {"inputs": [{"name": "x", "shape": [2, len(columns)], "datatype": "FP64", "data": values}]}
     parsed = v2.parse_infer_request(json.dumps(body).encode(), None, columns)
-    assert isinstance(parsed.frame, Matrix) and parsed.frame.values.shape == (2, len(columns))
+    assert isinstance(parsed.features, Matrix) and parsed.features.values.shape == (2, len(columns))
     per_feature = {"inputs": [{"name": name, "shape": [2], "datatype": "FP64", "data": features[name].head(2).tolist()}
                               for name in reversed(features.columns)]}  # any order: matched by name
     parsed = v2.parse_infer_request(json.dumps(per_feature).encode(), None, columns)
-    assert isinstance(parsed.frame, Matrix) and parsed.frame.values.tolist() == features.head(2).to_numpy().tolist()
+    assert isinstance(parsed.features, Matrix) and parsed.features.values.tolist() == features.head(2).to_numpy().tolist()
     body["inputs"][0] = {**body["inputs"][0], "datatype": "BYTES", "data": ["a", *values[1:]]}
     parsed = v2.parse_infer_request(json.dumps(body).encode(), None, columns)
-    assert isinstance(parsed.frame, pd.DataFrame)  # validate_features names the bad value
+    assert isinstance(parsed.features, pd.DataFrame)  # validate_features names the bad value
