@@ -77,19 +77,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", type=int, required=True)
     parser.add_argument("--deployment-id", type=int, help="record the bento on this deployment (a swap's, built "
                                                            "after it serves), then prune the model's old bentos")
+    parser.add_argument("--actor", help="who deployed it, named in the bento's event")
     args = parser.parse_args(argv)
-    model_tag = import_model(args.model_dir, args.name, args.version)
-    tag = build_bento(model_tag, args.model_dir, args.name, args.version)
+    if args.deployment_id is None:
+        model_tag = import_model(args.model_dir, args.name, args.version)
+        print(f"__tag__:{build_bento(model_tag, args.model_dir, args.name, args.version)}", flush=True)
+        return
+    build_for_deployment(args.model_dir, args.name, args.version, args.deployment_id, args.actor)
+
+
+def build_for_deployment(model_dir: Path, name: str, version: int, deployment_id: int, actor: str | None) -> None:
+    """The bento of a deployment that serves already (a swap's): recorded on its row with a
+    ``bento_built`` event, or a ``bento_build_failed`` one saying why (the deployment serves on;
+    a restart of it then builds again)."""
+    from bento_services.bentos import prune_bentos
+    from registry.deployments import set_bento_tag
+    from registry.metadata.db import session_scope
+    from registry.metadata.events import record_event
+    from registry.settings import Settings
+
+    settings, started = Settings(), time.perf_counter()
+    actor = actor or settings.user
+    try:
+        tag = build_bento(import_model(model_dir, name, version), model_dir, name, version)
+    except Exception as error:
+        with session_scope(settings) as session:
+            record_event(session, actor=actor, action="bento_build_failed", model_name=name,
+                         model_version=version, details={"deployment_id": deployment_id,
+                                                         "reason": f"{type(error).__name__}: {error}"[:2000]})
+        raise
     print(f"__tag__:{tag}", flush=True)
-    if args.deployment_id is not None:
-        from bento_services.bentos import prune_bentos
-        from registry.deployments import set_bento_tag
-        from registry.settings import Settings
-
-        settings = Settings()
-        set_bento_tag(args.deployment_id, tag, settings=settings)
-        prune_bentos(args.name, settings)
-
+    set_bento_tag(deployment_id, tag, settings=settings)
+    with session_scope(settings) as session:
+        record_event(session, actor=actor, action="bento_built", model_name=name, model_version=version,
+                     details={"deployment_id": deployment_id, "bento_tag": tag,
+                              "seconds": round(time.perf_counter() - started, 1)})
+    prune_bentos(name, settings)
 
 if __name__ == "__main__":
     main()

@@ -57,7 +57,7 @@ def swap(ref: str, ctx: DeployContext, *, prepared: bool = False, bento_tag: str
     ctx.move_alias = partial(spares.move_alias, taken[0])  # the loaded spare has MLflow imported; this process need not
     info = run_step("promote", launched, ctx)
     if not launched.build.bento_tag:
-        build_bento_later(launched.build, info.id, settings)
+        build_bento_later(launched.build, info.id, ctx.actor, settings)
     return info
 
 
@@ -92,13 +92,13 @@ def _load(ref: str, taken: list[spares.Spare], ctx: DeployContext, *, prepared: 
     return Launch(build=built, replicas=[spare.as_replica() for spare in taken])
 
 
-def build_bento_later(built: Build, deployment_id: int, settings: Settings) -> None:
+def build_bento_later(built: Build, deployment_id: int, actor: str, settings: Settings) -> None:
     """``bentoml build`` the version in its own detached process, which then records the bento
-    on the deployment (``bento_services.bento_build --deployment-id``); its log is the version
-    folder's ``bento_build.log``."""
+    on the deployment with a ``bento_built`` event, or a ``bento_build_failed`` one
+    (``bento_services.bento_build --deployment-id``); its log is the version folder's ``bento_build.log``."""
     command = [sys.executable, "-m", "bento_services.bento_build", "--model-dir", built.model_dir,
                "--name", built.model_name, "--version", str(built.model_version),
-               "--deployment-id", str(deployment_id)]
+               "--deployment-id", str(deployment_id), "--actor", actor]
     env = {**bentoml_env(settings), **settings.as_environment()}
     log = version_dir(settings, built.model_name, built.model_version) / "bento_build.log"
     launch(f"bento-build-{built.model_name}-v{built.model_version}", command, env=env, log=log)

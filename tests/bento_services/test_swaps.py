@@ -105,6 +105,12 @@ def test_the_swapped_version_gets_its_bento_after_the_switch(settings, swapped):
         (settings.home / "deployments" / NAME / "v2" / "bento_build.log").read_text()[-2000:]
     tag = _row(settings, info.id).bento_tag
     assert tag.startswith(f"{NAME}:v2-") and bento_dir(tag, settings).exists()
+    from registry.metadata.db import session_scope
+    from registry.metadata.events import events_for
+
+    with session_scope(settings) as session:
+        built = [event for event in events_for(session, model_name=NAME) if event.action == "bento_built"]
+        assert [(event.details["deployment_id"], event.details["bento_tag"]) for event in built] == [(info.id, tag)]
 
 
 def test_new_spares_replace_the_ones_a_swap_took(settings, swapped):
