@@ -23,7 +23,7 @@ from infra.probes import get_json, is_ready, local_url
 from infra.processes import Process, is_running
 from registry.metadata.db import session_scope
 from registry.metadata.events import record_event
-from registry.metadata.tables import Deployment, Endpoint
+from registry.metadata.tables import Challenge, Deployment, Endpoint
 from registry.runtimes import RuntimeChoice
 from registry.settings import Settings
 
@@ -169,11 +169,13 @@ def running(name: str, *, settings: Settings) -> list[Deployment]:
 
 def rollback_choices(*, settings: Settings, model_name: str | None = None) -> dict[str, RollbackChoice]:
     """For each model with a running deployment (or the one named): the deployment a rollback
-    serves again, the latest earlier one of another version, or why there
-    is none. Two queries whatever the number of models."""
+    serves again, the latest earlier one of another version that served as champion (a challenger
+    that ended never did), or why there is none. Two queries whatever the number of models."""
     with session_scope(settings) as session:
         current_query = select(Deployment).where(Deployment.status == "running").order_by(Deployment.id)
-        earlier_query = (select(Deployment).where(Deployment.status.in_(["replaced", "stopped"]))
+        challengers = select(Challenge.deployment_id).where(Challenge.deployment_id.is_not(None))
+        earlier_query = (select(Deployment).where(Deployment.status.in_(["replaced", "stopped"]),
+                                                  Deployment.id.not_in(challengers))  # never served as champion
                          .order_by(Deployment.id.desc()))
         if model_name is not None:
             current_query = current_query.where(Deployment.model_name == model_name)

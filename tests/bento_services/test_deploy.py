@@ -295,8 +295,11 @@ def test_a_broken_model_fails_its_deploy_and_the_current_one_keeps_serving(setti
 
 
 def test_a_deploy_that_never_gets_ready_stops_what_it_started(settings, rolled_back, corrupted_version, monkeypatch):
+    from bento_services import steps
+
     info, *_ = rolled_back
-    monkeypatch.setattr(servers, "READY_TIMEOUT", 3.0)
+    never = "/not-a-route"  # a readiness never given: servers start in under 3 s now
+    monkeypatch.setattr(steps, "wait_ready", lambda leader, url: servers.wait_ready(leader, url, 3.0, path=never))
     with pytest.raises(DeploymentError, match="failed at step 'check_health'"):
         deploy_model(f"{NAME}/2", settings=settings)
     failed = list_deployments(settings=settings)[0]

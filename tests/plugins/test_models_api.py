@@ -427,11 +427,12 @@ def test_a_deploy_runs_on_the_scheduler_as_the_user(platform):
         assert no_replica.status_code == 422 and no_replica.json()["detail"]["field"] == "replicas"
         run = client.post(f"/models/{MODEL}/deploy", json={"ref": "1", "port": port, "replicas": 2})
         assert run.status_code == 202, run.text
-        assert [step["label"] for step in run.json()["steps"]] == ["Build", "Launch", "Health", "Parity", "Promote"]
+        assert [step["label"] for step in run.json()["steps"]] == [
+            "Swap into spares", "Build", "Launch", "Health", "Parity", "Promote"]
         first = platform.wait_run(client, run.json())
         print(f"deploy through the page: {time.monotonic() - started:.1f} s from request to live")
         assert first["state"] == "success" and first["requested_by"] == "admin1", first
-        assert [step["state"] for step in first["steps"]] == ["success"] * 5
+        assert [step["state"] for step in first["steps"]] == ["success"] * 6  # a first deploy: no spares to swap into
         deployment = first["deployment"]
         assert deployment["url"] == f"http://127.0.0.1:{port}" and deployment["created_by"] == "admin1"
         assert len(deployment["replicas"]) == 2  # the form's number reached the DAG's launch task
@@ -470,12 +471,18 @@ def test_a_failed_deploy_names_its_step_and_the_previous_version_keeps_serving(p
     broken = train_demo_model(DEMO_MODELS[MODEL], platform.settings)
     [skops_file] = Path(broken.artifact_uri.removeprefix("file://")).rglob("model.skops")
     skops_file.write_bytes(b"PK\x03\x04 not a model any more")
+    from bento_services import spares
+    from tests.servers import until
+
+    # the model serves with warm spares (the platform's setting), so the deploy loads into them
+    assert until(lambda: sum(spares._is_ready(spare) for spare in spares.recorded(MODEL, platform.settings)) >= 2,
+                 timeout=180.0)
     with platform.client("admin1") as client:
         failed = platform.wait_run(client, client.post(f"/models/{MODEL}/deploy", json={"ref": str(broken.version)}).json())
         row = next(row for row in client.get("/models").json()["models"] if row["name"] == MODEL)
-    assert failed["state"] == "failed" and failed["failure"]["step"] == "build", failed
+    assert failed["state"] == "failed" and failed["failure"]["step"] == "load", failed
     assert "load: " in failed["failure"]["reason"]
-    assert [step["state"] for step in failed["steps"]] == ["failed"] + ["upstream_failed"] * 4
+    assert [step["state"] for step in failed["steps"]] == ["failed"] + ["upstream_failed"] * 5
     assert (row["deployment"]["status"], row["deployment"]["model_version"]) == ("running", 1)  # still serving
     from registry.deployments import list_deployments
 

@@ -52,3 +52,19 @@ def test_a_rollback_goes_to_the_latest_earlier_version_served_and_says_when_ther
     assert (choices["fraud"].to_version, choices["fraud"].possible) == (None, False)
     assert choices["fraud"].reason == "no earlier deployed version to roll back to (version 2 is the only one)"
     assert rollback_choices(settings=home, model_name="fraud") == {"fraud": choices["fraud"]}
+
+
+def test_a_rollback_never_goes_to_a_challenger_that_ended(home):
+    """A challenger served behind the champion and was ended: it never was the model's version in
+    production, so a rollback skips it (found in the Models page test: a rollback served the stump
+    that had been challenged). A version whose bento is still building (a swap's) counts."""
+    from registry.metadata.tables import Challenge
+
+    _record(home, "churn", 1, "replaced", 0, bento_tag="churn_v1:a")
+    _record(home, "churn", 3, "stopped", 2, bento_tag="churn_v3:a")  # the challenger, ended
+    _record(home, "churn", 2, "running", 5)  # swapped in: its bento comes later
+    with session_scope(home) as session:
+        session.add(Challenge(model_name="churn", champion_version=1, challenger_version=3, deployment_id=2,
+                              mode="shadow", percent=100.0, status="ended", started_by="ana"))
+    choice = rollback_choices(settings=home)["churn"]
+    assert (choice.to_version, choice.deployment_id) == (1, 1)
