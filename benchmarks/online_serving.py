@@ -484,7 +484,9 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
     from registry.settings import Settings
 
     print(f"working data under {work}; {load_average()}", flush=True)
-    settings = Settings(home=work / "home", dask_scheduler=None)
+    # no warm spares: each redeploy here would start spares that warm up (CPU) while cells are measured;
+    # what they change, deploy and rollback times, is benchmarks/deploy_swaps.py's to measure
+    settings = Settings(home=work / "home", dask_scheduler=None, serve_spares=False)
     pool, _ = make_rows(POOL_ROWS, REQUEST_STREAM)
     bench = Bench(args, work, settings, pool)
     refs = {kind: register_model(kind, args.train_rows, settings) for kind in args.models}

@@ -14,6 +14,7 @@ process that may already have imported it elsewhere). It:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -29,6 +30,12 @@ CODE_PACKAGES = ("bento_services", "registry", "infra")  # the code a bento carr
 def bento_model_tag(name: str, version: int) -> str:
     """A registered version's tag in the Bento model store (BentoML tags are lower case)."""
     return f"{name.lower()}:v{version}"
+
+
+def bento_model_path(model_tag: str, home: Path | None = None) -> Path:
+    """Where the Bento store at ``home`` (default: ``BENTOML_HOME``) keeps the model ``model_tag``."""
+    name, version = model_tag.split(":")
+    return Path(home or os.environ["BENTOML_HOME"]) / "models" / name / version
 
 
 def import_model(model_dir: Path, name: str, version: int) -> str:
@@ -47,8 +54,36 @@ def import_model(model_dir: Path, name: str, version: int) -> str:
     return str(model.tag)
 
 
+SERVED_FILES = ("served_model.pkl", "runtime.json")  # bento_services.snapshot's and parity's, in the version folder
+
+
+def attach_served_model(model_path: Path, folder: Path) -> list[str]:
+    """Put the version's served model (the snapshot of the predictor its build chose, compiled or
+    native) and its runtime choice beside the MLflow model in the Bento store, so a server of the
+    bento started anywhere (another machine, ``bentoml containerize``) serves that runtime; the
+    names copied. The Bento model is shared by every bento of the version: the latest build's wins."""
+    copied = []
+    for name in SERVED_FILES:
+        if (folder / name).exists():
+            staging = model_path / f".{name}.{os.getpid()}.tmp"
+            shutil.copyfile(folder / name, staging)
+            staging.replace(model_path / name)
+            copied.append(name)
+    return copied
+
+
+def runtime_packages(model_dir: Path) -> list[str]:
+    """The libraries any compiled runtime of the model's flavor needs to be unpickled: the bento
+    serves the runtime its latest build chose (``attach_served_model``), whichever that is."""
+    from registry.card import ModelCard
+    from registry.flavors import compiler_libraries
+
+    return list(compiler_libraries(ModelCard.read(model_dir).flavor))
+
+
 def build_bento(model_tag: str, model_dir: Path, name: str, version: int) -> str:
-    """A bento of the service code (``CODE_PACKAGES``) that uses ``model_tag``."""
+    """A bento of the service code (``CODE_PACKAGES``) that uses ``model_tag``, with the packages
+    of the runtimes the version may serve with."""
     import bentoml
 
     with tempfile.TemporaryDirectory(prefix="bento_context.") as context:
@@ -58,7 +93,7 @@ def build_bento(model_tag: str, model_dir: Path, name: str, version: int) -> str
         requirements = Path(context) / "requirements.txt"
         model_requirements = (model_dir / "requirements.txt").read_text().split() if \
             (model_dir / "requirements.txt").exists() else []
-        pins = [f"{package}=={installed(package)}" for package in SERVICE_PACKAGES]
+        pins = [f"{package}=={installed(package)}" for package in (*SERVICE_PACKAGES, *runtime_packages(model_dir))]
         requirements.write_text("\n".join(dict.fromkeys(model_requirements + pins)) + "\n")
         bento = bentoml.bentos.build(
             SERVICE, name=name.lower(), version=f"v{version}-{time.time_ns() // 1_000_000}",
@@ -82,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.deployment_id is None:
         model_tag = import_model(args.model_dir, args.name, args.version)
         print(f"__tag__:{build_bento(model_tag, args.model_dir, args.name, args.version)}", flush=True)
-        return
+        return  # the deploy attaches the served model once its load has made it (bento_services.steps)
     build_for_deployment(args.model_dir, args.name, args.version, args.deployment_id, args.actor)
 
 
@@ -99,7 +134,9 @@ def build_for_deployment(model_dir: Path, name: str, version: int, deployment_id
     settings, started = Settings(), time.perf_counter()
     actor = actor or settings.user
     try:
-        tag = build_bento(import_model(model_dir, name, version), model_dir, name, version)
+        model_tag = import_model(model_dir, name, version)
+        attach_served_model(bento_model_path(model_tag), model_dir.parent)
+        tag = build_bento(model_tag, model_dir, name, version)
     except Exception as error:
         with session_scope(settings) as session:
             record_event(session, actor=actor, action="bento_build_failed", model_name=name,

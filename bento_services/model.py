@@ -55,8 +55,9 @@ class ServedModel:
 
     @classmethod
     def load(cls, settings: ServeSettings) -> "ServedModel":
-        """The version to serve: from the build's snapshot when one is given and matches the model
-        (seconds), else loaded through MLflow (``bento_services.snapshot`` says why)."""
+        """The version to serve: from the build's snapshot when one is given (or the bento has one)
+        and it matches the model (seconds), else loaded through MLflow (``bento_services.snapshot``
+        says why)."""
         from dataclasses import replace
 
         from bento_services.snapshot import read_snapshot
@@ -64,7 +65,8 @@ class ServedModel:
         if settings.model_name is None or settings.model_version is None:
             raise ValueError("set MODELYARD_SERVE_MODEL_NAME and MODELYARD_SERVE_MODEL_VERSION to the version served")
         model_dir = settings.model_dir or _bento_model_path(settings.model_tag)
-        served = read_snapshot(settings.snapshot, model_dir) if settings.snapshot else None
+        snapshot = settings.snapshot or _attached_snapshot(model_dir)
+        served = read_snapshot(snapshot, model_dir) if snapshot else None
         if served is None:
             return cls.from_model_dir(model_dir, settings.model_name, settings.model_version)
         return replace(served, name=settings.model_name, version=settings.model_version, loaded_from="snapshot")
@@ -103,6 +105,15 @@ class ServedModel:
             "classes": card.classes, "feature_names": card.feature_names,
             "signature": {"inputs": self.inputs, "outputs": self.outputs},
         }
+
+
+def _attached_snapshot(model_dir: Path) -> Path | None:
+    """The served model a bento's build put beside its MLflow model (``bento_build.attach_served_model``):
+    what a server of the bento started away from the version's folder (another machine) serves."""
+    from bento_services.snapshot import SNAPSHOT_FILE
+
+    path = Path(model_dir) / SNAPSHOT_FILE
+    return path if path.exists() else None
 
 
 def _bento_model_path(tag: str | None) -> Path:

@@ -23,7 +23,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from bento_services import endpoints
-from bento_services.bentos import bento_dir, build_bento, delete_bentos, prune_bentos
+from bento_services.bento_build import attach_served_model, bento_model_path, bento_model_tag
+from bento_services.bentos import bento_dir, bentoml_home, build_bento, delete_bentos, prune_bentos
 from bento_services.model_lock import model_lock
 from bento_services.parity import (
     ParityCase, answer_example, compare, load_locally, reference_case, save_case, save_runtime, saved_case,
@@ -131,6 +132,8 @@ def build(ref: str, ctx: DeployContext) -> Build:
                 raise
             part = "bentoml build"
             tag, ctx.timings["bentoml build"] = building.result()
+        attach_served_model(bento_model_path(bento_model_tag(model_ref.name, version), bentoml_home(ctx.settings)),
+                            version_dir(ctx.settings, model_ref.name, version))
     except Exception as error:
         failed = Build(model_name=model_ref.name, model_version=version, bento_tag=tag or "", model_dir="")
         raise abandon("build", RuntimeError(f"{part}: {type(error).__name__}: {error}"), failed, ctx) from error

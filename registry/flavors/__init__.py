@@ -21,7 +21,7 @@ FLAVORS: dict[str, Flavor] = {flavor.name: flavor for flavor in (
 NAMES = tuple(FLAVORS)
 
 __all__ = ["FLAVORS", "NAMES", "Flavor", "Introspection", "ReadOptions", "detect_flavor", "flavor_named",
-           "load_native", "pip_requirements", "save_native"]
+           "load_native", "pip_requirements", "save_native", "compiler_libraries"]
 
 
 def flavor_named(name: str) -> Flavor:
@@ -29,6 +29,11 @@ def flavor_named(name: str) -> Flavor:
         return FLAVORS[name]
     except KeyError:
         raise ValueError(f"unknown flavor {name!r}: one of {', '.join(NAMES)}") from None
+
+
+def compiler_libraries(flavor: str) -> tuple[str, ...]:
+    """What any compiled runtime of ``flavor`` needs installed where its predictor is unpickled."""
+    return tuple(dict.fromkeys(library for compiler in flavor_named(flavor).compilers for library in compiler.libraries))
 
 
 def detect_flavor(path: Path) -> str:

@@ -50,6 +50,7 @@ class Compiler:
 
     runtime: str
     compile: Callable[[Any, ModelCard], Predictor | None]
+    libraries: tuple[str, ...] = ()  # what its predictor needs where it is unpickled (a bento's server)
 
 
 @dataclass(frozen=True)

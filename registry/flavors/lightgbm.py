@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from registry.flavors.base import Compiler, Flavor, Introspection, ReadOptions
+from registry.flavors.onnx import ONNX_RUNTIME
 from registry.predictors import Predictor, probabilities_per_class
 
 
@@ -121,4 +122,4 @@ class LleavesPredictor(Predictor):
 
 FLAVOR = Flavor(name="lightgbm", libraries=("lightgbm",), save=save, load=load, read_file=read_file,
                 describe=describe, predictor=LightGBMPredictor, suffixes=(".txt",), file_kind=".txt (LightGBM)",
-                compilers=(Compiler("onnxruntime", to_onnx), Compiler("lleaves", to_lleaves)))
+                compilers=(Compiler("onnxruntime", to_onnx, ONNX_RUNTIME), Compiler("lleaves", to_lleaves, ("lleaves", "llvmlite"))))

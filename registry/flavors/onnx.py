@@ -58,6 +58,7 @@ def describe(model: Any, trusted_types: list[str]) -> Introspection:
     )
 
 
+ONNX_RUNTIME = ("onnx", "onnxruntime")  # an ONNX predictor's libraries: the graph, and what runs it
 ONNXMLTOOLS_OPSET = 15  # the highest onnxmltools 1.16's tree converters write
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from registry.errors import ImportModelError, UntrustedTypesError
 from registry.flavors.base import Compiler, Flavor, Introspection, ReadOptions
+from registry.flavors.onnx import ONNX_RUNTIME
 from registry.predictors import Predictor
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
@@ -135,4 +136,4 @@ def to_onnx(model: Any, card) -> Predictor | None:
 
 FLAVOR = Flavor(name="sklearn", libraries=("scikit-learn", "skops"), save=save, load=load, read_file=read_file,
                 describe=describe, predictor=SklearnPredictor, suffixes=(".skops", *PICKLE_SUFFIXES),
-                file_kind=".skops, .pkl/.joblib", compilers=(Compiler("onnxruntime", to_onnx),))
+                file_kind=".skops, .pkl/.joblib", compilers=(Compiler("onnxruntime", to_onnx, ONNX_RUNTIME),))

@@ -8,6 +8,7 @@ from typing import Any
 
 from registry.errors import ImportModelError
 from registry.flavors.base import Compiler, Flavor, Introspection, ReadOptions
+from registry.flavors.onnx import ONNX_RUNTIME
 from registry.predictors import Predictor, probabilities_per_class
 
 
@@ -90,4 +91,4 @@ def to_onnx(native: Any, card) -> Predictor | None:
 
 FLAVOR = Flavor(name="xgboost", libraries=("xgboost-cpu",), save=save, load=load, read_file=read_file,
                 describe=describe, predictor=XGBoostPredictor, suffixes=(".ubj", ".json"),
-                file_kind=".json/.ubj (XGBoost)", compilers=(Compiler("onnxruntime", to_onnx),))
+                file_kind=".json/.ubj (XGBoost)", compilers=(Compiler("onnxruntime", to_onnx, ONNX_RUNTIME),))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -100,6 +101,31 @@ def _kill(process: Process) -> None:
 
 def _gone(processes: list[Process]) -> bool:
     return not any(is_running(process) or session_members(process) for process in processes)
+
+
+def test_the_bento_serves_the_runtime_the_build_chose_away_from_the_deployment_folder(settings, first, tmp_path):
+    """A server of the bento given only the Bento store (as on another machine, or in the image
+    ``bentoml containerize`` builds) serves the predictor the build chose, from the snapshot the
+    build attached to the bento's model, and the bento's requirements can run it."""
+    from bento_services.bento_build import bento_model_path, bento_model_tag
+    from bento_services.bentos import bento_dir, bentoml_home
+    from infra.processes import children, launch, stop
+
+    model_path = bento_model_path(bento_model_tag(NAME, 1), bentoml_home(settings))
+    assert (model_path / "served_model.pkl").exists() and (model_path / "runtime.json").exists()
+    requirements = (bento_dir(first.bento_tag, settings) / "env" / "python" / "requirements.txt").read_text()
+    assert "onnxruntime==" in requirements and "onnx==" in requirements
+    port = free_port()
+    env = {**servers.server_env(settings, port), "MODELYARD_SERVE_MODEL_TAG": bento_model_tag(NAME, 1),
+           "MODELYARD_SERVE_MODEL_NAME": NAME, "MODELYARD_SERVE_MODEL_VERSION": "1"}  # no version folder named
+    leader = launch("bento-elsewhere", [sys.executable, "-m", "bentoml", "serve", first.bento_tag, "--host",
+                                        "127.0.0.1", "--port", str(port)], env=env, log=tmp_path / "serve.log")
+    try:
+        servers.wait_ready(leader, f"http://127.0.0.1:{port}")
+        metadata = httpx.get(f"http://127.0.0.1:{port}/metadata", timeout=10.0).json()
+        assert metadata["runtime"] == first.runtime.runtime != "native", metadata
+    finally:
+        stop([*children(leader), leader], timeout=15.0)
 
 
 def test_deploy_serves_the_version_at_the_models_port(settings, first, port):
