@@ -37,11 +37,16 @@ def deploy_model(ref: str, *, settings: Settings, actor: str | None = None, port
             timings.update(ctx.timings)
 
 
-def rollback(name: str, *, settings: Settings, actor: str | None = None) -> DeploymentInfo:
+def rollback(name: str, *, settings: Settings, actor: str | None = None,
+             timings: dict[str, float] | None = None) -> DeploymentInfo:
     """Serve again the version that was deployed before the current one: loaded into the model's
-    spares when it has them, else from its bento."""
+    spares when it has them, else from its bento. ``timings`` as for ``deploy_model``."""
     ctx = _context(settings, actor, action="rolled_back")
-    return swaps.swap_rollback(name, ctx) or run_chain(chain.ROLLBACK, name, ctx)
+    try:
+        return swaps.swap_rollback(name, ctx) or run_chain(chain.ROLLBACK, name, ctx)
+    finally:
+        if timings is not None:
+            timings.update(ctx.timings)
 
 
 def undeploy(name: str, *, settings: Settings, actor: str | None = None) -> Undeployed:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from registry.settings import Settings
 
 SPARES_FILE = "spares.json"
 LOAD_TIMEOUT = 300.0  # a prepare downloads, loads, compiles and measures the version
+WARMING_WAIT = 30.0  # a swap waits this long for spares still starting; new servers take longer
 
 
 class Spare(BaseModel):
@@ -106,15 +108,23 @@ def give_back(name: str, spares: list[Spare], settings: Settings) -> None:
     _record(name, recorded(name, settings) + spares, settings)
 
 
-def take_ready(name: str, count: int, settings: Settings) -> list[Spare] | None:
+def take_ready(name: str, count: int, settings: Settings, *, wait: float = 0.0) -> list[Spare] | None:
     """``count`` spares of ``name`` that run and answer as spares, taken out of the record (the swap
-    that took them owns them now); None, taking none, when fewer are ready."""
+    that took them owns them now); None, taking none, when fewer are ready. Spares that run but
+    are still warming (a rollback right after a deploy) are waited for up to ``wait`` seconds:
+    a spare is ready sooner than new servers would be."""
     if not settings.serve_spares or count < 1:
         return None
-    spares = recorded(name, settings)
-    ready = [spare for spare in spares if _is_ready(spare)][:count]
-    if len(ready) < count:
-        return None
+    deadline = time.monotonic() + wait
+    while True:
+        spares = recorded(name, settings)
+        ready = [spare for spare in spares if _is_ready(spare)][:count]
+        if len(ready) == count:
+            break
+        warming = [spare for spare in spares if is_running(spare.process_list()[0])]
+        if len(warming) < count or time.monotonic() > deadline:
+            return None
+        time.sleep(0.2)
     _record(name, [spare for spare in spares if spare not in ready], settings)
     return ready
 

@@ -6,7 +6,7 @@ promotes them as any launch (gateway switched, alias moved, the old deployment d
 retired). The version's bento is built afterwards, in the background (``build_bento_later``):
 a restart and another machine use it, the switch does not wait for it. Without enough ready
 spares (a first deploy, spares still warming, ``serve_spares`` off) it returns None and the
-caller runs the cold chain.
+caller runs the cold chain. Spares still warming up are waited for (``spares.WARMING_WAIT``).
 
 A failed load or parity check stops the spares that were taken, records the deployment as
 failed at that step and leaves the current one serving, as the cold chain does.
@@ -45,7 +45,7 @@ def swap(ref: str, ctx: DeployContext, *, prepared: bool = False, bento_tag: str
         return None
     count = ctx.replicas or len(replicas_of(current[0]))
     with model_lock(model_ref.name, settings):  # two deploys at once never take the same spare
-        taken = spares.take_ready(model_ref.name, count, settings)
+        taken = spares.take_ready(model_ref.name, count, settings, wait=spares.WARMING_WAIT)
     if taken is None:
         return None
     started = time.perf_counter()

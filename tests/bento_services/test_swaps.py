@@ -121,14 +121,19 @@ def test_new_spares_replace_the_ones_a_swap_took(settings, swapped):
 
 @pytest.fixture(scope="module")
 def rolled_back(settings, first, swapped):
-    _ready_spares(settings)
+    """As right after a deploy, while the model's new spares are still warming up: the rollback
+    waits for them rather than start servers of its own."""
+    spares.stop_spares(NAME, settings)
+    spares.start_spares(NAME, 2, settings)
+    timings: dict[str, float] = {}
     with Stream(first.url, ROW) as stream:
-        info = rollback(NAME, settings=settings)
-    return info, stream
+        info = rollback(NAME, settings=settings, timings=timings)
+    return info, stream, timings
 
 
 def test_a_rollback_loads_the_earlier_version_into_the_spares(settings, first, swapped, rolled_back):
-    info, stream = rolled_back
+    info, stream, timings = rolled_back
+    assert "load" in timings and "launch" not in timings, timings  # the warming spares, not new servers
     assert stream.failures == [] and stream.versions[-1] == 1
     assert (info.model_version, info.url, _production(settings)) == (1, first.url, 1)
     assert info.bento_tag == first.bento_tag  # its bento is still in the store: no build again
@@ -136,7 +141,7 @@ def test_a_rollback_loads_the_earlier_version_into_the_spares(settings, first, s
 
 
 def test_a_reference_to_no_version_gives_the_spares_back(settings, rolled_back):
-    info, _ = rolled_back
+    info, *_ = rolled_back
     warm = _ready_spares(settings)
     with pytest.raises(ModelNotFoundError, match="99"):
         deploy_model(f"{NAME}/99", settings=settings)
@@ -148,7 +153,7 @@ def test_a_reference_to_no_version_gives_the_spares_back(settings, rolled_back):
 def test_a_broken_version_fails_at_load_and_the_current_one_keeps_serving(settings, rolled_back):
     from pipelines.training import DEMO_MODELS, train_demo_model
 
-    info, _ = rolled_back
+    info, *_ = rolled_back
     registered = train_demo_model(DEMO_MODELS[NAME], settings)
     [skops_file] = Path(registered.artifact_uri.removeprefix("file://")).rglob("model.skops")
     skops_file.write_bytes(b"PK\x03\x04 not a model any more")
