@@ -1,4 +1,5 @@
-"""A stream of requests against a model's URL while its serving changes (deploys, rollbacks, swaps)."""
+"""A stream of requests against a model's URL while its serving changes (deploys, rollbacks, swaps),
+and the model the serving tests deploy with a row it scores."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import threading
 import time
 
 import httpx
+
+NAME = "diabetes_regressor"
+ROW = {"age": 0.02, "sex": -0.04, "bmi": 0.06, "bp": 0.02, "s1": -0.04,
+       "s2": -0.03, "s3": -0.04, "s4": 0.0, "s5": 0.02, "s6": -0.02}
 
 
 class Stream:

@@ -22,12 +22,9 @@ from infra.processes import is_running
 from registry.deployments import list_deployments
 from registry.errors import ModelNotFoundError
 from registry.settings import Settings
-from tests.bento_services.streams import Stream
+from tests.bento_services.streams import NAME, ROW, Stream
 from tests.servers import free_port, until
 
-NAME = "diabetes_regressor"
-ROW = {"age": 0.02, "sex": -0.04, "bmi": 0.06, "bp": 0.02, "s1": -0.04,
-       "s2": -0.03, "s3": -0.04, "s4": 0.0, "s5": 0.02, "s6": -0.02}
 pytestmark = pytest.mark.timeout(600)
 
 
