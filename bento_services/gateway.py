@@ -43,7 +43,9 @@ catches up when the load eases; over ``max_queued`` copies, more are dropped. ``
 ``challenger`` has the counts, reset when the challenge changes; ``/metrics`` counts client
 answers by the version that gave them, and copies by outcome (``modelyard_gateway_mirrors``).
 
-aiohttp (already installed with BentoML) does the HTTP on both sides.
+aiohttp (already installed with BentoML) serves the clients; the hop to a replica goes on kept
+connections of ``bento_services.upstream`` (a tenth of aiohttp's client's CPU), except a body
+streamed from the client, which aiohttp's client sends on.
 
     python -m bento_services.gateway --port 3100 --workers 2 --routes <home>/deployments/<name>/route.json
 """
@@ -71,6 +73,7 @@ from bento_services.challenger_routing import (
     read_challenger,
 )
 from bento_services.gateway_workers import SharedPage, gather_snapshots, serve, serve_peers
+from bento_services.upstream import Gone, Upstream
 from registry.request_logs import REQUEST_ID_HEADER
 
 STATUS_PATH = "/-/gateway"
@@ -80,17 +83,18 @@ TRAFFIC_WINDOW = 60.0
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-              "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
-TIMEOUT = ClientTimeout(total=120, sock_connect=5)
-GRACEFUL_TIMEOUT = 125  # a worker told to stop first finishes what it answers (up to TIMEOUT)
+              "trailers", "transfer-encoding", "upgrade", "host", "content-length",
+              "expect"}  # the gateway answered the client's 100-continue; the replica gets the body at once
+TIMEOUT_SECONDS, CONNECT_SECONDS = 120.0, 5.0
+GRACEFUL_TIMEOUT = 125  # a worker told to stop first finishes what it answers (up to TIMEOUT_SECONDS)
 WORKERS = 2  # deployments pass MODELYARD_GATEWAY_WORKERS
-MIRROR_TIMEOUT = ClientTimeout(total=30, sock_connect=5)  # a copy nobody waits for gives up sooner
+MIRROR_TIMEOUT_SECONDS = 30.0  # a copy nobody waits for gives up sooner
 PROBE_TIMEOUT = ClientTimeout(total=1.0)
 PROBE_INTERVAL = 1.0
 MAX_BUFFERED_BODY = 16 * 1024 * 1024
 # No whole answer came (refused, reset, or cut off mid-body by a replica that died while answering);
 # the gateway passes on only whole answers, so the client saw nothing: safe to send again.
-GONE = (ClientConnectorError, ServerDisconnectedError, ClientOSError, ClientPayloadError)
+GONE = (Gone, ClientConnectorError, ServerDisconnectedError, ClientOSError, ClientPayloadError)
 
 
 def state_folder(routes: Path) -> Path:
@@ -208,7 +212,8 @@ class Gateway:
         self.in_flight: Counter[str] = Counter()  # client requests and mirrors, by upstream
         self.retried = 0
         self.traffic = Traffic(since)
-        self.sessions: dict[str, ClientSession] = {}
+        self.pools: dict[str, Upstream] = {}  # kept connections, by replica
+        self.streaming: ClientSession | None = None  # for bodies streamed from the client
         self.retired: list[Challenge] = []  # ended challenges whose queued copies are still being sent
 
     @property
@@ -242,7 +247,7 @@ class Gateway:
             self.retired = [old for old in self.retired if old.mirrors.pending] + [before]
         self.shared.keep_only(self.all_upstreams)
         print(f"gateway {os.getpid()}: now forwarding to {self.destinations()}", flush=True)
-        self._close_idle_sessions()
+        self._close_idle_pools()
 
     def destinations(self) -> str:
         challenger = self.challenge and f"; challenger ({self.challenge.mode}) {', '.join(self.challenge.upstreams)}"
@@ -391,16 +396,22 @@ class Gateway:
         self.in_flight[upstream] -= 1
         if self.in_flight[upstream] <= 0:
             del self.in_flight[upstream]
-            self._close_idle_sessions()
+            self._close_idle_pools()
 
     async def _forward(self, request: web.Request, request_id: str, upstream: str, data) -> web.StreamResponse:
-        async with self._session(upstream).request(request.method, upstream + request.rel_url.raw_path_qs,
-                                                   headers=_headers_for(request, request_id), data=data,
-                                                   allow_redirects=False) as answer:
-            body = await answer.read()
-            kept = {key: value for key, value in answer.headers.items()
-                    if key.lower() not in HOP_BY_HOP and key.lower() != REQUEST_ID_HEADER}
-            return web.Response(status=answer.status, body=body, headers=kept)
+        """``data`` is the body read (bytes or None) or the client's stream, which aiohttp's client sends on."""
+        headers = _headers_for(request, request_id)
+        if data is None or isinstance(data, bytes):
+            answer = await self._pool(upstream).request(request.method, request.rel_url.raw_path_qs, headers.items(),
+                                                        data, timeout=TIMEOUT_SECONDS, connect_timeout=CONNECT_SECONDS)
+            status, body, answer_headers = answer.status, answer.body, answer.headers
+        else:
+            async with self._streaming().request(request.method, upstream + request.rel_url.raw_path_qs,
+                                                 headers=headers, data=data, allow_redirects=False) as streamed:
+                status, body, answer_headers = streamed.status, await streamed.read(), streamed.headers.items()
+        kept = [(key, value) for key, value in answer_headers
+                if key.lower() not in HOP_BY_HOP and key.lower() != REQUEST_ID_HEADER]
+        return web.Response(status=status, body=body, headers=kept)
 
     def _mirror(self, request: web.Request, request_id: str, body: bytes | None, upstream: str | None,
                 challenge: Challenge, version: str) -> None:
@@ -437,10 +448,9 @@ class Gateway:
                          last: bool = False) -> int | None:
         """One try of a mirror: the status it got; GONE raised on the first try, None after the last."""
         try:
-            async with self._session(upstream).request(method, upstream + path_qs, headers=headers, data=body,
-                                                       allow_redirects=False, timeout=MIRROR_TIMEOUT) as answer:
-                await answer.read()
-                return answer.status
+            answer = await self._pool(upstream).request(method, path_qs, headers.items(), body,
+                                                        timeout=MIRROR_TIMEOUT_SECONDS, connect_timeout=CONNECT_SECONDS)
+            return answer.status
         except GONE as error:
             if not last:
                 raise
@@ -470,17 +480,22 @@ class Gateway:
         except (ClientError, asyncio.TimeoutError) as error:
             self.take_out(upstream, f"/readyz: {type(error).__name__}: {error}")
 
-    def _session(self, upstream: str) -> ClientSession:
-        if upstream not in self.sessions:
-            self.sessions[upstream] = ClientSession(connector=TCPConnector(limit=0), timeout=TIMEOUT,
-                                                    auto_decompress=False)
-        return self.sessions[upstream]
+    def _pool(self, upstream: str) -> Upstream:
+        if upstream not in self.pools:
+            self.pools[upstream] = Upstream(upstream)
+        return self.pools[upstream]
 
-    def _close_idle_sessions(self) -> None:
-        """Drop connection pools to former backends once nothing is in flight to them."""
-        for upstream in [name for name in self.sessions if name not in self.all_upstreams]:
+    def _streaming(self) -> ClientSession:
+        if self.streaming is None:
+            self.streaming = ClientSession(connector=TCPConnector(limit=0), auto_decompress=False,
+                                           timeout=ClientTimeout(total=TIMEOUT_SECONDS, sock_connect=CONNECT_SECONDS))
+        return self.streaming
+
+    def _close_idle_pools(self) -> None:
+        """Drop the kept connections to former backends once nothing is in flight to them."""
+        for upstream in [name for name in self.pools if name not in self.all_upstreams]:
             if not self.in_flight.get(upstream):
-                asyncio.get_running_loop().create_task(self.sessions.pop(upstream).close())
+                self.pools.pop(upstream).close()
 
 
 def _headers_for(request: web.Request, request_id: str) -> dict[str, str]:
@@ -514,7 +529,10 @@ async def worker_app(routes: Path, since: float, shared: SharedPage) -> web.Appl
         for challenge in [gateway.challenge, *gateway.retired]:  # nobody waits for a copy's answer
             if challenge is not None:
                 challenge.mirrors.cancel()
-        await asyncio.gather(*(session.close() for session in gateway.sessions.values()))
+        for pool in gateway.pools.values():
+            pool.close()
+        if gateway.streaming is not None:
+            await gateway.streaming.close()
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", gateway.handle)
