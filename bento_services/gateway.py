@@ -85,6 +85,8 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "trailers", "transfer-encoding", "upgrade", "host", "content-length",
               "expect"}  # the gateway answered the client's 100-continue; the replica gets the body at once
+NOT_FORWARDED = HOP_BY_HOP | {REQUEST_ID_HEADER, SHADOW_HEADER}  # the gateway sets these itself
+NOT_PASSED_ON = HOP_BY_HOP | {REQUEST_ID_HEADER}
 TIMEOUT_SECONDS, CONNECT_SECONDS = 120.0, 5.0
 GRACEFUL_TIMEOUT = 125  # a worker told to stop first finishes what it answers (up to TIMEOUT_SECONDS)
 WORKERS = 2  # deployments pass MODELYARD_GATEWAY_WORKERS
@@ -125,7 +127,11 @@ def write_route(path: Path, route: dict) -> None:
 
 class Traffic:
     """What a worker answered: Prometheus metrics (in ``PROMETHEUS_MULTIPROC_DIR``, summed over the
-    workers) and the last ``TRAFFIC_WINDOW`` seconds of answers (time, latency, error)."""
+    workers) and the last ``TRAFFIC_WINDOW`` seconds of answers (time, latency, error).
+
+    Each value in multiprocess mode is a locked write to a mapped file, so a request touches as
+    few as it can: the labelled children are kept, and the in-flight gauge is set from a plain
+    count when the probe loop ticks (``PROBE_INTERVAL``) and before each scrape, not twice a request."""
 
     def __init__(self, since: float, window: float = TRAFFIC_WINDOW):
         import prometheus_client as prom
@@ -145,13 +151,21 @@ class Traffic:
                                     ["version", "outcome"], registry=self.registry)
         self.window, self.recent = window, deque()  # (monotonic time, latency ms, error)
         self.since = since
+        self.serving = 0  # requests being answered, which ``in_flight`` reports
+        self._counted: dict[tuple[str, int], tuple] = {}  # (version, status) -> its children
 
     def observe(self, version: str, status: int, seconds: float) -> None:
         error = status >= 500
-        self.requests.labels(version, str(status)).inc()
-        self.latency.labels(version).observe(seconds)
-        if error:
-            self.errors.labels(version).inc()
+        children = self._counted.get((version, status))
+        if children is None:
+            children = self._counted[(version, status)] = (
+                self.requests.labels(version, str(status)), self.latency.labels(version),
+                self.errors.labels(version) if error else None)
+        requests, latency, errors = children
+        requests.inc()
+        latency.observe(seconds)
+        if errors is not None:
+            errors.inc()
         now = time.monotonic()
         self.recent.append((now, seconds * 1000.0, error))
         self._forget(now)
@@ -175,9 +189,13 @@ class Traffic:
             "total_errors": int(totals.get("modelyard_gateway_errors_total", 0)),
         }
 
+    def report_in_flight(self) -> None:
+        self.in_flight.set(self.serving)
+
     def exposition(self) -> bytes:
         import prometheus_client as prom
 
+        self.report_in_flight()
         return prom.generate_latest(_every_worker())
 
     def _totals(self) -> Counter[str]:
@@ -314,13 +332,11 @@ class Gateway:
         counted = request.path not in NOT_COUNTED
         challenge = self.challenge if is_scoring(request.method, request.path) else None
         started = time.perf_counter()
-        if counted:
-            self.traffic.in_flight.inc()
+        self.traffic.serving += counted
         try:
             answer, version = await self._answer(request, request_id, challenge)
         finally:
-            if counted:
-                self.traffic.in_flight.dec()
+            self.traffic.serving -= counted
         answer.headers[REQUEST_ID_HEADER] = request_id
         seconds = time.perf_counter() - started
         if counted:
@@ -396,7 +412,8 @@ class Gateway:
         self.in_flight[upstream] -= 1
         if self.in_flight[upstream] <= 0:
             del self.in_flight[upstream]
-            self._close_idle_pools()
+            if upstream not in self.all_upstreams:  # a former backend, drained
+                self._close_idle_pools()
 
     async def _forward(self, request: web.Request, request_id: str, upstream: str, data) -> web.StreamResponse:
         """``data`` is the body read (bytes or None) or the client's stream, which aiohttp's client sends on."""
@@ -409,8 +426,7 @@ class Gateway:
             async with self._streaming().request(request.method, upstream + request.rel_url.raw_path_qs,
                                                  headers=headers, data=data, allow_redirects=False) as streamed:
                 status, body, answer_headers = streamed.status, await streamed.read(), streamed.headers.items()
-        kept = [(key, value) for key, value in answer_headers
-                if key.lower() not in HOP_BY_HOP and key.lower() != REQUEST_ID_HEADER]
+        kept = [(key, value) for key, value in answer_headers if key.lower() not in NOT_PASSED_ON]
         return web.Response(status=status, body=body, headers=kept)
 
     def _mirror(self, request: web.Request, request_id: str, body: bytes | None, upstream: str | None,
@@ -464,9 +480,11 @@ class Gateway:
         challenge.count(MIRROR_COUNTS[outcome])
 
     async def probe_forever(self) -> None:
-        """Ask every replica's ``/readyz`` each ``PROBE_INTERVAL``: out of rotation or back in."""
+        """Ask every replica's ``/readyz`` each ``PROBE_INTERVAL``: out of rotation or back in; and
+        report this worker's requests in flight."""
         async with ClientSession(timeout=PROBE_TIMEOUT) as session:
             while True:
+                self.traffic.report_in_flight()
                 await asyncio.gather(*(self._probe(session, upstream) for upstream in self.all_upstreams))
                 await asyncio.sleep(PROBE_INTERVAL)
 
@@ -500,8 +518,7 @@ class Gateway:
 
 def _headers_for(request: web.Request, request_id: str) -> dict[str, str]:
     """The client's headers as a replica gets them: hop-by-hop ones left out, the request id set."""
-    headers = {key: value for key, value in request.headers.items()
-               if key.lower() not in HOP_BY_HOP and key.lower() not in (REQUEST_ID_HEADER, SHADOW_HEADER)}
+    headers = {key: value for key, value in request.headers.items() if key.lower() not in NOT_FORWARDED}
     headers[REQUEST_ID_HEADER] = request_id
     return headers
 
