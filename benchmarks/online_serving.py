@@ -25,7 +25,8 @@ RandomForest and LogisticRegression of ``batch_data.py`` registered in a throwaw
   matrices, as the request path calls it;
 - (d) the framework's floor: ``benchmarks/constant_service.py``, a BentoML service returning a
   constant answer with as many workers as the most replicas asked for, driven by the same load
-  generator; targets: through the model's URL with that many replicas, c=1 p50 at most 2x the
+  generator, alternately with the deployment of the most replicas (``--floor-rounds`` rounds,
+  pooled: between two runs minutes apart the floor itself moved from 1,411 to 2,602 req/s at c=8); targets: through the model's URL with that many replicas, c=1 p50 at most 2x the
   floor's, c=8 at least 65 % of its req/s with p99 at most 15 ms, and at least 10x mlflow at c=8.
 
 One deployment (or mlflow server) runs at a time. Figures and the command: benchmarks/README.md.
@@ -286,6 +287,7 @@ def bench_modelyard(bench: Bench, kind: str, ref: str, predictor, replicas: int 
 
     runner = ("modelyard" if replicas == 1 else f"modelyard-{replicas}") + ("-native" if runtime == "native" else "")
     seconds: dict[str, float] = {}
+    floor = None
     started = time.perf_counter()
     port = bench.ports.setdefault(kind, free_port())  # a model keeps its endpoint port across deploys
     info = deploy.deploy_model(ref, port=port, replicas=replicas, runtime=runtime, settings=bench.settings,
@@ -303,33 +305,70 @@ def bench_modelyard(bench: Bench, kind: str, ref: str, predictor, replicas: int 
         if replicas == bench.args.replicas[0] and runtime == "auto":  # the gateway's share: the server without the hop
             first = info.replicas[0]
             targets.append(("backend", f"http://127.0.0.1:{first.port}/predict", first.pids))
-        for concurrency in bench.args.concurrency:  # alternately: BentoML's batching remembers the last load
-            for runner, target, pids in targets:
-                bench.load_cell(kind, runner, target, concurrency, pids)
+        rounds = 1
+        if replicas == max(bench.args.replicas) and runtime == "auto":  # the floor beside it, in the same minutes
+            floor = _start_constant(bench, replicas)
+            targets.append((f"constant-{replicas}", f"{floor.url}/predict", floor.pids))
+            rounds = bench.args.floor_rounds
+        for round_ in range(rounds):  # the first target goes first every other round
+            for concurrency in bench.args.concurrency:  # alternately: BentoML's batching remembers the last load
+                for runner, target, pids in targets[::-1] if round_ % 2 else targets:
+                    bench.load_cell(kind, runner, target, concurrency, pids)
     finally:
+        if floor is not None:
+            floor.stop()
         deploy.undeploy(ref.split("/")[0], settings=bench.settings)
     which = "" if runtime == "auto" else f" {runtime}"
     bench.agreement.append(f"{kind}: (a){which} {agree}" if replicas == 1 else f"{kind}: (a) x{replicas}{which} {agree}")
 
 
-def bench_constant(bench: Bench, kind: str, workers: int) -> None:
-    """(d): the constant-answer BentoML service with ``workers`` workers; stopped by PID."""
+@dataclass
+class ConstantServer:
+    """(d) running: the constant-answer BentoML service."""
+
+    url: str
+    leader: object  # infra.processes.Process
+
+    @property
+    def pids(self) -> list[int]:
+        from infra.processes import children
+
+        return [self.leader.pid, *[process.pid for process in children(self.leader)]]
+
+    def stop(self) -> None:
+        from infra.processes import children, stop
+
+        stop([*children(self.leader), self.leader], timeout=15.0)
+
+
+def _start_constant(bench: Bench, workers: int) -> ConstantServer:
+    """(d) with ``workers`` workers, ready; stopped by PID (``ConstantServer.stop``)."""
     from bento_services.servers import wait_ready
-    from infra.processes import children, launch, stop
+    from infra.processes import launch
 
     port = free_port()
     env = {**child_env(bench.settings), "FLOOR_WORKERS": str(workers), "BENTOML_HOME": str(bench.work / "bentoml")}
     command = [sys.executable, "-m", "bentoml", "serve", "benchmarks.constant_service:Constant",
                "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(REPO)]
-    leader = launch(f"constant-{workers}", command, env=env, log=bench.work / "logs" / f"constant-{workers}.log")
+    server = ConstantServer(f"http://127.0.0.1:{port}",
+                            launch(f"constant-{workers}", command, env=env,
+                                   log=bench.work / "logs" / f"constant-{workers}.log"))
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(leader, url, READY_TIMEOUT)
-        pids = [leader.pid, *[process.pid for process in children(leader)]]
+        wait_ready(server.leader, server.url, READY_TIMEOUT)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def bench_constant(bench: Bench, kind: str, workers: int) -> None:
+    """(d) alone, when no deployment was measured beside it (``--runtimes`` without auto)."""
+    server = _start_constant(bench, workers)
+    try:
         for concurrency in bench.args.concurrency:
-            bench.load_cell(kind, f"constant-{workers}", f"{url}/predict", concurrency, pids)
+            bench.load_cell(kind, f"constant-{workers}", f"{server.url}/predict", concurrency, server.pids)
     finally:
-        stop([*children(leader), leader], timeout=15.0)
+        server.stop()
 
 
 def bench_log_cost(bench: Bench, kind: str, ref: str, twin: str, predictor) -> None:
@@ -505,7 +544,8 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> int:
         for runtime in args.runtimes:
             for replicas in args.replicas:
                 bench_modelyard(bench, kind, refs[kind], predictor, replicas, runtime)
-        bench_constant(bench, kind, max(args.replicas))
+        if "auto" not in args.runtimes:
+            bench_constant(bench, kind, max(args.replicas))
         if args.log_cost:
             bench_log_cost(bench, kind, refs[kind], twins[kind], predictor)
         if args.shadow_cost:
@@ -622,23 +662,40 @@ def print_floor_targets(bench: Bench) -> None:
     many = max(bench.args.replicas)
     ours = "modelyard" if many == 1 else f"modelyard-{many}"
     shown = f"{many} replica{'s' if many > 1 else ''} / floor ({many} worker{'s' if many > 1 else ''})"
-    one, floor_one = _cell(bench, ours, 1), _cell(bench, f"constant-{many}", 1)
+    rounds = len([c for c in bench.cells if c.model == "rf" and c.runner == RUNNERS[ours] and c.concurrency == 1])
+    if rounds > 1:
+        shown += f", {rounds} rounds alternated and pooled"
+    one, floor_one = _pooled(bench, ours, 1), _pooled(bench, f"constant-{many}", 1)
     if one and floor_one:
         ratio = one.percentile(50) / floor_one.percentile(50)
         print(f"  RF c=1 p50, {shown}: {one.percentile(50):.2f} / {floor_one.percentile(50):.2f} ms = {ratio:.1f}x "
               f"(target <= {TARGET_FLOOR_P50_RATIO:g}x): {_verdict(ratio <= TARGET_FLOOR_P50_RATIO)}")
-    eight, floor_eight = _cell(bench, ours, TARGET_CONCURRENCY), _cell(bench, f"constant-{many}", TARGET_CONCURRENCY)
+        _print_floor_rounds(bench, ours, f"constant-{many}", 1, lambda a, b: f"{a.percentile(50) / b.percentile(50):.2f}x")
+    eight = _pooled(bench, ours, TARGET_CONCURRENCY)
+    floor_eight = _pooled(bench, f"constant-{many}", TARGET_CONCURRENCY)
     if eight and floor_eight:
         share, p99 = eight.per_s / floor_eight.per_s, eight.percentile(99)
         print(f"  RF c={TARGET_CONCURRENCY} req/s, {shown}: {eight.per_s:,.0f} / {floor_eight.per_s:,.0f} = "
               f"{share:.0%} (target >= {TARGET_FLOOR_SHARE:.0%}): {_verdict(share >= TARGET_FLOOR_SHARE)}; "
               f"p99 {p99:.1f} ms (target <= {TARGET_FLOOR_P99_MS:g} ms): {_verdict(p99 <= TARGET_FLOOR_P99_MS)}")
+        _print_floor_rounds(bench, ours, f"constant-{many}", TARGET_CONCURRENCY,
+                            lambda a, b: f"{a.per_s / b.per_s:.0%} (p99 {a.percentile(99):.1f} ms)")
     theirs = _cell(bench, "mlflow", TARGET_CONCURRENCY)
     if eight and theirs:
         ratio = eight.per_s / theirs.per_s
         print(f"  RF c={TARGET_CONCURRENCY} req/s, {many} replicas / mlflow models serve: {eight.per_s:,.0f} / "
               f"{theirs.per_s:,.0f} = {ratio:.1f}x (target >= {TARGET_MLFLOW_RATIO:g}x): "
               f"{_verdict(ratio >= TARGET_MLFLOW_RATIO)}")
+
+
+def _print_floor_rounds(bench: Bench, ours: str, floor: str, concurrency: int, compare) -> None:
+    """Each round's figure, ours against the floor measured next to it: the spread says how far one round can be trusted."""
+    def cells(runner):
+        return [c for c in bench.cells if c.model == "rf" and c.runner == RUNNERS[runner] and c.concurrency == concurrency]
+
+    pairs = list(zip(cells(ours), cells(floor)))
+    if len(pairs) > 1:
+        print(f"    per round at c={concurrency}: " + ", ".join(compare(a, b) for a, b in pairs))
 
 
 def _pooled(bench: Bench, runner: str, concurrency: int) -> Cell | None:
@@ -733,6 +790,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also measure a shadow challenger's cost: twin deployments, one shadowed at 100 %%")
     parser.add_argument("--shadow-rounds", type=int, default=1,
                         help="cells of each of the shadow twins per concurrency, alternated and pooled")
+    parser.add_argument("--floor-rounds", type=int, default=3,
+                        help="cells of the deployment with the most replicas and of the floor (d) per concurrency, "
+                             "alternated and pooled for the floor targets")
     parser.add_argument("--runtimes", type=lambda text: [part for part in text.split(",") if part], default=["auto"],
                         help="comma-separated: auto (the deploy's choice), native (--runtime native)")
     parser.add_argument("--train-rows", type=int, default=200_000, help="rows the models are trained on")

@@ -10,7 +10,7 @@ SCRIPT = Path(__file__).parents[2] / "benchmarks" / "online_serving.py"
 def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
     completed = subprocess.run(
         [sys.executable, str(SCRIPT), "--models", "rf", "--concurrency", "1,8", "--seconds", "1",
-         "--warmup", "0.5", "--replicas", "1,2", "--train-rows", "2000", "--workdir", str(tmp_path)],
+         "--warmup", "0.5", "--replicas", "1,2", "--floor-rounds", "2", "--train-rows", "2000", "--workdir", str(tmp_path)],
         capture_output=True, text=True, timeout=400,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -18,7 +18,8 @@ def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
     lines = [line.split() for line in table.splitlines()[2:]]
     assert [(line[0], " ".join(line[1:-9]), line[-9]) for line in lines] == [
         ("rf", "(a) modelyard", "1"), ("rf", "(a) modelyard", "8"),
-        ("rf", "(a) modelyard, 2 replicas", "1"), ("rf", "(a) modelyard, 2 replicas", "8"),
+        ("rf", "(a) modelyard, 2 replicas", "1"), ("rf", "(a) modelyard, 2 replicas", "1"),  # alternated with (d)
+        ("rf", "(a) modelyard, 2 replicas", "8"), ("rf", "(a) modelyard, 2 replicas", "8"),
         ("rf", "(a) 1 replica, request log on", "1"), ("rf", "(a) 1 replica, request log on", "8"),
         ("rf", "(a) 1 replica, request log off", "1"), ("rf", "(a) 1 replica, request log off", "8"),
         ("rf", "(a) 1 replica, no challenger", "1"), ("rf", "(a) 1 replica, no challenger", "8"),
@@ -26,14 +27,16 @@ def test_benchmark_prints_every_runner_and_the_target_check(tmp_path):
         ("rf", "(a) backend direct", "1"), ("rf", "(a) backend direct", "8"),
         ("rf", "(b) mlflow serve", "1"), ("rf", "(b) mlflow serve", "8"),
         ("rf", "(c) in-process", "1"), ("rf", "(c) in-process, compiled, float rows", "1"),
-        ("rf", "(d) BentoML constant answer, 2 workers", "1"), ("rf", "(d) BentoML constant answer, 2 workers", "8"),
+        ("rf", "(d) BentoML constant answer, 2 workers", "1"), ("rf", "(d) BentoML constant answer, 2 workers", "1"),
+        ("rf", "(d) BentoML constant answer, 2 workers", "8"), ("rf", "(d) BentoML constant answer, 2 workers", "8"),
     ]
     assert all(int(line[-8].replace(",", "")) > 0 for line in lines)  # requests
-    assert [line[-7] for line in lines] == ["0"] * 20  # failed
+    assert [line[-7] for line in lines] == ["0"] * 24  # failed
     assert "[rf] runtime a deploy chooses: onnxruntime: one row" in completed.stdout
     assert "RF in-process one-row predict, compiled (float rows) / native (frame):" in completed.stdout
-    assert "RF c=1 p50, 2 replicas / floor (2 workers):" in completed.stdout
-    assert "RF c=8 req/s, 2 replicas / floor (2 workers):" in completed.stdout
+    assert "RF c=1 p50, 2 replicas / floor (2 workers), 2 rounds alternated and pooled:" in completed.stdout
+    assert "RF c=8 req/s, 2 replicas / floor (2 workers), 2 rounds alternated and pooled:" in completed.stdout
+    assert "    per round at c=8: " in completed.stdout
     assert "RF c=8 req/s, 2 replicas / mlflow models serve:" in completed.stdout
     assert "rf: (a) 20/20 single-row answers equal the in-process prediction" in completed.stdout
     assert "rf: (a) x2 20/20 single-row answers equal the in-process prediction" in completed.stdout

@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from registry.card import ModelCard
-from registry.compiling import NATIVE, choose_runtime, compare
+from registry.compiling import BATCH_TIMING_ROWS, NATIVE, choose_runtime, compare
 from registry.errors import InvalidFieldError
 from registry.predictors import make_predictor
 
@@ -38,6 +38,18 @@ def test_a_forest_is_served_by_onnx_runtime_with_identical_labels_and_faster():
     assert choice.runtime == "onnxruntime" and predictor is not native
     assert choice.one_row_speedup > 1.0  # the gate itself requires it; the size is the benchmark's
     assert (predictor.predict(features)["prediction"] == native.predict(features)["prediction"]).all()
+
+
+def test_a_batch_choice_is_timed_on_a_call_the_size_of_a_partition():
+    native, features = _fitted(RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0),
+                               load_breast_cancer)
+    predictor, choice = choose_runtime(native, features, by="batch")
+    [candidate] = choice.candidates
+    assert len(features) < BATCH_TIMING_ROWS  # the kept sample alone would be a few hundred rows
+    assert choice.native.batch_rows == candidate.timing.batch_rows == BATCH_TIMING_ROWS
+    assert choice.native.one_row_ms is None and candidate.parity.rows == len(features)
+    faster = candidate.timing.batch_ms < choice.native.batch_ms
+    assert (choice.runtime == "onnxruntime") == faster and (predictor is not native) == faster
 
 
 def test_regression_values_are_compared_relative_to_their_size():
