@@ -106,7 +106,7 @@ def wait_spares(env: dict[str, str], count: int, timeout: float = 180.0) -> floa
     settings = Settings(home=Path(env["MODELYARD_HOME"]))
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if sum(spares._is_ready(spare) for spare in spares.recorded(NAME, settings)) >= count:
+        if sum(spares.is_ready(spare) for spare in spares.recorded(NAME, settings)) >= count:
             return time.monotonic() - started
         time.sleep(0.2)
     raise SystemExit(f"the spares of {NAME} were not ready after {timeout:.0f} s")

@@ -1,7 +1,7 @@
 """A model's stable endpoint: a small reverse proxy in front of the replicas of its current version.
 
 Each deployed model gets one gateway on its own port (its URL never changes) that forwards every
-request, path and body untouched, to one of the model's ``bentoml serve`` replicas, in turn. The
+request, path and body untouched, to one of the model's ``bentoml serve`` replicas (the least busy). The
 gateway is a gunicorn master holding the port and ``--workers`` aiohttp worker processes
 (``bento_services.gateway_workers``): SIGKILL of a worker loses only its connections (the requests
 it was answering, the next one on a connection a client kept alive), and the master starts another. A deploy or rollback starts the new replicas on spare
@@ -303,12 +303,17 @@ class Gateway:
                 "unreachable_workers": unreachable, "answered_by": os.getpid()}
 
     def pick(self, tried: set[str]) -> str | None:
-        """The next replica in rotation not tried yet for this request; else any not tried."""
+        """Of the replicas in rotation not tried yet for this request (else of any not tried), the one
+        with the fewest of this worker's requests in flight; on a tie the first in the route. Under
+        light load every request goes to one warm replica: taking turns, each replica's process sat
+        idle between its requests and paid about twice the CPU per request (a RandomForest at c=1
+        behind 2 replicas: 2.2 ms against 1.0 ms, p50 2.4-3.0 ms against 1.3 ms). Each worker
+        balances its own connections, so under load the replicas share it."""
         fresh = [u for u in self.upstreams if u not in tried]
         candidates = [u for u in fresh if u not in self.out_of_rotation] or fresh
         if not candidates:
             return None
-        return candidates[self.shared.next_turn() % len(candidates)]
+        return min(candidates, key=lambda upstream: self.in_flight.get(upstream, 0))
 
     def take_out(self, upstream: str, why: str) -> None:
         if upstream in self.all_upstreams and upstream not in self.out_of_rotation:

@@ -6,9 +6,9 @@ connections waiting on it, stay with the master and the other workers.
 What the workers share, so that they act as one gateway:
 - the route: SIGHUP to the master is passed on to every worker, which reads the route file again
   (gunicorn's own SIGHUP would replace the workers and lose their counts and queued copies);
-- a page of memory the master maps before it forks (``SharedPage``): the round-robin turn, and the
-  replicas out of rotation, written under a file lock the kernel releases if its holder dies, so a
-  replica one worker found gone or not ready is left alone by every worker at once;
+- a page of memory the master maps before it forks (``SharedPage``): the replicas out of rotation,
+  written under a file lock the kernel releases if its holder dies, so a replica one worker found
+  gone or not ready is left alone by every worker at once;
 - their state, for ``/-/gateway``: the worker that answers asks each other worker (its master's
   children) over an abstract unix socket (``gather_snapshots``) and sums the answers, so requests
   in flight per backend are exact whichever worker answers. A worker not listening yet has served
@@ -43,23 +43,17 @@ PAGE_SIZE = 64 * 1024
 PEER_TIMEOUT = 2.0  # a worker's event loop answers in microseconds unless it is stuck
 WORKER_CLASS = "aiohttp.worker.GunicornUVLoopWebWorker"  # aiohttp's GunicornWebWorker, on uvloop
 _PR_SET_PDEATHSIG = 1
-_TURN, _VERSION, _LENGTH, _DATA = 0, 8, 16, 20
+_VERSION, _LENGTH, _DATA = 0, 8, 12
 
 
 class SharedPage:
-    """Memory the master maps before it forks, shared by its workers: the round-robin turn (not
-    atomic: two requests at once may take the same turn, which only costs balance) and the replicas
-    out of rotation (JSON, changed under ``lock`` and read again when its version moves)."""
+    """Memory the master maps before it forks, shared by its workers: the replicas out of rotation
+    (JSON, changed under ``lock`` and read again when its version moves)."""
 
     def __init__(self, lock: Path):
         self.memory = mmap.mmap(-1, PAGE_SIZE)  # anonymous and shared: the workers see one page
         self.lock = lock
         self._version, self._out = 0, {}
-
-    def next_turn(self) -> int:
-        turn = struct.unpack_from("<Q", self.memory, _TURN)[0] + 1
-        struct.pack_into("<Q", self.memory, _TURN, turn)
-        return turn
 
     @property
     def out_of_rotation(self) -> dict[str, str]:

@@ -60,12 +60,12 @@ class ServedModel:
         says why)."""
         from dataclasses import replace
 
-        from bento_services.snapshot import read_snapshot
+        from bento_services.snapshot import read_snapshot, snapshot_in
 
         if settings.model_name is None or settings.model_version is None:
             raise ValueError("set MODELYARD_SERVE_MODEL_NAME and MODELYARD_SERVE_MODEL_VERSION to the version served")
         model_dir = settings.model_dir or _bento_model_path(settings.model_tag)
-        snapshot = settings.snapshot or _attached_snapshot(model_dir)
+        snapshot = settings.snapshot or snapshot_in(model_dir)  # a bento started away from its version's folder
         served = read_snapshot(snapshot, model_dir) if snapshot else None
         if served is None:
             return cls.from_model_dir(model_dir, settings.model_name, settings.model_version)
@@ -105,15 +105,6 @@ class ServedModel:
             "classes": card.classes, "feature_names": card.feature_names,
             "signature": {"inputs": self.inputs, "outputs": self.outputs},
         }
-
-
-def _attached_snapshot(model_dir: Path) -> Path | None:
-    """The served model a bento's build put beside its MLflow model (``bento_build.attach_served_model``):
-    what a server of the bento started away from the version's folder (another machine) serves."""
-    from bento_services.snapshot import SNAPSHOT_FILE
-
-    path = Path(model_dir) / SNAPSHOT_FILE
-    return path if path.exists() else None
 
 
 def _bento_model_path(tag: str | None) -> Path:

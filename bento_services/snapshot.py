@@ -25,6 +25,13 @@ SNAPSHOT_FILE = "served_model.pkl"
 logger = logging.getLogger(__name__)
 
 
+def snapshot_in(folder: Path) -> Path | None:
+    """The served model written in ``folder`` (a version's folder, or a bento's model beside its
+    MLflow model, ``bento_build.attach_served_model``), if there is one."""
+    path = Path(folder) / SNAPSHOT_FILE
+    return path if path.exists() else None
+
+
 def model_uuid(model_dir: Path) -> str | None:
     """The MLflow model's ``model_uuid`` from its MLmodel file (None if it has none)."""
     import yaml

@@ -118,7 +118,7 @@ def take_ready(name: str, count: int, settings: Settings, *, wait: float = 0.0) 
     deadline = time.monotonic() + wait
     while True:
         spares = recorded(name, settings)
-        ready = [spare for spare in spares if _is_ready(spare)][:count]
+        ready = [spare for spare in spares if is_ready(spare)][:count]
         if len(ready) == count:
             break
         warming = [spare for spare in spares if is_running(spare.process_list()[0])]
@@ -129,7 +129,7 @@ def take_ready(name: str, count: int, settings: Settings, *, wait: float = 0.0) 
     return ready
 
 
-def _is_ready(spare: Spare) -> bool:
+def is_ready(spare: Spare) -> bool:
     if not is_running(spare.process_list()[0]):
         return False
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -80,7 +79,7 @@ def load_version(request: LoadRequest):
     from bento_services.model import ServedModel, ServeSettings
     from bento_services.parity import reference_case, saved_case, saved_runtime
     from bento_services.servers import version_dir
-    from bento_services.snapshot import SNAPSHOT_FILE
+    from bento_services.snapshot import snapshot_in
     from bento_services.steps import Build, DeployContext, prepare, resolve
     from registry.refs import ModelRef, parse_ref
     from registry.settings import Settings
@@ -103,12 +102,10 @@ def load_version(request: LoadRequest):
     model_dir = folder / "model"
     if not (model_dir / "MLmodel").exists():
         raise FileNotFoundError(f"version {ref.version} of {ref.name!r} was never prepared here ({model_dir})")
-    served = ServedModel.load(ServeSettings(model_dir=model_dir, snapshot=_existing(folder / SNAPSHOT_FILE),
+    served = ServedModel.load(ServeSettings(model_dir=model_dir, snapshot=snapshot_in(folder),
                                             model_name=ref.name, model_version=int(ref.version)))
     built = Build(model_name=ref.name, model_version=int(ref.version), bento_tag="", model_dir=str(model_dir),
                   parity=saved_case(folder) or reference_case(model_dir), runtime=saved_runtime(folder))
     return built, served
 
 
-def _existing(path: Path) -> Path | None:
-    return path if path.exists() else None

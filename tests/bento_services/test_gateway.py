@@ -1,4 +1,4 @@
-"""The gateway in front of replicas, over real HTTP: turns, failover on a replica that is gone,
+"""The gateway in front of replicas, over real HTTP: the least busy replica, failover on a replica that is gone,
 the rotation following ``/readyz``, answers never retried, a version switch of the route file.
 
 The replicas are small aiohttp servers (``replica_backend``) so a test can kill and restart one
@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -23,10 +24,10 @@ from tests.servers import Server, free_port, until
 pytestmark = pytest.mark.timeout(120)
 
 
-def _replica(tmp_path, name: str, port: int) -> Server:
+def _replica(tmp_path, name: str, port: int, *options: str) -> Server:
     server = Server([sys.executable, "-m", "tests.bento_services.replica_backend", "--port", str(port),
                      "--name", name, "--not-ready", str(tmp_path / f"{name}.not-ready"),
-                     "--cut", str(tmp_path / f"{name}.cut")],
+                     "--cut", str(tmp_path / f"{name}.cut"), *options],
                     tmp_path / f"replica-{name}-{time.monotonic_ns()}.log")
     server.wait_http(f"http://127.0.0.1:{port}/readyz")
     return server
@@ -59,10 +60,27 @@ def _status(url: str) -> dict:
 
 
 
-def test_requests_take_turns_between_the_replicas(gateway):
-    url, _, _ = gateway
-    answered = Counter(httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(20))
-    assert answered == {"a": 10, "b": 10}
+def test_one_caller_stays_on_the_first_replica_and_callers_at_once_spread_over_both(tmp_path):
+    ports = {"a": free_port(), "b": free_port()}
+    slow = {name: _replica(tmp_path, name, port, "--delay", "0.3") for name, port in ports.items()}
+    routes, port = tmp_path / "route.json", free_port()
+    write_route(routes, {"upstreams": [f"http://127.0.0.1:{p}" for p in ports.values()], "model_name": "m",
+                         "model_version": 1})
+    server = Server([sys.executable, "-m", "bento_services.gateway", "--port", str(port), "--routes", str(routes)],
+                    tmp_path / "gateway.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        server.wait_http(f"{url}{STATUS_PATH}")
+        one_by_one = Counter(httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(4))
+        with ThreadPoolExecutor(8) as pool:  # eight at once over two workers: one of them gets two or more
+            at_once = Counter(pool.map(lambda _: httpx.post(f"{url}/predict", content=b"{}", timeout=10).json()
+                                       ["replica"], range(8)))
+    finally:
+        server.stop()
+        for replica in slow.values():
+            replica.stop()
+    assert one_by_one == {"a": 4}  # a warm replica rather than turns
+    assert at_once["a"] > 0 and at_once["b"] > 0 and sum(at_once.values()) == 8
 
 
 def test_a_killed_replica_loses_no_request_and_leaves_the_rotation(tmp_path, gateway, replicas):
@@ -99,17 +117,18 @@ def test_a_killed_replica_loses_no_request_and_leaves_the_rotation(tmp_path, gat
     servers["a"] = _replica(tmp_path, "a", ports["a"])  # back on its port: the probe puts it back
     assert until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
     answered = Counter(httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(10))
-    assert answered == {"a": 5, "b": 5}
+    assert answered == {"a": 10}  # back in rotation, and first in the route: a lone caller is its again
 
 
 def test_a_replica_that_is_not_ready_gets_no_traffic_until_it_is(tmp_path, gateway, replicas):
     url, _, _ = gateway
     ports, _ = replicas
-    (tmp_path / "b.not-ready").touch()
-    assert until(lambda: _status(url)["in_rotation"] == [f"http://127.0.0.1:{ports['a']}"], timeout=5)
-    assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(10)} == {"a"}
-    (tmp_path / "b.not-ready").unlink()
+    (tmp_path / "a.not-ready").touch()  # the first in the route, which a lone caller gets when it is ready
+    assert until(lambda: _status(url)["in_rotation"] == [f"http://127.0.0.1:{ports['b']}"], timeout=5)
+    assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(10)} == {"b"}
+    (tmp_path / "a.not-ready").unlink()
     assert until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
+    assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(3)} == {"a"}
 
 
 def test_an_answer_cut_off_by_a_dying_replica_is_sent_again_to_another(tmp_path, gateway, replicas):

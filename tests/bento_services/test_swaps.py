@@ -49,7 +49,7 @@ def first(settings):
 
 
 def _ready_spares(settings: Settings, count: int = 2) -> list[spares.Spare]:
-    assert until(lambda: sum(spares._is_ready(spare) for spare in spares.recorded(NAME, settings)) >= count,
+    assert until(lambda: sum(spares.is_ready(spare) for spare in spares.recorded(NAME, settings)) >= count,
                  timeout=180.0), f"spares not ready: {spares.recorded(NAME, settings)}"
     return spares.recorded(NAME, settings)
 
@@ -71,7 +71,7 @@ def test_a_first_deploy_starts_a_spare_per_replica_that_serves_nothing(settings,
     refused = httpx.post(f"{warm[0].url}/predict", json=[ROW], timeout=10.0)
     assert refused.status_code == 503 and "spare" in refused.json()["error"]
     no_token = httpx.post(f"{warm[0].url}/-/load", json={"ref": f"{NAME}/2"}, timeout=10.0)
-    assert no_token.status_code == 403 and spares._is_ready(warm[0])  # nothing loaded
+    assert no_token.status_code == 403 and spares.is_ready(warm[0])  # nothing loaded
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_a_reference_to_no_version_gives_the_spares_back(settings, rolled_back):
     with pytest.raises(ModelNotFoundError, match="99"):
         deploy_model(f"{NAME}/99", settings=settings)
     assert [spare.port for spare in spares.recorded(NAME, settings)] == [spare.port for spare in warm]
-    assert all(spares._is_ready(spare) for spare in warm)
+    assert all(spares.is_ready(spare) for spare in warm)
     assert httpx.post(f"{info.url}/predict", json=[ROW]).json()["model_version"] == 1
 
 

@@ -475,7 +475,7 @@ def test_a_failed_deploy_names_its_step_and_the_previous_version_keeps_serving(p
     from tests.servers import until
 
     # the model serves with warm spares (the platform's setting), so the deploy loads into them
-    assert until(lambda: sum(spares._is_ready(spare) for spare in spares.recorded(MODEL, platform.settings)) >= 2,
+    assert until(lambda: sum(spares.is_ready(spare) for spare in spares.recorded(MODEL, platform.settings)) >= 2,
                  timeout=180.0)
     with platform.client("admin1") as client:
         failed = platform.wait_run(client, client.post(f"/models/{MODEL}/deploy", json={"ref": str(broken.version)}).json())

@@ -477,7 +477,7 @@ def test_a_new_version_and_a_rollback_load_into_warm_spares_from_the_page(admin,
     page, times = admin.page, {}
     try:
         for label, version in (("deploy", 2), ("rollback", served.model_version)):
-            assert until(lambda: any(spares._is_ready(spare) for spare in spares.recorded(DIABETES, platform.settings)),
+            assert until(lambda: any(spares.is_ready(spare) for spare in spares.recorded(DIABETES, platform.settings)),
                          timeout=180.0), f"no spare of {DIABETES} got ready"
             admin.open_models()
             if label == "deploy":
