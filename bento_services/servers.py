@@ -89,12 +89,12 @@ def wait_ready(leader: Process, url: str, timeout: float | None = None, path: st
     raise TimeoutError(f"{url}{path} did not answer 200 within {timeout:.0f} s:\n{log_tail(leader)}")
 
 
-def stop_server(processes: list[Process]) -> list[Process]:
+def stop_server(processes: list[Process], timeout: float = STOP_TIMEOUT) -> list[Process]:
     """SIGTERM the leader and its workers by PID, including workers it forks meanwhile (a
     server stopped while starting spawns them late, in their own sessions); SIGKILL what
-    is left after ``STOP_TIMEOUT``. Returns every process it signalled."""
+    is left after ``timeout``. Returns every process it signalled."""
     known, signalled = list(processes), set()
-    deadline = time.monotonic() + STOP_TIMEOUT
+    deadline = time.monotonic() + timeout
     while True:
         if known and is_running(known[0]):
             pids = {process.pid for process in known}
@@ -115,12 +115,13 @@ def stop_server(processes: list[Process]) -> list[Process]:
     return known
 
 
-def stop_servers(servers: list[list[Process]]) -> list[Process]:
+def stop_servers(servers: list[list[Process]], timeout: float = STOP_TIMEOUT) -> list[Process]:
     """``stop_server`` each server (its processes, leader first) at the same time: a deployment's
     replicas or a model's spares shut down together, in the time of the slowest."""
     from concurrent.futures import ThreadPoolExecutor
 
     if len(servers) < 2:
-        return [process for server in servers for process in stop_server(server)]
+        return [process for server in servers for process in stop_server(server, timeout)]
     with ThreadPoolExecutor(max_workers=len(servers)) as pool:
-        return [process for stopped in pool.map(stop_server, servers) for process in stopped]
+        return [process for stopped in pool.map(lambda server: stop_server(server, timeout), servers)
+                for process in stopped]

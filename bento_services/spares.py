@@ -38,6 +38,7 @@ from registry.settings import Settings
 SPARES_FILE = "spares.json"
 LOAD_TIMEOUT = 300.0  # a prepare downloads, loads, compiles and measures the version
 WARMING_WAIT = 30.0  # a swap waits this long for spares still starting; new servers take longer
+STOP_TIMEOUT = 2.0  # SIGTERM to SIGKILL for a spare, which serves no client
 
 
 class Spare(BaseModel):
@@ -99,7 +100,7 @@ def start_spares(name: str, count: int, settings: Settings) -> list[Spare]:
         alive.append(Spare(port=port, processes=[asdict(serve_spare(name, port, token, settings))], token=token))
     _record(name, alive[:count], settings)
     for extra in alive[count:]:
-        stop_server(extra.process_list())
+        stop_server(extra.process_list(), STOP_TIMEOUT)
     return alive[:count]
 
 
@@ -140,8 +141,10 @@ def is_ready(spare: Spare) -> bool:
 
 
 def stop_spares(name: str, settings: Settings) -> list[Process]:
-    """Stop every spare of model ``name`` by PID and forget them."""
-    stopped = stop_servers([spare.process_list() for spare in recorded(name, settings)])
+    """Stop every spare of model ``name`` by PID and forget them. A spare answers no client, so
+    there is nothing to drain: what has not exited ``STOP_TIMEOUT`` seconds after SIGTERM is
+    killed (one still importing its libraries held an undeploy for about 5 s)."""
+    stopped = stop_servers([spare.process_list() for spare in recorded(name, settings)], timeout=STOP_TIMEOUT)
     spares_file(name, settings).unlink(missing_ok=True)
     return stopped
 
