@@ -8,7 +8,8 @@ What the workers share, so that they act as one gateway:
   (gunicorn's own SIGHUP would replace the workers and lose their counts and queued copies);
 - a page of memory the master maps before it forks (``SharedPage``): the replicas out of rotation,
   written under a file lock the kernel releases if its holder dies, so a replica one worker found
-  gone or not ready is left alone by every worker at once;
+  gone or not ready is left alone by every worker at once; and each worker's number, which says
+  which replica it prefers when they are equally busy;
 - their state, for ``/-/gateway``: the worker that answers asks each other worker (its master's
   children) over an abstract unix socket (``gather_snapshots``) and sums the answers, so requests
   in flight per backend are exact whichever worker answers. A worker not listening yet has served
@@ -43,12 +44,15 @@ PAGE_SIZE = 64 * 1024
 PEER_TIMEOUT = 2.0  # a worker's event loop answers in microseconds unless it is stuck
 WORKER_CLASS = "aiohttp.worker.GunicornUVLoopWebWorker"  # aiohttp's GunicornWebWorker, on uvloop
 _PR_SET_PDEATHSIG = 1
+MAX_SLOTS = 64  # worker numbers handed out (a gateway runs a few workers)
 _VERSION, _LENGTH, _DATA = 0, 8, 12
+_SLOTS = PAGE_SIZE - 4 * MAX_SLOTS  # the pid holding each worker number, at the end of the page
 
 
 class SharedPage:
     """Memory the master maps before it forks, shared by its workers: the replicas out of rotation
-    (JSON, changed under ``lock`` and read again when its version moves)."""
+    (JSON, changed under ``lock`` and read again when its version moves), and which worker holds
+    which small number (``claim_slot``)."""
 
     def __init__(self, lock: Path):
         self.memory = mmap.mmap(-1, PAGE_SIZE)  # anonymous and shared: the workers see one page
@@ -85,6 +89,17 @@ class SharedPage:
             if kept != out:
                 self._write(version + 1, kept)
 
+    def claim_slot(self, pid: int) -> int:
+        """The lowest number no live worker holds, now this one's: a worker started in place of a
+        dead one takes its number."""
+        with file_lock(self.lock):
+            holders = struct.unpack_from(f"<{MAX_SLOTS}I", self.memory, _SLOTS)
+            for slot, holder in enumerate(holders):
+                if holder in (0, pid) or not _alive(holder):
+                    struct.pack_into("<I", self.memory, _SLOTS + 4 * slot, pid)
+                    return slot
+        return pid % MAX_SLOTS
+
     def _read(self) -> tuple[int, dict[str, str]]:
         version, length = struct.unpack_from("<QI", self.memory, _VERSION)
         try:
@@ -94,10 +109,20 @@ class SharedPage:
 
     def _write(self, version: int, out: dict[str, str]) -> None:
         data = json.dumps(out).encode()
-        if _DATA + len(data) > PAGE_SIZE:
-            raise ValueError(f"{len(out)} replicas out of rotation do not fit in {PAGE_SIZE} bytes")
+        if _DATA + len(data) > _SLOTS:
+            raise ValueError(f"{len(out)} replicas out of rotation do not fit in {_SLOTS - _DATA} bytes")
         self.memory[_DATA:_DATA + len(data)] = data
         struct.pack_into("<QI", self.memory, _VERSION, version, len(data))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _peer_address(pid: int) -> str:

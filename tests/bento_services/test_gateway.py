@@ -60,7 +60,7 @@ def _status(url: str) -> dict:
 
 
 
-def test_one_caller_stays_on_the_first_replica_and_callers_at_once_spread_over_both(tmp_path):
+def test_one_caller_stays_on_one_replica_and_callers_at_once_spread_over_both(tmp_path):
     ports = {"a": free_port(), "b": free_port()}
     slow = {name: _replica(tmp_path, name, port, "--delay", "0.3") for name, port in ports.items()}
     routes, port = tmp_path / "route.json", free_port()
@@ -71,7 +71,8 @@ def test_one_caller_stays_on_the_first_replica_and_callers_at_once_spread_over_b
     try:
         url = f"http://127.0.0.1:{port}"
         server.wait_http(f"{url}{STATUS_PATH}")
-        one_by_one = Counter(httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(4))
+        with httpx.Client() as caller:  # one kept connection: one worker
+            one_by_one = Counter(caller.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(4))
         with ThreadPoolExecutor(8) as pool:  # eight at once over two workers: one of them gets two or more
             at_once = Counter(pool.map(lambda _: httpx.post(f"{url}/predict", content=b"{}", timeout=10).json()
                                        ["replica"], range(8)))
@@ -79,7 +80,7 @@ def test_one_caller_stays_on_the_first_replica_and_callers_at_once_spread_over_b
         server.stop()
         for replica in slow.values():
             replica.stop()
-    assert one_by_one == {"a": 4}  # a warm replica rather than turns
+    assert len(one_by_one) == 1  # a warm replica rather than turns
     assert at_once["a"] > 0 and at_once["b"] > 0 and sum(at_once.values()) == 8
 
 
@@ -116,19 +117,18 @@ def test_a_killed_replica_loses_no_request_and_leaves_the_rotation(tmp_path, gat
 
     servers["a"] = _replica(tmp_path, "a", ports["a"])  # back on its port: the probe puts it back
     assert until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
-    answered = Counter(httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(10))
-    assert answered == {"a": 10}  # back in rotation, and first in the route: a lone caller is its again
+    assert until(lambda: httpx.post(f"{url}/predict", content=b"{}").json()["replica"] == "a", timeout=5)
 
 
 def test_a_replica_that_is_not_ready_gets_no_traffic_until_it_is(tmp_path, gateway, replicas):
     url, _, _ = gateway
     ports, _ = replicas
-    (tmp_path / "a.not-ready").touch()  # the first in the route, which a lone caller gets when it is ready
+    (tmp_path / "a.not-ready").touch()
     assert until(lambda: _status(url)["in_rotation"] == [f"http://127.0.0.1:{ports['b']}"], timeout=5)
     assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(10)} == {"b"}
     (tmp_path / "a.not-ready").unlink()
     assert until(lambda: len(_status(url)["in_rotation"]) == 2, timeout=5)
-    assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(3)} == {"a"}
+    assert until(lambda: httpx.post(f"{url}/predict", content=b"{}").json()["replica"] == "a", timeout=5)
 
 
 def test_an_answer_cut_off_by_a_dying_replica_is_sent_again_to_another(tmp_path, gateway, replicas):

@@ -123,7 +123,7 @@ def test_shadow_answers_every_client_from_the_champion_and_copies_each_request_o
     for thread in threads:
         thread.join()
     assert failures == [] and len(answers) == 300
-    assert {answer.json()["replica"] for answer in answers} == CHAMPION
+    assert {answer.json()["replica"] for answer in answers} <= CHAMPION  # never the challenger
     status = _settled(setup.url)
     copies = _seen(setup, "c")
     assert sorted(copy["request_id"] for copy in copies) == sorted(answer.headers["x-request-id"]

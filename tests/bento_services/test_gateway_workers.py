@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from bento_services.gateway import STATUS_PATH, write_route
+from bento_services.gateway_workers import SharedPage
 from infra.processes import Process, children, proc_stat
 from tests.servers import Server, free_port, until
 
@@ -149,3 +151,13 @@ def test_a_route_switch_is_reported_once_every_worker_made_it(tmp_path, start):
         {str(first.pid), str(second.pid)}  # the same workers: switched, not restarted
     assert {httpx.post(f"{url}/predict", content=b"{}").json()["replica"] for _ in range(6)} == {"b"}
     assert json.loads(routes.read_text())["model_version"] == _status(url)["model_version"] == 2
+
+
+def test_a_worker_started_in_place_of_a_dead_one_takes_its_number(tmp_path):
+    page = SharedPage(tmp_path / "rotation.lock")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert page.claim_slot(dead.pid) == 0
+    assert page.claim_slot(os.getpid()) == 0  # its holder is gone: the number is free again
+    assert page.claim_slot(os.getppid()) == 1
+    assert page.claim_slot(os.getpid()) == 0  # a worker asking again keeps its own
