@@ -107,6 +107,11 @@ def version_panel(detail) -> list:
     return [header, metrics, params, signature, events]
 
 
+def _scored_by(result) -> str:
+    choice = result.runtime_choice
+    return choice.summary if choice is not None and choice.runtime == result.runtime else result.runtime
+
+
 def scoring_summary(result) -> list:
     totals = Table.grid(padding=(0, 2))
     totals.add_column(style="bold")
@@ -116,7 +121,7 @@ def scoring_summary(result) -> list:
         ("rows in", f"{result.rows_in:,}"), ("rows scored", f"{result.rows_scored:,}"),
         ("rows rejected", f"{result.rows_rejected:,}"),
         ("duration", f"{result.duration_s:.1f} s ({result.rows_per_s:,.0f} rows/s)"),
-        ("scored by", result.runtime), ("output", result.output_path), ("rejects", result.rejects_path or "none"),
+        ("scored by", _scored_by(result)), ("output", result.output_path), ("rejects", result.rejects_path or "none"),
     ):
         totals.add_row(label, value)
     parts = [totals]

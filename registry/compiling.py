@@ -10,6 +10,7 @@ model there; otherwise the native model serves. Every figure is in the returned 
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ from registry.predictors import PREDICTION, Predictor
 from registry.runtimes import (
     NATIVE, RUNTIME_REQUESTS, TOLERANCE, Candidate, ChosenBy, Parity, RuntimeChoice, RuntimeRequest, Timing,
 )
+
+logger = logging.getLogger(__name__)
 
 ONE_ROW_REPEATS = 200
 # Batch scoring calls the model on whole partitions: a runtime faster on the kept few hundred rows
@@ -94,8 +97,39 @@ def parity_sample(model_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+def build_chosen(native: Predictor, model_dir: Path, runtime: str, *,
+                 tolerance: float = TOLERANCE) -> Predictor:
+    """The runtime a run's driver chose (``choose_for_version``), built again where the rows are
+    scored: converted and checked for parity on the version's rows, not timed again, so every
+    worker of a run scores with the same runtime. A worker whose libraries convert it differently
+    keeps the native model (its partitions say so) rather than give other answers."""
+    from registry.flavors import flavor_named
+
+    if runtime == NATIVE:
+        return native
+    compiler = next((each for each in flavor_named(native.card.flavor).compilers if each.runtime == runtime), None)
+    if compiler is None:
+        raise InvalidFieldError(f"runtime {runtime!r} does not compile {native.card.flavor} models", field="runtime")
+    sample = parity_sample(model_dir)
+    candidate, predictor = _converted(compiler, native, sample, native.predict(sample), tolerance)
+    if predictor is None or not candidate.parity.passed:
+        logger.warning("%s was chosen but is not used here: %s", runtime, candidate.error or candidate.parity)
+        return native
+    predictor.runtime = runtime
+    return predictor
+
+
 def _try(compiler, native: Predictor, sample: pd.DataFrame, expected: pd.DataFrame,
          tolerance: float, by: ChosenBy) -> tuple[Candidate, Predictor | None]:
+    candidate, predictor = _converted(compiler, native, sample, expected, tolerance)
+    if predictor is None:
+        return candidate, None
+    return candidate.model_copy(update={"timing": _timing(predictor, sample, by)}), predictor
+
+
+def _converted(compiler, native: Predictor, sample: pd.DataFrame, expected: pd.DataFrame,
+               tolerance: float) -> tuple[Candidate, Predictor | None]:
+    """The compiled predictor and its parity on ``sample``; its error instead where it has none."""
     try:
         predictor = compiler.compile(native.native, native.card)
     except Exception as error:  # a converter's failure only means this runtime is not used
@@ -108,7 +142,7 @@ def _try(compiler, native: Predictor, sample: pd.DataFrame, expected: pd.DataFra
         return Candidate(runtime=compiler.runtime, error=f"{type(error).__name__}: {error}"[:500]), None
     parity = compare(expected, answered, classification=native.card.task == "classification",
                      tolerance=tolerance)
-    return Candidate(runtime=compiler.runtime, timing=_timing(predictor, sample, by), parity=parity), predictor
+    return Candidate(runtime=compiler.runtime, parity=parity), predictor
 
 
 def compare(expected: pd.DataFrame, answered: pd.DataFrame, *, classification: bool, tolerance: float) -> Parity:

@@ -7,6 +7,7 @@ when rows in = rows scored + rows rejected.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import tempfile
 import time
@@ -32,8 +33,10 @@ from registry.card import ModelCard
 from registry.expectations import list_expectations
 from registry import scoring_runs
 from registry.predictors import load_predictor
+from registry.runtimes import NATIVE, RuntimeChoice
 from registry.settings import Settings, get_settings
 
+logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 
@@ -55,31 +58,50 @@ def new_run_id(model: ResolvedModel) -> str:
 
 
 def _model_facts(
-    model: ResolvedModel, request: ScoringRequest, settings: Settings, *, preload: bool
-) -> tuple[ModelCard, Checks]:
+    model: ResolvedModel, request: ScoringRequest, settings: Settings, *, preload: bool, choose: bool,
+    seconds: dict[str, float],
+) -> tuple[ModelCard, Checks, RuntimeChoice | None]:
+    """The version's card, the checks its rows must pass, and the runtime every worker scores with
+    (None: not chosen, for a validation-only pass)."""
     from registry.catalog import download_model_dir
     from registry.refs import ModelRef
 
     with tempfile.TemporaryDirectory(prefix="modelyard-facts-") as scratch:
-        model_dir = download_model_dir(ModelRef(model.name, model.version), Path(scratch), settings)
-        attached = [expectation.config for expectation in list_expectations(model.name, settings)]
-        checks = build_checks(model_dir, range_tolerance=request.range_tolerance,
-                              extra=attached + request.extra_expectations)
+        with timed(seconds, "model_facts"):
+            model_dir = download_model_dir(ModelRef(model.name, model.version), Path(scratch), settings)
+            attached = [expectation.config for expectation in list_expectations(model.name, settings)]
+            checks = build_checks(model_dir, range_tolerance=request.range_tolerance,
+                                  extra=attached + request.extra_expectations)
         if preload:
             # A local cluster's workers are forked from this process: loading both here first
             # fails a broken model or expectation before any work, and the workers inherit the
             # imported libraries. A warm cluster's workers have them already; there the same
             # checks run on the workers before the first partition (``_prepare_workers``).
-            load_predictor(model_dir)
             suite_for(checks)
-        return ModelCard.read(model_dir), checks
+        choice = None
+        if preload or choose:
+            with timed(seconds, "choose_runtime" if choose else "model_facts"):
+                native = load_predictor(model_dir)
+                if choose:
+                    choice = choose_batch_runtime(native, model_dir, model)
+        return ModelCard.read(model_dir), checks, choice
+
+
+def choose_batch_runtime(native, model_dir: Path, model: ResolvedModel) -> RuntimeChoice:
+    """Chosen once for the run, here: each worker timing its own choice picked differently under
+    load (ONNX Runtime and scikit-learn score a forest's batch at nearly the same speed), and a
+    run's partitions would then be scored by different runtimes."""
+    from registry.compiling import choose_for_version
+
+    _, choice = choose_for_version(native, model_dir, by="batch")
+    logger.info("scoring %s/%s with %s", model.name, model.version, choice.summary)
+    return choice
 
 
 def _plan(request: ScoringRequest, model: ResolvedModel, run_id: str, settings: Settings, *,
-          seconds: dict[str, float], preload: bool = True):
+          seconds: dict[str, float], preload: bool = True, choose: bool = True):
     """The lazy input and the job every partition runs; schema problems fail here, before any work."""
-    with timed(seconds, "model_facts"):
-        card, checks = _model_facts(model, request, settings, preload=preload)
+    card, checks, choice = _model_facts(model, request, settings, preload=preload, choose=choose, seconds=seconds)
     with timed(seconds, "load_batch"):
         frame = load_batch(request.input_path, settings)
     missing = [name for name in checks.names if name not in set(frame.columns)]
@@ -95,9 +117,9 @@ def _plan(request: ScoringRequest, model: ResolvedModel, run_id: str, settings: 
         artifact_uri=model.artifact_uri,
         task=card.task, checks=checks, passthrough=passthrough, policy=request.policy,
         staging=staging_path(request.output_path, run_id), output_format=request.output_format,
-        settings=settings,
+        settings=settings, runtime=choice.runtime if choice else NATIVE,
     )
-    return frame, job
+    return frame, job, choice
 
 
 def _map_on_cluster(client, settings: Settings, frame, job: PartitionJob, work, progress: Progress | None,
@@ -137,7 +159,7 @@ def _map_partitions(client, frame, job: PartitionJob, work, progress: Progress |
 def _prepare_workers(client, job: PartitionJob) -> None:
     """Every worker loads the model (a broken one fails the run here, with the worker's error),
     and one builds the validation suite (a broken expectation fails here too)."""
-    client.register_plugin(ModelPlugin(job.plugin_name, job.artifact_uri, job.settings))
+    client.register_plugin(ModelPlugin(job.plugin_name, job.artifact_uri, job.settings, job.runtime))
     client.submit(build_suite, job.checks, pure=False).result()
 
 
@@ -193,8 +215,8 @@ def validate_input(
     """A validation-only pass; with the ``fail`` policy, an invalid input raises before scoring."""
     settings = settings or get_settings()
     model = model or resolve_model(request.model_ref, settings)
-    frame, job = _plan(request, model, request.run_id or "validation", settings, seconds={},
-                       preload=_forks_workers(client, settings))
+    frame, job, _ = _plan(request, model, request.run_id or "validation", settings, seconds={},
+                       preload=_forks_workers(client, settings), choose=False)
     with _client_for(client, settings) as dask:
         stats = _map_partitions(dask, frame, job, check_partition, progress)
     summary = _summary(stats, job.checks)
@@ -222,12 +244,12 @@ def score_batch(
                                     output_path=request.output_path, policy=request.policy, settings=settings)
     staging = staging_path(request.output_path, run_id)
     try:
-        frame, job = _plan(request, model, run_id, settings, seconds=seconds,
+        frame, job, choice = _plan(request, model, run_id, settings, seconds=seconds,
                            preload=_forks_workers(client, settings))
         with timed(seconds, "discard_staging"):
             discard_staging(staging, settings)
         stats = _map_on_cluster(client, settings, frame, job, process_partition, progress, seconds)
-        result = _result(request, model, run_id, job, stats, started, time.perf_counter() - clock, seconds)
+        result = _result(request, model, run_id, job, stats, started, time.perf_counter() - clock, seconds, choice)
         record = result.model_dump(mode="json")
         with timed(result.stages.driver, "commit_output"):
             commit_output(staging, request.output_path, record, settings)
@@ -247,7 +269,7 @@ def score_batch(
     return result
 
 
-def _result(request, model, run_id, job, stats, started, duration, seconds) -> ScoringResult:
+def _result(request, model, run_id, job, stats, started, duration, seconds, choice) -> ScoringResult:
     validation = _summary(stats, job.checks)
     rows_in = sum(part.rows_in for part in stats)
     scored = sum(part.rows_scored for part in stats)
@@ -270,7 +292,7 @@ def _result(request, model, run_id, job, stats, started, duration, seconds) -> S
         validation=validation, prediction_summary=_prediction_summary(stats, job.task),
         drift=drift_report(observed, job.checks),
         stages=StageSeconds(driver=seconds, partitions=_partition_seconds(stats)),
-        runtime=" + ".join(sorted({part.runtime for part in stats if part.runtime})) or "native",
+        runtime=" + ".join(sorted({part.runtime for part in stats if part.runtime})) or NATIVE, runtime_choice=choice,
     )
 
 

@@ -25,6 +25,7 @@ from pipelines.scoring.scoring import score_partition, summarise_predictions
 from pipelines.scoring.timing import timed
 from pipelines.scoring.validation import validate_batch
 from registry.predictors import Predictor, load_predictor
+from registry.runtimes import NATIVE
 from registry.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -45,27 +46,26 @@ class PartitionJob(BaseModel):
     staging: str
     output_format: str
     settings: Settings
+    runtime: str = NATIVE  # what every worker scores with: the driver chose it once (``choose_batch_runtime``)
 
     @property
     def plugin_name(self) -> str:
-        return f"modelyard-model-{self.model_name}-{self.model_version}"
+        return f"modelyard-model-{self.model_name}-{self.model_version}-{self.runtime}"
 
 
-def download_predictor(artifact_uri: str, settings: Settings) -> Predictor:
-    """Download and load the model, in the runtime that scores a batch fastest while giving the
-    model's own answers (``registry.compiling``, measured on the version's kept rows; its
-    ``runtime`` names it). The native flavors load into memory, so their files go; a generic
-    pyfunc model may read its files later, so those stay."""
+def download_predictor(artifact_uri: str, settings: Settings, runtime: str = NATIVE) -> Predictor:
+    """Download and load the model in the runtime the run's driver chose (``registry.compiling``;
+    the predictor's ``runtime`` names what it really is). The native flavors load into memory, so
+    their files go; a generic pyfunc model may read its files later, so those stay."""
     import mlflow.artifacts
 
-    from registry.compiling import choose_for_version
+    from registry.compiling import build_chosen
     from registry.store import mlflow_client
 
     mlflow_client(settings)  # S3 endpoint and URIs for the download
     target = tempfile.mkdtemp(prefix="modelyard-model-")
     model_dir = Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=target))
-    predictor, choice = choose_for_version(load_predictor(model_dir), model_dir, by="batch")
-    logger.info("scoring %s with %s", artifact_uri, choice.summary)
+    predictor = build_chosen(load_predictor(model_dir), model_dir, runtime)
     if predictor.card.flavor != "mlflow":
         shutil.rmtree(target, ignore_errors=True)
     return predictor
@@ -74,10 +74,11 @@ def download_predictor(artifact_uri: str, settings: Settings) -> Predictor:
 class ModelPlugin(WorkerPlugin):
     """A Dask worker plugin that loads the model once per worker, not once per partition."""
 
-    def __init__(self, name: str, artifact_uri: str, settings: Settings):
+    def __init__(self, name: str, artifact_uri: str, settings: Settings, runtime: str = NATIVE):
         self.name = name
         self.artifact_uri = artifact_uri
         self.settings = settings
+        self.runtime = runtime
         self.predictor: Predictor | None = None
         self.load_s = 0.0  # not yet counted by a partition
 
@@ -86,7 +87,7 @@ class ModelPlugin(WorkerPlugin):
 
         python_string_storage()  # a worker may run several partitions on threads at once
         started = time.perf_counter()
-        self.predictor = download_predictor(self.artifact_uri, self.settings)
+        self.predictor = download_predictor(self.artifact_uri, self.settings, self.runtime)
         self.load_s = time.perf_counter() - started
 
     def take_load_seconds(self) -> float:
@@ -111,7 +112,7 @@ def predictor_for(job: PartitionJob, seconds: dict[str, float]) -> Predictor:
         seconds["load_predictor"] = seconds.get("load_predictor", 0.0) + plugin.take_load_seconds()
         return plugin.predictor
     with timed(seconds, "load_predictor"):
-        return download_predictor(job.artifact_uri, job.settings)
+        return download_predictor(job.artifact_uri, job.settings, job.runtime)
 
 
 def process_partition(frame: pd.DataFrame, index: int, job: PartitionJob) -> PartitionStats:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from registry.runtimes import RuntimeChoice
 from registry.scoring_options import OutputFormat, ScoringPolicy
 
 
@@ -108,3 +109,4 @@ class ScoringResult(BaseModel):
     drift: dict[str, float]
     stages: StageSeconds = Field(default_factory=StageSeconds)
     runtime: str = "native"  # what scored the rows: the model's library or a compiled runtime (registry.compiling)
+    runtime_choice: RuntimeChoice | None = None  # how the driver chose it for the whole run, measured

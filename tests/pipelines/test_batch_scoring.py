@@ -55,12 +55,16 @@ def test_clean_input_is_scored_whole_with_keys_predictions_and_a_recorded_run(se
     assert sum(result.prediction_summary["class_counts"].values()) == len(customers)
     assert set(result.drift) == set(customers.columns) - {"customer_id"}
     assert list(result.stages.driver) == [
-        "resolve_model", "record_started", "model_facts", "load_batch", "discard_staging", "open_cluster",
+        "resolve_model", "record_started", "model_facts", "choose_runtime", "load_batch", "discard_staging",
+        "open_cluster",
         "map_partitions", "close_cluster", "commit_output", "record_finished"]
     assert set(result.stages.partitions) == {"validate_batch", "coerce_types", "run_suite", "load_predictor",
                                              "score_partition", "write_part", "histograms", "summarise_predictions"}
     assert min([*result.stages.driver.values(), *result.stages.partitions.values()]) >= 0
-    assert result.runtime == "onnxruntime"  # the forest, at parity with scikit-learn, scores a batch faster compiled
+    choice = result.runtime_choice  # chosen once by the driver, timed on a partition-sized call
+    assert choice.by == "batch" and [candidate.runtime for candidate in choice.candidates] == ["onnxruntime"]
+    assert choice.candidates[0].parity.passed and choice.runtime in {"native", "onnxruntime"}, choice.summary
+    assert result.runtime == choice.runtime  # every partition, on both workers, scored by that one runtime
     stored = _stored_run(settings, result.run_id)
     assert (stored.status, stored.rows_in, stored.rows_scored, stored.rows_rejected) == (
         "succeeded", len(customers), len(customers), 0)

@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from registry.card import ModelCard
-from registry.compiling import BATCH_TIMING_ROWS, NATIVE, choose_runtime, compare
+from registry.compiling import BATCH_TIMING_ROWS, NATIVE, build_chosen, choose_runtime, compare
 from registry.errors import InvalidFieldError
 from registry.predictors import make_predictor
 
@@ -25,6 +25,15 @@ def _fitted(model, dataset):
     card = ModelCard(flavor="sklearn", task="classification" if classifier else "regression",
                      feature_names=list(features.columns), classes=model.classes_.tolist() if classifier else None)
     return make_predictor(model, card), features
+
+
+def _saved_with_sample(native, features, folder):
+    """The model saved by MLflow with its rows as the input example, which ``parity_sample`` reads."""
+    import mlflow.sklearn
+
+    mlflow.sklearn.save_model(native.native, folder / "model", input_example=features,
+                              skops_trusted_types=["sklearn.tree._tree.Tree"])
+    return folder / "model"
 
 
 def test_a_forest_is_served_by_onnx_runtime_with_identical_labels_and_faster():
@@ -50,6 +59,19 @@ def test_a_batch_choice_is_timed_on_a_call_the_size_of_a_partition():
     assert choice.native.one_row_ms is None and candidate.parity.rows == len(features)
     faster = candidate.timing.batch_ms < choice.native.batch_ms
     assert (choice.runtime == "onnxruntime") == faster and (predictor is not native) == faster
+
+
+def test_a_worker_builds_the_runtime_its_driver_chose_and_keeps_native_where_it_answers_otherwise(tmp_path):
+    native, features = _fitted(RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0),
+                               load_breast_cancer)
+    model_dir = _saved_with_sample(native, features, tmp_path)
+    compiled = build_chosen(native, model_dir, "onnxruntime")
+    assert compiled.runtime == "onnxruntime" and compiled is not native
+    assert (compiled.predict(features)["prediction"] == native.predict(features)["prediction"]).all()
+    assert build_chosen(native, model_dir, NATIVE) is native
+    assert build_chosen(native, model_dir, "onnxruntime", tolerance=0.0) is native  # float32 differs a little
+    with pytest.raises(InvalidFieldError, match="'lleaves' does not compile sklearn models"):
+        build_chosen(native, model_dir, "lleaves")
 
 
 def test_regression_values_are_compared_relative_to_their_size():
