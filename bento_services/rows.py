@@ -71,20 +71,31 @@ class Predictions:
 
     def labels_list(self) -> list[Any]:
         """Plain Python values (numpy scalars are not JSON)."""
-        return self.labels.tolist()
+        return plain_values(self.labels)
 
     def records(self) -> list[dict[str, Any]]:
         """One ``{prediction, probability_<class>...}`` object per row, plain Python values."""
-        labels = self.labels.tolist()
+        labels = plain_values(self.labels)
         if self.probabilities is None:
             return [{self.names[0]: label} for label in labels]
         names = self.names
-        return [dict(zip(names, (label, *row))) for label, row in zip(labels, self.probabilities.tolist())]
+        return [dict(zip(names, (label, *row))) for label, row in zip(labels, plain_values(self.probabilities))]
 
     def to_frame(self):
         import pandas as pd
 
         return pd.DataFrame(self.columns())
+
+
+def plain_values(values: np.ndarray) -> list[Any]:
+    """The values as Python numbers for JSON. Float values that are all float32 numbers (ONNX
+    Runtime's and the boosters' answers, widened to float64 on the way) are written with float32's
+    shortest digits, 0.97 rather than 0.9700000286102295, as the native model's 0.97 reads: the
+    digits past float32's precision are the widening's, not the model's. Values with no float32
+    equal, a float64 model's, are written as they are."""
+    if values.dtype.kind == "f" and values.size and np.array_equal(narrowed := values.astype(np.float32), values):
+        return narrowed.astype(str).astype(np.float64).tolist()
+    return values.tolist()
 
 
 def real_matrix(rows: list[list[Any]], names: list[str], limit: float) -> Matrix | None:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from bento_services.payloads import FLOAT_LIMIT, Feature, PayloadError, decode_json, real_valued
-from bento_services.rows import Matrix, Predictions, real_matrix
+from bento_services.rows import Matrix, Predictions, plain_values, real_matrix
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 NUMPY_TYPES = {
@@ -112,7 +112,7 @@ def infer_response(result: Predictions, request: InferRequest, name: str, versio
             tensor["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
-            tensor["data"] = values.astype(str).tolist() if datatype == "BYTES" else values.tolist()
+            tensor["data"] = values.astype(str).tolist() if datatype == "BYTES" else plain_values(values)
         outputs.append(tensor)
     answer: dict[str, Any] = {"model_name": name, "model_version": str(version), "outputs": outputs}
     if request.id is not None:

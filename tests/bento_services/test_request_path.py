@@ -95,3 +95,18 @@ def test_a_v2_tensor_of_numbers_is_a_matrix_and_one_with_a_string_is_a_frame(ser
     body["inputs"][0] = {**body["inputs"][0], "datatype": "BYTES", "data": ["a", *values[1:]]}
     parsed = v2.parse_infer_request(json.dumps(body).encode(), None, columns)
     assert isinstance(parsed.features, pd.DataFrame)  # validate_features names the bad value
+
+
+def test_float32_answers_read_with_their_own_digits_not_those_of_float64(served):
+    native, compiled, features = served
+    rows = Matrix(features.head(20).to_numpy(dtype="float64"), list(features.columns))
+    answer = compiled.score(rows)
+    assert np.array_equal(answer.probabilities.astype(np.float32), answer.probabilities)  # ONNX Runtime's float32
+    for record, row in zip(answer.records(), answer.probabilities):
+        for name, value in zip(answer.names[1:], row):
+            shortest = float(str(np.float32(value)))  # numpy's shortest digits that read back as it
+            assert record[name] == shortest and np.float32(record[name]) == value, record
+    assert Predictions(np.array([0.97], dtype=np.float32), None, ["prediction"]).labels_list() == [0.97]
+    exact = native.score(rows).probabilities  # scikit-learn's float64 answers are written as they are
+    assert [value for record in native.score(rows).records() for value in list(record.values())[1:]] == \
+        exact.ravel().tolist()
