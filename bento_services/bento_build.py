@@ -126,7 +126,7 @@ def build_for_deployment(model_dir: Path, name: str, version: int, deployment_id
     ``bento_built`` event, or a ``bento_build_failed`` one saying why (the deployment serves on;
     a restart of it then builds again)."""
     from bento_services.bentos import prune_bentos
-    from registry.deployments import set_bento_tag
+    from registry.deployments import set_bento_failed, set_bento_tag
     from registry.metadata.db import session_scope
     from registry.metadata.events import record_event
     from registry.settings import Settings
@@ -138,10 +138,11 @@ def build_for_deployment(model_dir: Path, name: str, version: int, deployment_id
         attach_served_model(bento_model_path(model_tag), model_dir.parent)
         tag = build_bento(model_tag, model_dir, name, version)
     except Exception as error:
+        reason = f"{type(error).__name__}: {error}"[:2000]
+        set_bento_failed(deployment_id, reason, settings=settings)
         with session_scope(settings) as session:
             record_event(session, actor=actor, action="bento_build_failed", model_name=name,
-                         model_version=version, details={"deployment_id": deployment_id,
-                                                         "reason": f"{type(error).__name__}: {error}"[:2000]})
+                         model_version=version, details={"deployment_id": deployment_id, "reason": reason})
         raise
     print(f"__tag__:{tag}", flush=True)
     set_bento_tag(deployment_id, tag, settings=settings)

@@ -179,9 +179,15 @@ def deployments_table(deployments) -> Table:
         checked = [replica.healthy for replica in d.replicas if replica.healthy is not None]
         replicas = f"{sum(checked)}/{len(d.replicas)} healthy" if checked else str(len(d.replicas) or "")
         table.add_row(f"{d.model_name}/{d.model_version}", d.status, healthy, replicas, d.url or "", _runtime_cell(d.runtime),
-                      *_traffic_cells(d.traffic), d.bento_tag or "", d.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      *_traffic_cells(d.traffic), _bento_cell(d), d.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
                       (d.status_reason or "")[:80])
     return table
+
+
+def _bento_cell(deployment) -> str:
+    """The tag; or that it is still building (a swap serves first), or failed: `modelyard events` says why."""
+    return {"built": deployment.bento_tag, "building": "building…", "failed": "build failed"}.get(
+        deployment.bento_state, "")
 
 
 def _runtime_cell(runtime) -> str:

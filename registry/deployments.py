@@ -12,7 +12,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -104,6 +104,7 @@ class DeploymentInfo(BaseModel):
     model_name: str
     model_version: int
     bento_tag: str | None
+    bento_error: str | None = None
     url: str | None
     port: int | None
     pids: list[int]
@@ -121,6 +122,17 @@ class DeploymentInfo(BaseModel):
     @property
     def backend_url(self) -> str | None:
         return local_url(self.port) if self.port else None
+
+    @computed_field
+    @property
+    def bento_state(self) -> Literal["built", "building", "failed"] | None:
+        """A swap serves before its bento is built (``bento_services.swaps``): "building" until the
+        background build records its tag, or why it failed. None: a deployment that never served."""
+        if self.bento_tag:
+            return "built"
+        if self.bento_error:
+            return "failed"
+        return "building" if self.status in ("running", "challenger") else None
 
     @computed_field
     @property
@@ -373,7 +385,14 @@ def set_status(deployment_id: int, *, reason: str, settings: Settings, status: s
 def set_bento_tag(deployment_id: int, bento_tag: str, *, settings: Settings) -> None:
     """The bento of a deployment that was served before its bento was built (a swap's)."""
     with session_scope(settings) as session:
-        session.get(Deployment, deployment_id).bento_tag = bento_tag
+        row = session.get(Deployment, deployment_id)
+        row.bento_tag, row.bento_error = bento_tag, None
+
+
+def set_bento_failed(deployment_id: int, reason: str, *, settings: Settings) -> None:
+    """Why that bento could not be built: the deployment serves on, and a restart builds again."""
+    with session_scope(settings) as session:
+        session.get(Deployment, deployment_id).bento_error = reason
 
 
 def set_replicas(deployment_id: int, replicas: list[Replica], *, bento_tag: str, reason: str,
@@ -384,6 +403,8 @@ def set_replicas(deployment_id: int, replicas: list[Replica], *, bento_tag: str,
         for column, value in _replica_columns(replicas).items():
             setattr(row, column, value)
         row.bento_tag, row.status_reason = bento_tag, reason
+        if bento_tag:
+            row.bento_error = None
 
 
 def _replica_columns(replicas: list[Replica]) -> dict[str, Any]:

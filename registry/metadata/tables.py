@@ -85,6 +85,7 @@ class Deployment(Base):
     model_name: Mapped[str] = mapped_column(String(256))
     model_version: Mapped[int]
     bento_tag: Mapped[str | None] = mapped_column(String(300))
+    bento_error: Mapped[str | None] = mapped_column(Text)  # why its bento, built after it served (a swap's), failed
     url: Mapped[str | None] = mapped_column(String(300))
     port: Mapped[int | None]
     pids: Mapped[list[Any]] = mapped_column(default=list)  # every replica's processes, to stop them all

@@ -97,10 +97,11 @@ def test_a_deploy_loads_into_the_spares_under_load_and_loses_nothing(settings, f
 
 def test_the_swapped_version_gets_its_bento_after_the_switch(settings, swapped):
     info, *_ = swapped
-    assert info.bento_tag is None  # recorded when it served: the build comes after
+    assert (info.bento_tag, info.bento_state) == (None, "building")  # recorded when it served: the build comes after
     assert until(lambda: _row(settings, info.id).bento_tag is not None, timeout=240.0), \
         (settings.home / "deployments" / NAME / "v2" / "bento_build.log").read_text()[-2000:]
     tag = _row(settings, info.id).bento_tag
+    assert _row(settings, info.id).bento_state == "built"
     assert tag.startswith(f"{NAME}:v2-") and bento_dir(tag, settings).exists()
     from registry.metadata.db import session_scope
     from registry.metadata.events import events_for

@@ -185,6 +185,9 @@ def test_the_deployments_table_shows_the_endpoint_port(admin, platform):
     runtime = row.get_by_test_id("deployment-runtime")  # what answers, and why (compiled only at parity)
     expect(runtime).to_contain_text(live.runtime.runtime)
     expect(runtime.locator("[title]").first).to_have_attribute("title", live.runtime.summary)
+    # its bento's tag, or "building…" while a swap's is built after it began to serve
+    expect(row.get_by_test_id("deployment-bento")).to_have_text(
+        re.compile(rf"^(building…|{re.escape(MODEL)}:v{live.model_version}-\S+)$"))
     page.get_by_test_id("deployments-section").scroll_into_view_if_needed()
     admin.shot("deployments-endpoint-port")
 

@@ -2,6 +2,8 @@
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from registry.deployments import current_deployments, rollback_choices
 from registry.metadata.db import session_scope
 from registry.metadata.tables import Deployment
@@ -68,3 +70,25 @@ def test_a_rollback_never_goes_to_a_challenger_that_ended(home):
                               mode="shadow", percent=100.0, status="ended", started_by="ana"))
     choice = rollback_choices(settings=home)["churn"]
     assert (choice.to_version, choice.deployment_id) == (1, 1)
+
+
+def test_a_swapped_deployment_shows_its_bento_building_then_why_it_failed_then_built(home, tmp_path):
+    from bento_services.bento_build import build_for_deployment
+    from registry.deployments import list_deployments, set_bento_tag
+    from registry.metadata.events import events_for
+
+    _record(home, "churn", 1, "running", 0)  # served before its bento (a swap's)
+    [info] = list_deployments(settings=home, live=False)
+    assert (info.bento_tag, info.bento_state) == (None, "building")
+    with pytest.raises(Exception, match="missing"):
+        build_for_deployment(tmp_path / "missing", "churn", 1, info.id, "ana")
+    [info] = list_deployments(settings=home, live=False)
+    assert info.bento_state == "failed" and "missing" in info.bento_error, info.bento_error
+    with session_scope(home) as session:
+        [event] = [event for event in events_for(session, model_name="churn") if event.action == "bento_build_failed"]
+        assert event.details == {"deployment_id": info.id, "reason": info.bento_error}
+    set_bento_tag(info.id, "churn:v1-abc", settings=home)  # a restart built it
+    [info] = list_deployments(settings=home, live=False)
+    assert (info.bento_state, info.bento_error) == ("built", None)
+    _record(home, "fraud", 1, "failed", 1)
+    assert next(d for d in list_deployments(settings=home, live=False) if d.model_name == "fraud").bento_state is None

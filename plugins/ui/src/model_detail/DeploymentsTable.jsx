@@ -32,8 +32,9 @@ export const DeploymentsTable = ({ deployments }) =>
             <Table.Cell data-testid="deployment-runtime" fontSize="xs">
               <RuntimeCell runtime={d.runtime} />
             </Table.Cell>
-            <Table.Cell fontFamily="mono" fontSize="xs">
-              {d.bento_tag ?? "—"}
+            <Table.Cell data-testid="deployment-bento" fontFamily="mono" fontSize="xs" title={d.bento_error ?? undefined}
+              color={d.bento_state === "failed" ? "fg.error" : undefined}>
+              <BentoCell deployment={d} />
             </Table.Cell>
             <Table.Cell>{d.created_by ?? "—"}</Table.Cell>
             <Table.Cell>
@@ -84,3 +85,11 @@ const RuntimeCell = ({ runtime }) => {
 
 const nativeWhy = (runtime) =>
   runtime.requested === "native" ? "asked for" : runtime.candidates.length ? "no faster one at parity" : "no compiled runtime";
+
+// A version swapped into warm servers answers before its bento is built: "building…" until the
+// background build records the tag; "build failed" with the reason in the title (a restart builds again).
+const BentoCell = ({ deployment }) => {
+  if (deployment.bento_state === "building") return <Muted>building…</Muted>;
+  if (deployment.bento_state === "failed") return <Text>build failed</Text>;
+  return deployment.bento_tag ?? <Muted>—</Muted>;
+};
