@@ -9,6 +9,7 @@ columns off the request path. A request with other types keeps its validated Dat
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,10 +93,60 @@ def plain_values(values: np.ndarray) -> list[Any]:
     Runtime's and the boosters' answers, widened to float64 on the way) are written with float32's
     shortest digits, 0.97 rather than 0.9700000286102295, as the native model's 0.97 reads: the
     digits past float32's precision are the widening's, not the model's. Values with no float32
-    equal, a float64 model's, are written as they are."""
-    if values.dtype.kind == "f" and values.size and np.array_equal(narrowed := values.astype(np.float32), values):
-        return narrowed.astype(str).astype(np.float64).tolist()
-    return values.tolist()
+    equal, a float64 model's, are written as they are. A one-row answer takes a few microseconds;
+    a bigger one is done on the whole array at once."""
+    if values.dtype.kind != "f" or not values.size:
+        return values.tolist()
+    if values.size <= SMALL_ANSWER:
+        plain = values.tolist()
+        flat = plain if values.ndim == 1 else [value for row in plain for value in row]
+        if not all(map(_is_float32, flat)):
+            return plain
+        return [_shortest(value) for value in plain] if values.ndim == 1 else \
+            [[_shortest(value) for value in row] for row in plain]
+    narrowed = values.astype(np.float32)
+    if not np.array_equal(narrowed, values):
+        return values.tolist()
+    return _shortest_array(narrowed).tolist()
+
+
+SMALL_ANSWER = 8  # values; more are rounded on the whole array at once
+_FLOAT32 = struct.Struct("f")
+
+
+def _is_float32(value: float) -> bool:
+    try:
+        return _FLOAT32.unpack(_FLOAT32.pack(value))[0] == value or value != value  # NaN is one too
+    except OverflowError:  # beyond float32's range
+        return False
+
+
+def _shortest(value: float) -> float:
+    """The float32 ``value``'s shortest decimal that reads back as it (numpy's repr of it)."""
+    return float(str(np.float32(value)))
+
+
+def _shortest_array(narrowed: np.ndarray) -> np.ndarray:
+    """``_shortest`` of each value, on the array (numpy's string conversion costs ~1 us a value):
+    its decimal rounded to 6, 7, 8 then 9 significant digits, each value taking the first that
+    reads back as its float32. The scaling is exact only for powers of ten up to 1e22, so values
+    outside 1e-14..1e6 (rare in answers) take numpy's string conversion."""
+    wide = narrowed.astype(np.float64)
+    out = wide.copy()
+    exponents = np.floor(np.log10(np.abs(np.where(np.isfinite(wide) & (wide != 0), wide, 1.0))))
+    todo = np.isfinite(wide) & (wide != 0) & (exponents >= -14) & (exponents <= 5)
+    rest = np.isfinite(wide) & (wide != 0) & ~todo
+    if rest.any():
+        out[rest] = narrowed[rest].astype(str).astype(np.float64)
+    for digits in (6, 7, 8, 9):
+        scale = 10.0 ** (digits - 1 - exponents)
+        rounded = np.rint(wide * scale) / scale
+        fits = todo & (rounded.astype(np.float32) == narrowed)
+        out[fits] = rounded[fits]
+        todo &= ~fits
+        if not todo.any():
+            break
+    return out
 
 
 def real_matrix(rows: list[list[Any]], names: list[str], limit: float) -> Matrix | None:

@@ -110,3 +110,17 @@ def test_float32_answers_read_with_their_own_digits_not_those_of_float64(served)
     exact = native.score(rows).probabilities  # scikit-learn's float64 answers are written as they are
     assert [value for record in native.score(rows).records() for value in list(record.values())[1:]] == \
         exact.ravel().tolist()
+
+
+@pytest.mark.parametrize("size", [1, 2, 8, 9, 4_000])
+def test_float32_digits_are_numpy_s_shortest_at_every_size_and_magnitude(size):
+    from bento_services.rows import plain_values
+
+    rng = np.random.default_rng(size)
+    values = (rng.standard_normal(size) * 10.0 ** rng.integers(-30, 30, size)).astype(np.float32)
+    values[: size // 3] = rng.choice(np.array([0.0, -0.0, 1.0, np.inf, -np.inf, 0.5], dtype=np.float32), size // 3)
+    expected = values.astype(str).astype(np.float64).tolist()  # numpy's shortest repr of each float32
+    assert plain_values(values.astype(np.float64)) == expected
+    assert plain_values(values.astype(np.float64).reshape(-1, 1)) == [[value] for value in expected]
+    doubles = rng.random(size)  # a float64 model's answers are left as they are
+    assert plain_values(doubles) == doubles.tolist()
