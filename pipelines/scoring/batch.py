@@ -78,13 +78,23 @@ def _model_facts(
             # imported libraries. A warm cluster's workers have them already; there the same
             # checks run on the workers before the first partition (``_prepare_workers``).
             suite_for(checks)
-        choice = None
-        if preload or choose:
+        choice = _CHOSEN.get(model.artifact_uri) if choose else None
+        if preload or (choose and choice is None):
             with timed(seconds, "choose_runtime" if choose else "model_facts"):
                 native = load_predictor(model_dir)
-                if choose:
-                    choice = choose_batch_runtime(native, model_dir, model)
+                if choose and choice is None:
+                    choice = _CHOSEN[model.artifact_uri] = choose_batch_runtime(native, model_dir, model)
+        elif choose:
+            seconds["choose_runtime"] = 0.0  # chosen by an earlier run in this process
+        if choice is not None:
+            logger.info("scoring %s/%s with %s", model.name, model.version, choice.summary)
         return ModelCard.read(model_dir), checks, choice
+
+
+# A version's batch runtime, as chosen by the first run this process drove: timing it costs about a
+# second (the model on a partition-sized call, natively and compiled), and a warm cluster's worker
+# drives every run; the same version then keeps the same runtime from run to run.
+_CHOSEN: dict[str, RuntimeChoice] = {}
 
 
 def choose_batch_runtime(native, model_dir: Path, model: ResolvedModel) -> RuntimeChoice:
@@ -94,7 +104,6 @@ def choose_batch_runtime(native, model_dir: Path, model: ResolvedModel) -> Runti
     from registry.compiling import choose_for_version
 
     _, choice = choose_for_version(native, model_dir, by="batch")
-    logger.info("scoring %s/%s with %s", model.name, model.version, choice.summary)
     return choice
 
 

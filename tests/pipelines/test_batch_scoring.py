@@ -65,6 +65,9 @@ def test_clean_input_is_scored_whole_with_keys_predictions_and_a_recorded_run(se
     assert choice.by == "batch" and [candidate.runtime for candidate in choice.candidates] == ["onnxruntime"]
     assert choice.candidates[0].parity.passed and choice.runtime in {"native", "onnxruntime"}, choice.summary
     assert result.runtime == choice.runtime  # every partition, on both workers, scored by that one runtime
+    again = score_batch(ScoringRequest(model_ref=MODEL, input_path=source, output_path=str(tmp_path / "again"),
+                                       range_tolerance=None), settings=settings)
+    assert again.runtime_choice == choice and again.stages.driver["choose_runtime"] == 0.0  # not timed twice
     stored = _stored_run(settings, result.run_id)
     assert (stored.status, stored.rows_in, stored.rows_scored, stored.rows_rejected) == (
         "succeeded", len(customers), len(customers), 0)
