@@ -15,7 +15,7 @@ from benchmarks.batch_data import FEATURES, KEY
 # The result's stages as the report names them.
 DRIVER_STAGES = {
     "resolve_model": "resolve model", "record_started": "record run started",
-    "model_facts": "model facts: download, checks, GX suite", "choose_runtime": "load model, choose its runtime",
+    "model_facts": "model facts: download, checks, load, GX suite", "choose_runtime": "choose the runtime (timed once)",
     "load_batch": "plan the Dask frame",
     "discard_staging": "discard staging", "open_cluster": "start local Dask cluster",
     "map_partitions": "map partitions (wall)", "close_cluster": "stop local Dask cluster",

@@ -105,7 +105,7 @@ def plain_values(values: np.ndarray) -> list[Any]:
         return [_shortest(value) for value in plain] if values.ndim == 1 else \
             [[_shortest(value) for value in row] for row in plain]
     narrowed = values.astype(np.float32)
-    if not np.array_equal(narrowed, values):
+    if not np.array_equal(narrowed, values, equal_nan=True):  # NaN is a float32 too, as above
         return values.tolist()
     return _shortest_array(narrowed).tolist()
 

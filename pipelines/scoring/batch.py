@@ -67,27 +67,20 @@ def _model_facts(
     from registry.refs import ModelRef
 
     with tempfile.TemporaryDirectory(prefix="modelyard-facts-") as scratch:
+        native = None
         with timed(seconds, "model_facts"):
             model_dir = download_model_dir(ModelRef(model.name, model.version), Path(scratch), settings)
             attached = [expectation.config for expectation in list_expectations(model.name, settings)]
             checks = build_checks(model_dir, range_tolerance=request.range_tolerance,
                                   extra=attached + request.extra_expectations)
-        if preload:
-            # A local cluster's workers are forked from this process: loading both here first
-            # fails a broken model or expectation before any work, and the workers inherit the
-            # imported libraries. A warm cluster's workers have them already; there the same
-            # checks run on the workers before the first partition (``_prepare_workers``).
-            suite_for(checks)
-        choice = _CHOSEN.get(model.artifact_uri) if choose else None
-        if preload or (choose and choice is None):
-            with timed(seconds, "choose_runtime" if choose else "model_facts"):
+            if preload:
+                # A local cluster's workers are forked from this process: loading both here first
+                # fails a broken model or expectation before any work, and the workers inherit the
+                # imported libraries. A warm cluster's workers have them already; there the same
+                # checks run on the workers before the first partition (``_prepare_workers``).
                 native = load_predictor(model_dir)
-                if choose and choice is None:
-                    choice = _CHOSEN[model.artifact_uri] = choose_batch_runtime(native, model_dir, model)
-        elif choose:
-            seconds["choose_runtime"] = 0.0  # chosen by an earlier run in this process
-        if choice is not None:
-            logger.info("scoring %s/%s with %s", model.name, model.version, choice.summary)
+                suite_for(checks)
+        choice = _batch_runtime(model, model_dir, native, seconds) if choose else None
         return ModelCard.read(model_dir), checks, choice
 
 
@@ -97,13 +90,20 @@ def _model_facts(
 _CHOSEN: dict[str, RuntimeChoice] = {}
 
 
-def choose_batch_runtime(native, model_dir: Path, model: ResolvedModel) -> RuntimeChoice:
+def _batch_runtime(model: ResolvedModel, model_dir: Path, native, seconds: dict[str, float]) -> RuntimeChoice:
     """Chosen once for the run, here: each worker timing its own choice picked differently under
     load (ONNX Runtime and scikit-learn score a forest's batch at nearly the same speed), and a
     run's partitions would then be scored by different runtimes."""
     from registry.compiling import choose_for_version
 
-    _, choice = choose_for_version(native, model_dir, by="batch")
+    choice = _CHOSEN.get(model.artifact_uri)
+    if choice is None:
+        with timed(seconds, "choose_runtime"):
+            _, choice = choose_for_version(native or load_predictor(model_dir), model_dir, by="batch")
+        _CHOSEN[model.artifact_uri] = choice
+    else:
+        seconds["choose_runtime"] = 0.0  # chosen by an earlier run in this process
+    logger.info("scoring %s/%s with %s", model.name, model.version, choice.summary)
     return choice
 
 

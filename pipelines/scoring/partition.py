@@ -46,7 +46,7 @@ class PartitionJob(BaseModel):
     staging: str
     output_format: str
     settings: Settings
-    runtime: str = NATIVE  # what every worker scores with: the driver chose it once (``choose_batch_runtime``)
+    runtime: str = NATIVE  # what every worker scores with: the driver chose it once (``batch._batch_runtime``)
 
     @property
     def plugin_name(self) -> str:
