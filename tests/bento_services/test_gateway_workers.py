@@ -108,7 +108,8 @@ def test_a_killed_worker_costs_a_handful_of_requests_and_the_master_starts_anoth
 
 
 def test_every_worker_reports_what_all_of_them_have_in_flight(start):
-    url, upstreams, _ = start("slow", options=("--delay", "3"))
+    delay = 8.0  # long enough to keep opening connections until the kernel has given both workers some
+    url, upstreams, _ = start("slow", options=("--delay", str(delay)))
     held: list[threading.Thread] = []
 
     def hold() -> None:
@@ -117,14 +118,15 @@ def test_every_worker_reports_what_all_of_them_have_in_flight(start):
     def spread() -> bool:  # until both workers hold some
         return sum(bool(worker["in_flight"]) for worker in _status(url)["workers"].values()) == 2
 
-    while not spread() and len(held) < 20:
+    first_answer = time.monotonic() + delay
+    while not spread() and time.monotonic() < first_answer - delay / 2:
         held.append(threading.Thread(target=hold))
         held[-1].start()
         time.sleep(0.05)
-    assert spread(), "the kernel gave every request to one worker"
+    assert spread(), f"the kernel gave all {len(held)} requests of {delay / 2:.0f} s to one worker"
     assert until(lambda: _status(url)["in_flight"].get(upstreams["slow"]) == len(held), timeout=1)
-    answers, deadline = {}, time.monotonic() + 1.0  # before the first held request is answered
-    while len(answers) < 2 and time.monotonic() < deadline:
+    answers = {}
+    while len(answers) < 2 and time.monotonic() < first_answer - 0.5:  # before a held request is answered
         status = _status(url)
         answers[status["answered_by"]] = status["in_flight"].get(upstreams["slow"])
     print(f"{len(held)} requests held by 2 workers: {_status(url)['workers']}; answers by worker: {answers}")
