@@ -4,8 +4,13 @@ While the model is busy with one call, requests that arrive queue up; when it is
 scores everything queued (up to ``max_rows``). A request that finds the model idle is scored at
 once, so a lone caller waits for nothing, and the batch grows with the load without a timer to
 tune. One caller's rows never fail the others': when a shared call raises, each request in it is
-scored alone, and only those the model still raises on get the error. A model whose calls take
-under half a millisecond (a compiled runtime) is called on the event loop for small batches.
+scored alone, and only those the model still raises on get the error.
+
+A model whose calls take under half a millisecond (a compiled runtime) is called on the event loop
+for small batches. What a call takes is the quickest of the last ``RECENT_CALLS``: on 2 busy
+cores a 30 us call is often preempted and measured at a millisecond, and an average of those sent
+a compiled forest's calls to a thread half the time at c=8, where handing them over and waking the
+thread cost 13 % of the replica's CPU (py-spy). A model that waits on I/O has no quick call.
 
 Why not BentoML's ``@bentoml.api(batchable=True)``: measured on the reference machine with the
 benchmark's RandomForest, reaching it from our own routes goes through BentoML's in-process HTTP
@@ -32,7 +37,7 @@ from bento_services.rows import Matrix
 logger = logging.getLogger("bentoml.modelyard.batching")
 # A call this quick on this few rows runs on the event loop: handing it to a thread and back costs
 # more than the call (a compiled forest answers one row in ~0.01 ms); slower ones never block the loop.
-INLINE_CALL_SECONDS, INLINE_ROWS = 0.0005, 64
+INLINE_CALL_SECONDS, INLINE_ROWS, RECENT_CALLS = 0.0005, 64, 16
 
 
 @dataclass
@@ -53,7 +58,7 @@ class MicroBatcher:
                  on_scored: Callable[[Any, Any, list[tuple[Any, int]]], None] | None = None):
         self.predict, self.max_rows, self.on_scored = predict, max_rows, on_scored
         self.calls = self.rows = 0  # model calls made and rows scored, for tests and metrics
-        self._call_seconds = float("inf")  # a moving average of a call's time; unknown until the first
+        self._recent_seconds: deque[float] = deque(maxlen=RECENT_CALLS)  # the last calls' wall times
         self._queue: deque[_Waiting] = deque()
         self._draining = False
 
@@ -83,7 +88,7 @@ class MicroBatcher:
     async def _score(self, batch: list[_Waiting]) -> None:
         features = _joined([waiting.features for waiting in batch])
         try:
-            if self._call_seconds < INLINE_CALL_SECONDS and len(features) <= INLINE_ROWS:
+            if self.quick and len(features) <= INLINE_ROWS:
                 result = self._call(features)  # a compiled model's few rows: quicker than a thread's hand-off
                 await asyncio.sleep(0)  # let requests that came meanwhile join the next call
             else:
@@ -106,11 +111,15 @@ class MicroBatcher:
             _settle(waiting.answer, _rows(result, start, end))
             start = end
 
+    @property
+    def quick(self) -> bool:
+        """Whether the model's calls are quick enough to make on the event loop (unknown: not)."""
+        return bool(self._recent_seconds) and min(self._recent_seconds) < INLINE_CALL_SECONDS
+
     def _call(self, frame):
         started = time.perf_counter()
         result = self.predict(frame)
-        seconds = time.perf_counter() - started
-        self._call_seconds = seconds if self.calls == 0 else 0.8 * self._call_seconds + 0.2 * seconds
+        self._recent_seconds.append(time.perf_counter() - started)
         self.calls, self.rows = self.calls + 1, self.rows + len(frame)
         return result
 

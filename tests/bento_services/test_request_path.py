@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -79,6 +81,38 @@ def test_one_model_call_serves_a_matrix_and_a_frame_each_their_own_rows(served):
     assert [len(answer) for answer in answers] == [2, 2, 3]
     assert answers[2].labels_list() == native.predict(second)["prediction"].tolist()
     assert sum(rows for rows, _ in scored) == 7 and batcher.calls == len(scored) <= 2
+
+
+def test_a_quick_model_is_called_on_the_event_loop_even_when_some_calls_were_preempted(served):
+    _, compiled, features = served
+    rows = Matrix(features.head(1).to_numpy(dtype="float64"), list(features.columns))
+    threads, delays = [], iter([0.005] + [0.0] * 8 + [0.005])  # the 1st and 10th calls as if preempted
+
+    def score(matrix):
+        threads.append(threading.get_ident())
+        time.sleep(next(delays, 0.0))
+        return compiled.score(matrix)
+
+    batcher = MicroBatcher(score)
+
+    async def one_by_one():
+        for _ in range(12):
+            await batcher.submit(rows)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(one_by_one())
+    assert threads[0] != loop_thread  # nothing known of the model yet: a thread
+    assert threads[2:] == [loop_thread] * 10  # quick since its first quick call, a slow one among them
+    assert batcher.quick
+
+    slow = MicroBatcher(lambda matrix: time.sleep(0.002) or compiled.score(matrix))  # e.g. waits on I/O
+
+    async def three():
+        for _ in range(3):
+            await slow.submit(rows)
+
+    asyncio.run(three())
+    assert not slow.quick
 
 
 def test_a_v2_tensor_of_numbers_is_a_matrix_and_one_with_a_string_is_a_frame(served):
