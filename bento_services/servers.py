@@ -64,6 +64,7 @@ def server_env(settings: Settings, port: int) -> dict[str, str]:
     env = {**bentoml_env(settings), **settings.as_environment(),
            "MODELYARD_SERVE_MAX_BODY_BYTES": str(settings.serve_max_body_bytes),
            "MODELYARD_SERVE_REPLICA": str(port), "MODELYARD_SERVE_REQUEST_LOG": str(settings.serve_request_log).lower(),
+           "MODELYARD_SERVE_TRACING": str(settings.serve_tracing).lower(),
            "MODELYARD_REQUEST_LOG_ROOT": log_root(settings)}
     for inherited in ("MODELYARD_SERVE_MODEL_DIR", "MODELYARD_SERVE_SNAPSHOT", "MODELYARD_SERVE_MODEL_TAG",
                       "MODELYARD_SERVE_SPARE", "MODELYARD_SERVE_ADMIN_TOKEN", "MODELYARD_S3_ENDPOINT_URL"):

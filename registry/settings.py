@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     request_log_retention_days: float = Field(
         default=30.0, gt=0, description="Logged requests older than this are deleted by each monitoring run."
     )
+    serve_tracing: bool = Field(
+        default=False, description="Model servers make BentoML's OpenTelemetry span for every request (configure its "
+                                   "exporter and sample rate in BENTOML_CONFIG); off, they skip that middleware."
+    )
     serve_max_body_bytes: int = Field(
         default=16 * 1024 * 1024, gt=0, description="Deployed services answer 413 to larger request bodies."
     )
