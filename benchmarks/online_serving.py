@@ -24,7 +24,9 @@ RandomForest and LogisticRegression of ``batch_data.py`` registered in a throwaw
   these models where it passes parity, its figures printed) ``predict_arrays`` on one-row float
   matrices, as the request path calls it;
 - (d) the framework's floor: ``benchmarks/constant_service.py``, a BentoML service returning a
-  constant answer with as many workers as the most replicas asked for, driven by the same load
+  constant answer with as many workers as the most replicas asked for, in BentoML's default
+  configuration (its OpenTelemetry spans included, which Modelyard's model servers skip unless
+  ``MODELYARD_SERVE_TRACING`` is on: ``benchmarks/asgi_stack.py``), driven by the same load
   generator, alternately with the deployment of the most replicas (``--floor-rounds`` rounds,
   pooled: between two runs minutes apart the floor itself moved from 1,411 to 2,602 req/s at c=8); targets: through the model's URL with that many replicas, c=1 p50 at most 2x the
   floor's, c=8 at least 65 % of its req/s with p99 at most 15 ms, and at least 10x mlflow at c=8.
