@@ -52,6 +52,28 @@ def test_a_slow_request_still_gets_bentomls_504():
     assert sent[0]["status"] == 504 and b"in 0.05 seconds" in sent[1]["body"]
 
 
+def test_an_answer_under_way_is_not_cut_off_by_the_timeout():
+    async def slow_body(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(0.2)
+        await send({"type": "http.response.body", "body": b"late but whole"})
+
+    sent = asyncio.run(_call(CancellingTimeoutMiddleware(slow_body, timeout=0.05)))
+    assert [message.get("status", message.get("body")) for message in sent] == [200, b"late but whole"]
+
+
+def test_a_timeout_error_of_the_app_itself_is_not_taken_for_the_request_s():
+    async def own_timeout(scope, receive, send):
+        raise TimeoutError("the model's own call timed out")
+
+    try:
+        asyncio.run(_call(CancellingTimeoutMiddleware(own_timeout, timeout=30)))
+    except TimeoutError as error:
+        assert "the model's own call" in str(error)
+    else:
+        raise AssertionError("the app's TimeoutError was swallowed")
+
+
 def test_a_request_that_fails_unanswered_raises_at_once_rather_than_at_the_timeout():
     async def broken(scope, receive, send):
         raise RuntimeError("the app failed before answering")
