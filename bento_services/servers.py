@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from bento_services.bento_build import REPO, SERVICE, bento_model_tag
+from bento_services.bentoml_serve import METRICS_DIR_VARIABLE
 from bento_services.bentos import bentoml_env
 from bento_services.snapshot import SNAPSHOT_FILE
 from infra.processes import Process, children, is_running, launch, log_tail, stop
@@ -29,6 +30,11 @@ def version_dir(settings: Settings, name: str, version: int) -> Path:
     return settings.home / "deployments" / name / f"v{version}"
 
 
+def metrics_dir(settings: Settings, name: str, port: int) -> Path:
+    """A server's own Prometheus folder (``bento_services.bentoml_serve``), emptied when it starts."""
+    return settings.home / "deployments" / name / "metrics" / str(port)
+
+
 def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings, *, slot: int = 0) -> Process:
     """``bentoml serve`` the bento on ``127.0.0.1:port`` in its own session, logging to its version
     folder (``serve.log``, ``serve-<slot>.log`` for the other replicas). The replica logs its
@@ -40,7 +46,8 @@ def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings
                 "MODELYARD_SERVE_MODEL_VERSION": str(version)})
     if (folder / SNAPSHOT_FILE).exists():  # the build's loaded model: a start in seconds
         env["MODELYARD_SERVE_SNAPSHOT"] = str(folder / SNAPSHOT_FILE)
-    command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
+    env[METRICS_DIR_VARIABLE] = str(metrics_dir(settings, name, port))
+    command = [sys.executable, "-m", "bento_services.bentoml_serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
     log = folder / ("serve.log" if slot == 0 else f"serve-{slot}.log")
     return launch(f"bentoml-{name}-v{version}-r{slot}", command, env=env, log=log)
 
@@ -49,8 +56,9 @@ def serve_spare(name: str, port: int, token: str, settings: Settings) -> Process
     """``bentoml serve`` of the project's own service code (no bento: a spare has no model yet) in
     spare mode (``bento_services.spares``), logging to the model's ``spare-<port>.log``."""
     env = server_env(settings, port)
-    env.update({"MODELYARD_SERVE_SPARE": "true", "MODELYARD_SERVE_ADMIN_TOKEN": token})
-    command = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--working-dir", str(REPO),
+    env.update({"MODELYARD_SERVE_SPARE": "true", "MODELYARD_SERVE_ADMIN_TOKEN": token,
+                METRICS_DIR_VARIABLE: str(metrics_dir(settings, name, port))})
+    command = [sys.executable, "-m", "bento_services.bentoml_serve", SERVICE, "--working-dir", str(REPO),
                "--host", "127.0.0.1", "--port", str(port)]
     log = settings.home / "deployments" / name / f"spare-{port}.log"
     return launch(f"bentoml-{name}-spare", command, env=env, log=log)
