@@ -152,7 +152,7 @@ def _tracing() -> dict[str, Any]:
     """BentoML's tracing configuration: its own unless ``MODELYARD_SERVE_TRACING`` is off (the
     default), then every URL is excluded from its OpenTelemetry middleware. BentoML makes a server
     span and three more per request even at its default sample rate of 0, which drops them all:
-    that was three quarters of the CPU its ASGI stack spends on a request (320 -> 73 us measured
+    that was two thirds of the CPU its ASGI stack spends on a request (361 -> 118 us measured
     in-process, ``benchmarks/asgi_stack.py``)."""
     from pydantic import TypeAdapter
 

@@ -102,7 +102,7 @@ def _access_lines(log: Path, path: str) -> list[str]:
 
 def test_spans_are_made_only_when_tracing_is_on(bento_server, model_dir, client, rows, tmp_path):
     """BentoML's access line names the request's trace when its OpenTelemetry middleware made a
-    span: by default none is made (they were 3/4 of its stack's CPU, and sample rate 0 drops them)."""
+    span: by default none is made (they were 2/3 of its stack's CPU, and sample rate 0 drops them)."""
     body = json.loads(rows.head(1).to_json(orient="records"))
     assert client.post("/predict", json=body).status_code == 200
     log = bento_server.request_log_dir.parent / "serve.log"
