@@ -9,8 +9,9 @@ scored alone, and only those the model still raises on get the error.
 A model whose calls take under half a millisecond (a compiled runtime) is called on the event loop
 for small batches. What a call takes is the quickest of the last ``RECENT_CALLS``: on 2 busy
 cores a 30 us call is often preempted and measured at a millisecond, and an average of those sent
-a compiled forest's calls to a thread half the time at c=8, where handing them over and waking the
-thread cost 13 % of the replica's CPU (py-spy). A model that waits on I/O has no quick call.
+a compiled forest's calls to a thread a third of the time at c=8, where handing them over and
+waking the thread cost 13 % of the replica's CPU (py-spy). A model that waits on I/O has no quick
+call.
 
 Why not BentoML's ``@bentoml.api(batchable=True)``: measured on the reference machine with the
 benchmark's RandomForest, reaching it from our own routes goes through BentoML's in-process HTTP
