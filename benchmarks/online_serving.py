@@ -483,12 +483,28 @@ def bench_mlflow(bench: Bench, kind: str, ref: str, predictor) -> None:
 
 
 def _listener_pids(url: str) -> list[int]:
-    """The processes listening on the URL's port (a gateway in front of the server, if any)."""
+    """The processes listening on the URL's port (a gateway in front of the server, if any), each
+    climbed to the furthest parent that listens there too: psutil names one process per socket, and
+    the gateway's master shares its socket with its workers, so it may name a worker alone."""
     import psutil
 
     port = int(url.rsplit(":", 1)[1])
-    return [conn.pid for conn in psutil.net_connections(kind="tcp")
-            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid]
+
+    def listens(process) -> bool:
+        try:
+            return any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
+                       for conn in process.net_connections(kind="tcp"))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+
+    pids = set()
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            process = psutil.Process(conn.pid)
+            while (parent := process.parent()) is not None and listens(parent):
+                process = parent
+            pids.add(process.pid)
+    return sorted(pids)
 
 
 def _wait_mlflow_ready(leader, url: str) -> None:
