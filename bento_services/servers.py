@@ -41,12 +41,11 @@ def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings
     requests (named by its port) where ``registry.request_logs.log_root`` says, with these settings
     passed on whole, not left to the environment the caller happened to have."""
     folder = version_dir(settings, name, version)
-    env = server_env(settings, port)
+    env = server_env(settings, name, port)
     env.update({"MODELYARD_SERVE_MODEL_TAG": bento_model_tag(name, version), "MODELYARD_SERVE_MODEL_NAME": name,
                 "MODELYARD_SERVE_MODEL_VERSION": str(version)})
     if (folder / SNAPSHOT_FILE).exists():  # the build's loaded model: a start in seconds
         env["MODELYARD_SERVE_SNAPSHOT"] = str(folder / SNAPSHOT_FILE)
-    env[METRICS_DIR_VARIABLE] = str(metrics_dir(settings, name, port))
     command = [sys.executable, "-m", "bento_services.bentoml_serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
     log = folder / ("serve.log" if slot == 0 else f"serve-{slot}.log")
     return launch(f"bentoml-{name}-v{version}-r{slot}", command, env=env, log=log)
@@ -55,25 +54,25 @@ def serve(bento_tag: str, name: str, version: int, port: int, settings: Settings
 def serve_spare(name: str, port: int, token: str, settings: Settings) -> Process:
     """``bentoml serve`` of the project's own service code (no bento: a spare has no model yet) in
     spare mode (``bento_services.spares``), logging to the model's ``spare-<port>.log``."""
-    env = server_env(settings, port)
-    env.update({"MODELYARD_SERVE_SPARE": "true", "MODELYARD_SERVE_ADMIN_TOKEN": token,
-                METRICS_DIR_VARIABLE: str(metrics_dir(settings, name, port))})
+    env = server_env(settings, name, port)
+    env.update({"MODELYARD_SERVE_SPARE": "true", "MODELYARD_SERVE_ADMIN_TOKEN": token})
     command = [sys.executable, "-m", "bento_services.bentoml_serve", SERVICE, "--working-dir", str(REPO),
                "--host", "127.0.0.1", "--port", str(port)]
     log = settings.home / "deployments" / name / f"spare-{port}.log"
     return launch(f"bentoml-{name}-spare", command, env=env, log=log)
 
 
-def server_env(settings: Settings, port: int) -> dict[str, str]:
-    """What every model server reads: the platform's settings whole, its request log's place and
-    its replica name (the port), and nothing of a model the caller's environment may name."""
+def server_env(settings: Settings, name: str, port: int) -> dict[str, str]:
+    """What every server of model ``name`` reads: the platform's settings whole, its request log's
+    place, its replica name (the port) and its own Prometheus folder, and nothing of a model the
+    caller's environment may name."""
     from registry.request_logs import log_root
 
     env = {**bentoml_env(settings), **settings.as_environment(),
            "MODELYARD_SERVE_MAX_BODY_BYTES": str(settings.serve_max_body_bytes),
            "MODELYARD_SERVE_REPLICA": str(port), "MODELYARD_SERVE_REQUEST_LOG": str(settings.serve_request_log).lower(),
            "MODELYARD_SERVE_TRACING": str(settings.serve_tracing).lower(),
-           "MODELYARD_REQUEST_LOG_ROOT": log_root(settings)}
+           "MODELYARD_REQUEST_LOG_ROOT": log_root(settings), METRICS_DIR_VARIABLE: str(metrics_dir(settings, name, port))}
     for inherited in ("MODELYARD_SERVE_MODEL_DIR", "MODELYARD_SERVE_SNAPSHOT", "MODELYARD_SERVE_MODEL_TAG",
                       "MODELYARD_SERVE_SPARE", "MODELYARD_SERVE_ADMIN_TOKEN", "MODELYARD_S3_ENDPOINT_URL"):
         env.pop(inherited, None)

@@ -113,7 +113,7 @@ def test_the_bento_serves_the_runtime_the_build_chose_away_from_the_deployment_f
     requirements = (bento_dir(first.bento_tag, settings) / "env" / "python" / "requirements.txt").read_text()
     assert "onnxruntime==" in requirements and "onnx==" in requirements
     port = free_port()
-    env = {**servers.server_env(settings, port), "MODELYARD_SERVE_MODEL_TAG": bento_model_tag(NAME, 1),
+    env = {**servers.server_env(settings, NAME, port), "MODELYARD_SERVE_MODEL_TAG": bento_model_tag(NAME, 1),
            "MODELYARD_SERVE_MODEL_NAME": NAME, "MODELYARD_SERVE_MODEL_VERSION": "1"}  # no version folder named
     leader = launch("bento-elsewhere", [sys.executable, "-m", "bentoml", "serve", first.bento_tag, "--host",
                                         "127.0.0.1", "--port", str(port)], env=env, log=tmp_path / "serve.log")
