@@ -9,7 +9,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.bento_services.conftest import MODEL_REF, serving
+from tests.bento_services.conftest import MAX_BODY_BYTES, MODEL_REF, serving
 from tests.servers import until
 
 
@@ -199,8 +199,6 @@ def _assert_still_serving(client, rows, expected) -> None:
 
 
 def test_a_body_over_the_limit_is_413_and_named(client, rows, expected):
-    from tests.bento_services.conftest import MAX_BODY_BYTES
-
     many = rows.to_dict(orient="records") * 400  # about 2.5 MB of JSON
     response = client.post("/predict", json=many)
     assert response.status_code == 413, response.text[:300]
@@ -286,7 +284,6 @@ def test_an_s3_log_root_gets_whole_files_and_loses_nothing_at_stop(model_dir, s3
     from datetime import datetime, timedelta, timezone
 
     from registry.request_logs import enforce_retention, log_root, read_request_log
-    from tests.bento_services.conftest import serving
     from tests.conftest import BUCKET
 
     settings, client, prefix = s3_settings
