@@ -490,16 +490,18 @@ def _listener_pids(url: str) -> list[int]:
 
     port = int(url.rsplit(":", 1)[1])
 
+    def listening(connections) -> list:
+        return [conn for conn in connections if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port]
+
     def listens(process) -> bool:
         try:
-            return any(conn.status == psutil.CONN_LISTEN and conn.laddr.port == port
-                       for conn in process.net_connections(kind="tcp"))
+            return bool(listening(process.net_connections(kind="tcp")))
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return False
 
     pids = set()
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+    for conn in listening(psutil.net_connections(kind="tcp")):
+        if conn.pid:
             process = psutil.Process(conn.pid)
             while (parent := process.parent()) is not None and listens(parent):
                 process = parent
